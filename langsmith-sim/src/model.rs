@@ -1,0 +1,184 @@
+//! What the simulator stores: workspaces with their sessions (tracing projects), runs and examples.
+//! Compact on purpose: a million runs must load in seconds and fit in memory comfortably.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Microseconds since the Unix epoch.
+pub type Micros = i64;
+
+pub fn now_micros() -> Micros {
+    Utc::now().timestamp_micros()
+}
+
+pub fn to_rfc3339(t: Micros) -> String {
+    match Utc.timestamp_micros(t).single() {
+        Some(dt) => dt.to_rfc3339_opts(SecondsFormat::Micros, true),
+        None => String::new(),
+    }
+}
+
+/// Parses an ISO-8601 timestamp; one without an offset is taken as UTC, as LangSmith does.
+pub fn parse_time(s: &str) -> Option<Micros> {
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Some(dt.timestamp_micros());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(dt.and_utc().timestamp_micros());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|dt| dt.and_utc().timestamp_micros())
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: Uuid,
+    pub trace_id: Uuid,
+    pub parent_run_id: Option<Uuid>,
+    pub session_id: Uuid,
+    pub name: Arc<str>,
+    pub run_type: Arc<str>,
+    pub start_time: Micros,
+    pub end_time: Option<Micros>,
+    pub status: Arc<str>,
+    pub error: Option<Arc<str>>,
+    /// Metadata as key/value pairs; non-string JSON values are kept as their JSON text.
+    pub metadata: Box<[(Arc<str>, Arc<str>)]>,
+    pub tags: Box<[Arc<str>]>,
+    pub inputs: Option<Arc<Value>>,
+    pub outputs: Option<Arc<Value>>,
+}
+
+impl Run {
+    pub fn is_root(&self) -> bool {
+        self.id == self.trace_id
+    }
+
+    pub fn metadata_json(&self) -> Value {
+        let map = self
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())));
+        Value::Object(map.collect())
+    }
+
+    /// LangSmith's dotted order for a root run: start time and id.
+    pub fn dotted_order(&self) -> String {
+        let t = Utc
+            .timestamp_micros(self.start_time)
+            .single()
+            .unwrap_or_default();
+        format!("{}Z{}", t.format("%Y%m%dT%H%M%S%6f"), self.id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: Uuid,
+    pub name: String,
+    pub start_time: Micros,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub id: Uuid,
+    pub dataset_id: Uuid,
+    pub name: String,
+    pub created_at: Micros,
+    pub modified_at: Micros,
+    pub inputs: Option<Value>,
+    pub outputs: Option<Value>,
+    pub metadata: Option<serde_json::Map<String, Value>>,
+    pub source_run_id: Option<Uuid>,
+    pub source_trace_id: Option<Uuid>,
+    pub source_session_id: Option<Uuid>,
+}
+
+/// What `POST /runs/delete` asked for; applied only when the deletion window runs.
+#[derive(Debug, Clone)]
+pub enum DeleteTarget {
+    Traces {
+        session_id: Uuid,
+        trace_ids: Vec<Uuid>,
+    },
+    Metadata {
+        pairs: Vec<(String, String)>,
+        start: Option<Micros>,
+        end: Option<Micros>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub time: Micros,
+    pub operation: &'static str,
+    pub method: &'static str,
+    pub path: String,
+    pub status: u16,
+    pub api_key_id: Uuid,
+    pub resource_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Default)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub name: String,
+    pub org_id: Uuid,
+    pub sessions: Vec<Session>,
+    pub runs: HashMap<Uuid, Run>,
+    /// Trace id → ids of its runs (root first when loaded in order).
+    pub traces: HashMap<Uuid, Vec<Uuid>>,
+    pub examples: Vec<Example>,
+    pub queued: Vec<DeleteTarget>,
+    /// Every accepted trace-id delete request, for tests to reconcile against.
+    pub delete_log: Vec<DeleteTarget>,
+    pub audit: Vec<AuditEntry>,
+}
+
+impl Workspace {
+    pub fn session(&self, id: Uuid) -> Option<&Session> {
+        self.sessions.iter().find(|s| s.id == id)
+    }
+
+    pub fn root(&self, trace_id: Uuid) -> Option<&Run> {
+        self.runs.get(&trace_id).filter(|r| r.is_root())
+    }
+
+    pub fn insert_run(&mut self, run: Run) {
+        let entry = self.traces.entry(run.trace_id).or_default();
+        if !self.runs.contains_key(&run.id) {
+            if run.is_root() {
+                entry.insert(0, run.id);
+            } else {
+                entry.push(run.id);
+            }
+        }
+        self.runs.insert(run.id, run);
+    }
+
+    /// Removes a whole trace if it lives in `session_id`; returns whether anything was removed.
+    pub fn remove_trace(&mut self, session_id: Uuid, trace_id: Uuid) -> bool {
+        let in_session = self
+            .traces
+            .get(&trace_id)
+            .and_then(|ids| ids.first())
+            .and_then(|id| self.runs.get(id));
+        if in_session.map(|r| r.session_id) != Some(session_id) {
+            return false;
+        }
+        for id in self.traces.remove(&trace_id).unwrap_or_default() {
+            self.runs.remove(&id);
+        }
+        true
+    }
+}
