@@ -1,1 +1,10 @@
+//! `erasure-worker` turns GDPR erasure requests from Kafka into verified deletions of LangSmith traces.
+//!
+//! The pipeline (see `shared/design.md`): intake consumes `erasure.requests`, validates, resolves and
+//! coalesces trace ids per (workspace, session) into delete calls of at most 1000 ids, and publishes
+//! `erasure.deletion-requested`; the verifier re-checks after LangSmith's deletion window and publishes
+//! `erasure.deletion-verified` or `erasure.deletion-failed`. Kafka topics are the only durable state.
+#![forbid(unsafe_code)]
 
+pub mod kafka;
+pub mod topics;

@@ -1,1 +1,5 @@
-fn main() {}
+//! Integration tests against a real Kafka-protocol broker (Tansu) and the LangSmith simulator,
+//! both over real loopback sockets.
+
+mod harness;
+mod support;

@@ -49,6 +49,7 @@ pub const V1_SELECT: &[&str] = &[
     "latency",
     "messages",
     "price_model_id",
+    "s3_urls",
 ];
 
 /// A v1 `RunSchema` with the selected fields (all of them when `select` is empty); `id` always.
@@ -101,6 +102,7 @@ pub fn v1_run(run: &Run, org: Uuid, select: &[String]) -> Value {
         )),
     );
     put("trace_tier", json!("longlived"));
+    put("s3_urls", json!({}));
     out.into()
 }
 

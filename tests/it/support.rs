@@ -1,0 +1,135 @@
+//! Test helpers: one Tansu broker and one LangSmith simulator per test binary, and per-test topics,
+//! consumer groups and simulator workspaces so tests never share state.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use langsmith_sim::store::NewWorkspace;
+use langsmith_sim::Sim;
+use rdkafka::consumer::StreamConsumer;
+use uuid::Uuid;
+
+pub struct Broker {
+    pub bootstrap: String,
+    _dir: tempdir::Dir,
+}
+
+/// The broker for this test binary, started on first use on a free loopback port. It stops when the
+/// test binary exits (the script watches our pid). A broker that cannot be had fails the test, saying why.
+pub fn broker() -> &'static Broker {
+    static BROKER: OnceLock<Broker> = OnceLock::new();
+    BROKER.get_or_init(|| {
+        let dir = tempdir::Dir::new("broker");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka-broker");
+        let out = Command::new(&script)
+            .arg("start")
+            .arg(&dir.path)
+            .env("KAFKA_BROKER_NO_INSTALL", "1")
+            .env("KAFKA_BROKER_WATCH_PID", std::process::id().to_string())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "the test broker could not be started (install it with `scripts/kafka-broker install`, \
+             or run the whole suite with `scripts/test`):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bootstrap = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Broker {
+            bootstrap,
+            _dir: dir,
+        }
+    })
+}
+
+/// The simulator for this test binary, on its own runtime thread so it outlives each test's runtime.
+pub struct Simulator {
+    pub sim: Arc<Sim>,
+    pub base_url: String,
+}
+
+pub fn simulator() -> &'static Simulator {
+    static SIM: OnceLock<Simulator> = OnceLock::new();
+    SIM.get_or_init(|| {
+        let sim = Sim::new(7);
+        sim.set_schedule(langsmith_sim::window::Schedule::Manual);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let served = sim.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                tx.send(served.spawn().await).expect("report the address");
+                std::future::pending::<()>().await
+            })
+        });
+        let addr = rx
+            .recv()
+            .expect("simulator thread")
+            .expect("simulator binds a port");
+        Simulator {
+            sim,
+            base_url: format!("http://{addr}"),
+        }
+    })
+}
+
+impl Simulator {
+    /// A fresh workspace with its own key, so tests sharing the simulator never see each other's data.
+    pub fn workspace(&self) -> (Uuid, String) {
+        let key = format!("lsv2_pt_{}", Uuid::new_v4().simple());
+        let new = NewWorkspace {
+            id: None,
+            name: unique("ws"),
+            org_id: None,
+            api_keys: vec![key.clone()],
+            org_scoped_keys: vec![],
+        };
+        (self.sim.state().create_workspace(new), key)
+    }
+}
+
+/// A name no other test in this run uses (topics, groups).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Drops a consumer off the async runtime: librdkafka's close blocks, and a hang there would not be
+/// caught by a tokio timeout (see shared/test-broker.md).
+pub async fn drop_consumer(consumer: StreamConsumer) {
+    tokio::task::spawn_blocking(move || drop(consumer))
+        .await
+        .expect("consumer drop");
+}
+
+mod tempdir {
+    use std::path::PathBuf;
+
+    /// A directory under the target dir, removed on drop.
+    pub struct Dir {
+        pub path: PathBuf,
+    }
+
+    impl Dir {
+        pub fn new(prefix: &str) -> Dir {
+            let path = std::env::temp_dir().join(super::unique(&format!("erasure-{prefix}")));
+            std::fs::create_dir_all(&path).expect("create temp dir");
+            Dir { path }
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
