@@ -12,10 +12,7 @@ pub enum KafkaError {
     #[error("kafka client: {0}")]
     Client(#[from] rdkafka::error::KafkaError),
     #[error("creating topic {topic}: {code}")]
-    CreateTopic {
-        topic: String,
-        code: RDKafkaErrorCode,
-    },
+    CreateTopic { topic: String, code: RDKafkaErrorCode },
 }
 
 /// A client config for `bootstrap` (host:port list).
@@ -26,11 +23,7 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
 }
 
 /// Creates the topics that do not exist yet (the test broker does not auto-create them).
-pub async fn create_topics(
-    bootstrap: &str,
-    names: &[&str],
-    partitions: i32,
-) -> Result<(), KafkaError> {
+pub async fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create()?;
     let topics: Vec<NewTopic> = names
         .iter()

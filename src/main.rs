@@ -52,13 +52,9 @@ async fn main() -> ExitCode {
 }
 
 async fn demo(bootstrap: &str, langsmith_url: &str, api_key_env: &str) -> anyhow::Result<()> {
-    let key =
-        std::env::var(api_key_env).map_err(|_| anyhow::anyhow!("{api_key_env} is not set"))?;
+    let key = std::env::var(api_key_env).map_err(|_| anyhow::anyhow!("{api_key_env} is not set"))?;
     kafka::create_topics(bootstrap, &topics::ALL, 3).await?;
-    println!(
-        "broker {bootstrap}: topics ready: {}",
-        topics::ALL.join(", ")
-    );
+    println!("broker {bootstrap}: topics ready: {}", topics::ALL.join(", "));
     let resp = reqwest::Client::new()
         .get(format!("{langsmith_url}/api/v1/sessions?limit=100"))
         .header("x-api-key", key)

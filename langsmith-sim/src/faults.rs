@@ -102,9 +102,7 @@ impl FaultSpec {
             }
         }
         match &self.rate_limit {
-            Some(r) if r.requests == 0 || r.window_ms == 0 => {
-                Err("rate_limit needs requests and window_ms > 0".into())
-            }
+            Some(r) if r.requests == 0 || r.window_ms == 0 => Err("rate_limit needs requests and window_ms > 0".into()),
             _ => Ok(()),
         }
     }
@@ -129,10 +127,7 @@ pub struct Faults {
 
 impl Faults {
     pub fn new(seed: u64) -> Self {
-        let specs = Class::ALL
-            .iter()
-            .map(|c| (*c, FaultSpec::documented(*c)))
-            .collect();
+        let specs = Class::ALL.iter().map(|c| (*c, FaultSpec::documented(*c))).collect();
         Faults {
             specs,
             windows: HashMap::new(),
@@ -157,10 +152,7 @@ impl Faults {
         let latency = Duration::from_millis(spec.latency_ms);
         if let Some(limit) = &spec.rate_limit {
             let window = Duration::from_millis(limit.window_ms);
-            let slot = self
-                .windows
-                .entry((class, key.to_owned()))
-                .or_insert((now, 0));
+            let slot = self.windows.entry((class, key.to_owned())).or_insert((now, 0));
             if now.duration_since(slot.0) >= window {
                 *slot = (now, 0);
             }
@@ -212,8 +204,7 @@ mod tests {
         assert_eq!(f.check(Class::Delete, "a", t0).1, limited);
         assert_eq!(f.check(Class::Delete, "b", t0).1, Verdict::Pass);
         assert_eq!(
-            f.check(Class::Delete, "a", t0 + Duration::from_millis(1000))
-                .1,
+            f.check(Class::Delete, "a", t0 + Duration::from_millis(1000)).1,
             Verdict::Pass
         );
     }

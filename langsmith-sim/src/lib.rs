@@ -171,10 +171,7 @@ impl Sim {
         ws.delete_log
             .iter()
             .filter_map(|t| match t {
-                DeleteTarget::Traces {
-                    session_id,
-                    trace_ids,
-                } => Some((*session_id, trace_ids.clone())),
+                DeleteTarget::Traces { session_id, trace_ids } => Some((*session_id, trace_ids.clone())),
                 DeleteTarget::Metadata { .. } => None,
             })
             .collect()

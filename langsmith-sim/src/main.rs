@@ -35,9 +35,7 @@ struct Args {
 fn schedule(spec: &str) -> anyhow::Result<Schedule> {
     let s = match spec.split_once(':') {
         None if spec == "manual" => Schedule::Manual,
-        Some(("every", secs)) => Schedule::Every {
-            seconds: secs.parse()?,
-        },
+        Some(("every", secs)) => Schedule::Every { seconds: secs.parse()? },
         Some(("weekly", rest)) => {
             let (day, time) = rest
                 .split_once('@')
@@ -65,8 +63,7 @@ async fn main() -> anyhow::Result<()> {
         sim.clear_faults();
     }
     if let Some(var) = &args.api_key_env {
-        let key =
-            std::env::var(var).map_err(|_| anyhow::anyhow!("--api-key-env: {var} is not set"))?;
+        let key = std::env::var(var).map_err(|_| anyhow::anyhow!("--api-key-env: {var} is not set"))?;
         let new = NewWorkspace {
             id: args.workspace_id,
             name: "default".into(),

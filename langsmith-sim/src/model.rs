@@ -72,10 +72,7 @@ impl Run {
 
     /// LangSmith's dotted order for a root run: start time and id.
     pub fn dotted_order(&self) -> String {
-        let t = Utc
-            .timestamp_micros(self.start_time)
-            .single()
-            .unwrap_or_default();
+        let t = Utc.timestamp_micros(self.start_time).single().unwrap_or_default();
         format!("{}Z{}", t.format("%Y%m%dT%H%M%S%6f"), self.id)
     }
 }

@@ -27,10 +27,7 @@ pub struct RunQuery {
 
 impl RunQuery {
     fn keeps(&self, ws: &Workspace, run: &Run) -> bool {
-        let in_sessions = self
-            .sessions
-            .as_ref()
-            .is_none_or(|s| s.contains(&run.session_id));
+        let in_sessions = self.sessions.as_ref().is_none_or(|s| s.contains(&run.session_id));
         in_sessions
             && self.is_root.is_none_or(|want| run.is_root() == want)
             && self
@@ -47,11 +44,9 @@ impl RunQuery {
                 .as_ref()
                 .is_none_or(|f| ws.root(run.trace_id).is_some_and(|root| matches(f, root)))
             && self.tree_filter.as_ref().is_none_or(|f| {
-                ws.traces.get(&run.trace_id).is_some_and(|ids| {
-                    ids.iter()
-                        .filter_map(|id| ws.runs.get(id))
-                        .any(|r| matches(f, r))
-                })
+                ws.traces
+                    .get(&run.trace_id)
+                    .is_some_and(|ids| ids.iter().filter_map(|id| ws.runs.get(id)).any(|r| matches(f, r)))
             })
     }
 
@@ -101,10 +96,7 @@ pub fn decode_cursor(cursor: &str) -> Option<usize> {
 /// One page of `items` from `cursor`, and the cursor of the next page if there is one.
 pub fn page<T: Copy>(items: &[T], offset: usize, size: usize) -> (Vec<T>, Option<String>) {
     let end = offset.saturating_add(size).min(items.len());
-    let slice = items
-        .get(offset.min(items.len())..end)
-        .unwrap_or(&[])
-        .to_vec();
+    let slice = items.get(offset.min(items.len())..end).unwrap_or(&[]).to_vec();
     let next = (end < items.len()).then(|| encode_cursor(end));
     (slice, next)
 }

@@ -50,8 +50,6 @@ mod tests {
     #[test]
     fn floats_are_in_unit_interval() {
         let mut r = Rng::new(3);
-        assert!((0..1000)
-            .map(|_| r.next_f64())
-            .all(|f| (0.0..1.0).contains(&f)));
+        assert!((0..1000).map(|_| r.next_f64()).all(|f| (0.0..1.0).contains(&f)));
     }
 }

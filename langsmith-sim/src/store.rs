@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::model::{
-    now_micros, parse_time, DeleteTarget, Example, Micros, Run, Session, Workspace,
-};
+use crate::model::{now_micros, parse_time, DeleteTarget, Example, Micros, Run, Session, Workspace};
 use crate::rng::Rng;
 
 #[derive(Debug, Clone)]
@@ -260,24 +258,9 @@ impl State {
         if w.session(g.session_id).is_none() {
             return Err(format!("unknown session {}", g.session_id));
         }
-        let (root_name, child_name, chain, llm, ok): (
-            Arc<str>,
-            Arc<str>,
-            Arc<str>,
-            Arc<str>,
-            Arc<str>,
-        ) = (
-            "chat".into(),
-            "llm-call".into(),
-            "chain".into(),
-            "llm".into(),
-            "success".into(),
-        );
-        let keys: Vec<Arc<str>> = g
-            .metadata
-            .iter()
-            .map(|m| Arc::from(m.key.as_str()))
-            .collect();
+        let [root_name, child_name, chain, llm, ok]: [Arc<str>; 5] =
+            ["chat", "llm-call", "chain", "llm", "success"].map(Arc::from);
+        let keys: Vec<Arc<str>> = g.metadata.iter().map(|m| Arc::from(m.key.as_str())).collect();
         w.runs.reserve(g.traces * g.runs_per_trace);
         w.traces.reserve(g.traces);
         let mut ids = Vec::with_capacity(if g.return_ids { g.traces } else { 0 });
@@ -291,11 +274,7 @@ impl State {
                 .map(|(m, k)| {
                     (
                         k.clone(),
-                        Arc::from(format!(
-                            "{}{}",
-                            m.prefix,
-                            n % m.distinct.unwrap_or(usize::MAX).max(1)
-                        )),
+                        Arc::from(format!("{}{}", m.prefix, n % m.distinct.unwrap_or(usize::MAX).max(1))),
                     )
                 })
                 .collect();
@@ -306,11 +285,7 @@ impl State {
                     trace_id,
                     parent_run_id: (r > 0).then_some(trace_id),
                     session_id: g.session_id,
-                    name: if r == 0 {
-                        root_name.clone()
-                    } else {
-                        child_name.clone()
-                    },
+                    name: if r == 0 { root_name.clone() } else { child_name.clone() },
                     run_type: if r == 0 { chain.clone() } else { llm.clone() },
                     start_time: start + r as i64,
                     end_time: Some(start + 1_000_000),
@@ -335,14 +310,9 @@ impl State {
         for w in self.workspaces.values_mut() {
             for target in std::mem::take(&mut w.queued) {
                 match target {
-                    DeleteTarget::Traces {
-                        session_id,
-                        trace_ids,
-                    } => {
+                    DeleteTarget::Traces { session_id, trace_ids } => {
                         for t in trace_ids {
-                            if self.never_sessions.contains(&session_id)
-                                || self.never_traces.contains(&t)
-                            {
+                            if self.never_sessions.contains(&session_id) || self.never_traces.contains(&t) {
                                 report.skipped_traces += 1;
                             } else if w.remove_trace(session_id, t) {
                                 report.applied_traces += 1;
@@ -351,9 +321,7 @@ impl State {
                     }
                     DeleteTarget::Metadata { pairs, start, end } => {
                         for (session_id, t) in metadata_matches(w, &pairs, start, end) {
-                            if self.never_sessions.contains(&session_id)
-                                || self.never_traces.contains(&t)
-                            {
+                            if self.never_sessions.contains(&session_id) || self.never_traces.contains(&t) {
                                 report.skipped_traces += 1;
                             } else if w.remove_trace(session_id, t) {
                                 report.applied_traces += 1;
@@ -377,9 +345,7 @@ fn metadata_matches(
     w.runs
         .values()
         .filter(|r| r.is_root())
-        .filter(|r| {
-            start.is_none_or(|s| r.start_time >= s) && end.is_none_or(|e| r.start_time <= e)
-        })
+        .filter(|r| start.is_none_or(|s| r.start_time >= s) && end.is_none_or(|e| r.start_time <= e))
         .filter(|r| {
             pairs.is_empty()
                 || r.metadata

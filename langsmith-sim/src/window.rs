@@ -37,10 +37,8 @@ impl Schedule {
             Schedule::Every { seconds } if *seconds > 0.0 && seconds.is_finite() => Ok(()),
             Schedule::Every { .. } => Err("seconds must be > 0".into()),
             Schedule::Weekly { day, time } => {
-                day.parse::<Weekday>()
-                    .map_err(|_| format!("bad day {day:?}"))?;
-                NaiveTime::parse_from_str(time, "%H:%M")
-                    .map_err(|_| format!("bad time {time:?} (HH:MM)"))?;
+                day.parse::<Weekday>().map_err(|_| format!("bad day {day:?}"))?;
+                NaiveTime::parse_from_str(time, "%H:%M").map_err(|_| format!("bad time {time:?} (HH:MM)"))?;
                 Ok(())
             }
         }
@@ -54,11 +52,8 @@ impl Schedule {
             Schedule::Weekly { day, time } => {
                 let day: Weekday = day.parse().ok()?;
                 let time = NaiveTime::parse_from_str(time, "%H:%M").ok()?;
-                let ahead =
-                    (7 + day.num_days_from_monday() - now.weekday().num_days_from_monday()) % 7;
-                let mut next = (now.date_naive() + Days::new(ahead.into()))
-                    .and_time(time)
-                    .and_utc();
+                let ahead = (7 + day.num_days_from_monday() - now.weekday().num_days_from_monday()) % 7;
+                let mut next = (now.date_naive() + Days::new(ahead.into())).and_time(time).and_utc();
                 if next <= now {
                     next = next + Days::new(7);
                 }
@@ -81,10 +76,7 @@ mod tests {
         };
         // 2026-11-23 is a Monday.
         let monday = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
-        assert_eq!(
-            s.next_in(monday),
-            Some(Duration::from_secs(6 * 86400 - 9 * 3600))
-        );
+        assert_eq!(s.next_in(monday), Some(Duration::from_secs(6 * 86400 - 9 * 3600)));
         let sunday_at = Utc.with_ymd_and_hms(2026, 11, 29, 3, 0, 0).unwrap();
         assert_eq!(s.next_in(sunday_at), Some(Duration::from_secs(7 * 86400)));
         assert_eq!(Schedule::Manual.next_in(monday), None);

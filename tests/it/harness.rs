@@ -32,11 +32,7 @@ async fn receive(c: &StreamConsumer, n: usize) -> Vec<(i32, i64, String)> {
             .unwrap_or_else(|_| panic!("only {} of {n} messages arrived within 30 s", got.len()))
             .expect("a message");
         let header = m.headers().map(|h| h.get(0).key.to_owned());
-        assert_eq!(
-            header.as_deref(),
-            Some("ce_id"),
-            "headers survive the round trip"
-        );
+        assert_eq!(header.as_deref(), Some("ce_id"), "headers survive the round trip");
         let payload = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
         got.push((m.partition(), m.offset(), payload));
     }
@@ -61,14 +57,8 @@ async fn a_consumer_group_commits_and_resumes_through_the_broker() {
             key: "ce_id",
             value: Some(&key),
         });
-        let record = FutureRecord::to(&topic)
-            .key(&key)
-            .payload(&payload)
-            .headers(headers);
-        producer
-            .send(record, Duration::from_secs(10))
-            .await
-            .expect("delivered");
+        let record = FutureRecord::to(&topic).key(&key).payload(&payload).headers(headers);
+        producer.send(record, Duration::from_secs(10)).await.expect("delivered");
     }
 
     let group = unique("group");
@@ -95,11 +85,7 @@ async fn a_consumer_group_commits_and_resumes_through_the_broker() {
     let tail = receive(&second, 12).await;
     drop_consumer(second).await;
 
-    let mut all: Vec<String> = head
-        .iter()
-        .chain(&tail)
-        .map(|(_, _, m)| m.clone())
-        .collect();
+    let mut all: Vec<String> = head.iter().chain(&tail).map(|(_, _, m)| m.clone()).collect();
     all.sort_by_key(|m| m[1..].parse::<u32>().unwrap());
     let want: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
     assert_eq!(all, want, "every message exactly once across the restart");
@@ -118,10 +104,7 @@ async fn the_simulator_answers_over_http() {
     let session = sim
         .sim
         .state()
-        .add_session(
-            ws,
-            serde_json::from_value(json!({"name": "harness"})).unwrap(),
-        )
+        .add_session(ws, serde_json::from_value(json!({"name": "harness"})).unwrap())
         .unwrap();
     let http = reqwest::Client::new();
     let found: Value = http

@@ -37,10 +37,7 @@ pub fn broker() -> &'static Broker {
             String::from_utf8_lossy(&out.stderr)
         );
         let bootstrap = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        Broker {
-            bootstrap,
-            _dir: dir,
-        }
+        Broker { bootstrap, _dir: dir }
     })
 }
 
@@ -67,10 +64,7 @@ pub fn simulator() -> &'static Simulator {
                 std::future::pending::<()>().await
             })
         });
-        let addr = rx
-            .recv()
-            .expect("simulator thread")
-            .expect("simulator binds a port");
+        let addr = rx.recv().expect("simulator thread").expect("simulator binds a port");
         Simulator {
             sim,
             base_url: format!("http://{addr}"),
@@ -96,11 +90,7 @@ impl Simulator {
 /// A name no other test in this run uses (topics, groups).
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Drops a consumer off the async runtime: librdkafka's close blocks, and a hang there would not be

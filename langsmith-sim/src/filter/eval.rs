@@ -14,10 +14,7 @@ pub fn matches(expr: &Expr, run: &Run) -> bool {
         Expr::Cmp(op, field, lit) if is_meta(*field) => {
             // A lone `neq` on metadata means "no pair equals": the negated `eq`.
             let positive = if *op == Op::Neq { Op::Eq } else { *op };
-            let hit = run
-                .metadata
-                .iter()
-                .any(|pair| meta_cmp(positive, *field, lit, pair));
+            let hit = run.metadata.iter().any(|pair| meta_cmp(positive, *field, lit, pair));
             if *op == Op::Neq {
                 !hit
             } else {
@@ -51,17 +48,8 @@ fn and(items: &[Expr], run: &Run) -> bool {
     })
 }
 
-fn meta_cmp(
-    op: Op,
-    field: Field,
-    lit: &Lit,
-    (key, value): &(std::sync::Arc<str>, std::sync::Arc<str>),
-) -> bool {
-    let actual: &str = if field == Field::MetadataKey {
-        key
-    } else {
-        value
-    };
+fn meta_cmp(op: Op, field: Field, lit: &Lit, (key, value): &(std::sync::Arc<str>, std::sync::Arc<str>)) -> bool {
+    let actual: &str = if field == Field::MetadataKey { key } else { value };
     str_cmp(op, Some(actual), lit)
 }
 
@@ -140,9 +128,7 @@ fn str_cmp(op: Op, actual: Option<&str>, lit: &Lit) -> bool {
         (_, Lit::Num(n)) => actual
             .and_then(|a| a.parse::<f64>().ok())
             .is_some_and(|a| a.partial_cmp(n).is_some_and(|ord| apply(op, ord))),
-        (_, Lit::Bool(b)) => {
-            actual.is_some_and(|a| apply(op, a.cmp(if *b { "true" } else { "false" })))
-        }
+        (_, Lit::Bool(b)) => actual.is_some_and(|a| apply(op, a.cmp(if *b { "true" } else { "false" }))),
         (_, Lit::List(_)) => false,
     }
 }

@@ -111,9 +111,7 @@ impl Parser<'_> {
     fn ident(&mut self) -> Result<String, ParseError> {
         self.ws();
         let start = self.i;
-        while self.i < self.s.len()
-            && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
-        {
+        while self.i < self.s.len() && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_') {
             self.i += 1;
         }
         if start == self.i {
@@ -146,11 +144,10 @@ impl Parser<'_> {
                 _ => return self.fail("search takes a string"),
             },
             _ => {
-                let op = op_named(&name)
-                    .ok_or_else(|| ParseError(format!("unknown function '{name}'")))?;
+                let op = op_named(&name).ok_or_else(|| ParseError(format!("unknown function '{name}'")))?;
                 let field_name = self.ident()?;
-                let field = field_named(&field_name)
-                    .ok_or_else(|| ParseError(format!("unknown field '{field_name}'")))?;
+                let field =
+                    field_named(&field_name).ok_or_else(|| ParseError(format!("unknown field '{field_name}'")))?;
                 self.eat(b',')?;
                 let lit = self.lit(depth)?;
                 if (op == Op::In) != matches!(lit, Lit::List(_)) {
@@ -200,23 +197,17 @@ impl Parser<'_> {
             Some(c) if c.is_ascii_digit() || *c == b'-' => {
                 let start = self.i;
                 self.i += 1;
-                while self.i < self.s.len()
-                    && (self.s[self.i].is_ascii_digit() || self.s[self.i] == b'.')
-                {
+                while self.i < self.s.len() && (self.s[self.i].is_ascii_digit() || self.s[self.i] == b'.') {
                     self.i += 1;
                 }
                 let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
-                text.parse()
-                    .map(Lit::Num)
-                    .or_else(|_| self.fail("bad number"))
+                text.parse().map(Lit::Num).or_else(|_| self.fail("bad number"))
             }
             _ => match self.ident()?.as_str() {
                 "null" => Ok(Lit::Null),
                 "true" => Ok(Lit::Bool(true)),
                 "false" => Ok(Lit::Bool(false)),
-                other => Err(ParseError(format!(
-                    "unexpected '{other}' where a value belongs"
-                ))),
+                other => Err(ParseError(format!("unexpected '{other}' where a value belongs"))),
             },
         }
     }

@@ -18,10 +18,7 @@ fn run(meta: &[(&str, &str)]) -> Run {
         end_time: None,
         status: "success".into(),
         error: None,
-        metadata: meta
-            .iter()
-            .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
-            .collect(),
+        metadata: meta.iter().map(|(k, v)| (Arc::from(*k), Arc::from(*v))).collect(),
         tags: vec![Arc::from("prod")].into(),
         inputs: None,
         outputs: None,
@@ -56,10 +53,7 @@ fn ids_tags_roots_and_times() {
     let r = run(&[]);
     let id = r.id.to_string();
     assert!(check(&format!("eq(trace_id, \"{id}\")"), &r));
-    assert!(check(
-        &format!("in(id, [\"{}\", \"{id}\"])", Uuid::nil()),
-        &r
-    ));
+    assert!(check(&format!("in(id, [\"{}\", \"{id}\"])", Uuid::nil()), &r));
     assert!(!check(&format!("neq(id, '{id}')"), &r));
     assert!(check(r#"has(tags, "prod")"#, &r));
     assert!(check("eq(is_root, true)", &r));

@@ -59,9 +59,7 @@ async fn create_workspace(State(sim): SimState, body: axum::body::Bytes) -> Answ
     let new: NewWorkspace = parse(&body)?;
     let mut state = sim.state();
     let id = state.create_workspace(new);
-    Ok(Json(
-        json!({"id": id, "org_id": state.workspaces[&id].org_id}),
-    ))
+    Ok(Json(json!({"id": id, "org_id": state.workspaces[&id].org_id})))
 }
 
 #[derive(Deserialize)]
@@ -114,10 +112,7 @@ async fn deletes(State(sim): SimState, Path(ws): Path<Uuid>) -> Answer {
         .delete_log
         .iter()
         .map(|t| match t {
-            DeleteTarget::Traces {
-                session_id,
-                trace_ids,
-            } => json!({"session_id": session_id, "trace_ids": trace_ids}),
+            DeleteTarget::Traces { session_id, trace_ids } => json!({"session_id": session_id, "trace_ids": trace_ids}),
             DeleteTarget::Metadata { pairs, .. } => json!({"metadata_pairs": pairs.len()}),
         })
         .collect();
@@ -150,13 +145,9 @@ async fn clear_faults(State(sim): SimState) -> Json<Value> {
     Json(json!({"cleared": true}))
 }
 
-async fn set_fault(
-    State(sim): SimState,
-    Path(class): Path<String>,
-    body: axum::body::Bytes,
-) -> Answer {
-    let class: Class = serde_json::from_value(json!(class))
-        .map_err(|_| AdminError(format!("unknown class {class:?}")))?;
+async fn set_fault(State(sim): SimState, Path(class): Path<String>, body: axum::body::Bytes) -> Answer {
+    let class: Class =
+        serde_json::from_value(json!(class)).map_err(|_| AdminError(format!("unknown class {class:?}")))?;
     let spec: FaultSpec = parse(&body)?;
     spec.validate()?;
     sim.faults().set(class, spec.clone());

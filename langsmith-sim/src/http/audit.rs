@@ -12,38 +12,26 @@ use super::{Params, SimState};
 use crate::model::{parse_time, to_rfc3339, AuditEntry};
 use crate::query::{decode_cursor, page};
 
-pub async fn list(
-    State(sim): SimState,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(sim): SimState, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw);
     let v1 = Flavour::V1;
     let time = |name: &str| -> Result<i64, ApiError> {
         let v = p
             .get(name)
             .ok_or_else(|| ApiError::invalid(v1, &["query", name], "Field required"))?;
-        parse_time(v).ok_or_else(|| {
-            ApiError::invalid(v1, &["query", name], "Input should be a valid datetime")
-        })
+        parse_time(v).ok_or_else(|| ApiError::invalid(v1, &["query", name], "Input should be a valid datetime"))
     };
     let (start, end) = (time("start_time")?, time("end_time")?);
     let limit = p.int("limit", 10, 1..=100)?;
     let offset = match p.get("cursor") {
         None => 0,
-        Some(c) => decode_cursor(c)
-            .ok_or_else(|| ApiError::invalid(v1, &["query", "cursor"], "Invalid cursor"))?,
+        Some(c) => decode_cursor(c).ok_or_else(|| ApiError::invalid(v1, &["query", "cursor"], "Invalid cursor"))?,
     };
     let workspace_filter = p.uuid("workspace_id")?;
     let operations: Vec<&str> = p.all("operations").collect();
     let org = header(&headers, "x-organization-id")
         .and_then(|o| Uuid::parse_str(o.trim()).ok())
-        .ok_or_else(|| {
-            ApiError::v1(
-                StatusCode::FORBIDDEN,
-                "X-Organization-Id header is required",
-            )
-        })?;
+        .ok_or_else(|| ApiError::v1(StatusCode::FORBIDDEN, "X-Organization-Id header is required"))?;
     let state = sim.state();
     let key = api_key(&state, &headers)?;
     let reaches_org = key

@@ -28,11 +28,7 @@ impl ApiError {
     }
 
     pub fn invalid(flavour: Flavour, loc: &[&str], msg: impl Into<String>) -> Self {
-        ApiError::Invalid(
-            flavour,
-            loc.iter().map(|s| Value::from(*s)).collect(),
-            msg.into(),
-        )
+        ApiError::Invalid(flavour, loc.iter().map(|s| Value::from(*s)).collect(), msg.into())
     }
 
     pub fn not_found(flavour: Flavour, what: &str) -> Self {

@@ -20,11 +20,7 @@ fn metadata_hit(e: &Example, wanted: &Map<String, Value>) -> bool {
     wanted.iter().any(|(k, v)| meta.get(k) == Some(v))
 }
 
-pub async fn list(
-    State(sim): SimState,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(sim): SimState, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw);
     let offset = p.int("offset", 0, 0..=usize::MAX)?;
     let limit = p.int("limit", 100, 1..=100)?;
@@ -33,17 +29,11 @@ pub async fn list(
     let invalid = |field: &str, msg: &str| ApiError::invalid(Flavour::V1, &["query", field], msg);
     let metadata: Option<Map<String, Value>> = match p.get("metadata") {
         None => None,
-        Some(m) => Some(
-            serde_json::from_str(m)
-                .map_err(|_| invalid("metadata", "metadata must be a JSON object"))?,
-        ),
+        Some(m) => Some(serde_json::from_str(m).map_err(|_| invalid("metadata", "metadata must be a JSON object"))?),
     };
     let as_of = match p.get("as_of") {
         None | Some("latest") => None,
-        Some(t) => Some(
-            parse_time(t)
-                .ok_or_else(|| invalid("as_of", "as_of must be a timestamp or 'latest'"))?,
-        ),
+        Some(t) => Some(parse_time(t).ok_or_else(|| invalid("as_of", "as_of must be a timestamp or 'latest'"))?),
     };
     let state = sim.state();
     let who = caller(&state, &headers, Flavour::V1)?;
@@ -67,11 +57,7 @@ struct HardDelete {
 }
 
 /// `POST /v1/platform/datasets/examples/delete`: nulls inputs, outputs and metadata of every version.
-pub async fn hard_delete(
-    State(sim): SimState,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+pub async fn hard_delete(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
     let flavour = Flavour::Platform;
     let body: HardDelete = json_body(&body, flavour)?;
     let bad = |msg: &str| ApiError::Message(flavour, StatusCode::BAD_REQUEST, msg.to_owned());
@@ -105,7 +91,5 @@ pub async fn hard_delete(
     if deleted.is_empty() {
         return Err(ApiError::not_found(flavour, "examples"));
     }
-    Ok(Json(
-        json!({"count": deleted.len(), "example_ids": deleted}),
-    ))
+    Ok(Json(json!({"count": deleted.len(), "example_ids": deleted})))
 }

@@ -79,20 +79,13 @@ fn class_of(endpoint: &str) -> Option<Class> {
 }
 
 /// Applies the injected faults of the endpoint's class, then counts the answer.
-async fn observe(
-    State(sim): SimState,
-    matched: Option<MatchedPath>,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn observe(State(sim): SimState, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
     let matched = matched.map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
     if matched.starts_with("/_sim") {
         return next.run(req).await;
     }
     let endpoint = endpoint(req.method().as_str(), &matched);
-    let key = auth::header(req.headers(), "x-api-key")
-        .unwrap_or_default()
-        .to_owned();
+    let key = auth::header(req.headers(), "x-api-key").unwrap_or_default().to_owned();
     let (latency, verdict) = match class_of(&endpoint) {
         Some(class) => sim.faults().check(class, &key, Instant::now()),
         None => (Default::default(), Verdict::Pass),
@@ -130,9 +123,7 @@ fn too_many_requests(retry_after: Option<u64>, plain: bool) -> Response {
             .into_response()
     };
     if let Some(secs) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, secs.into());
+        response.headers_mut().insert(header::RETRY_AFTER, secs.into());
     }
     response
 }
@@ -153,37 +144,22 @@ pub struct Params(Vec<(String, String)>);
 impl Params {
     pub fn parse(raw: Option<String>) -> Self {
         let raw = raw.unwrap_or_default();
-        Params(
-            form_urlencoded::parse(raw.as_bytes())
-                .into_owned()
-                .collect(),
-        )
+        Params(form_urlencoded::parse(raw.as_bytes()).into_owned().collect())
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn uuids(&self, name: &str) -> Result<Vec<Uuid>, ApiError> {
         self.all(name)
             .map(|v| {
-                Uuid::parse_str(v).map_err(|_| {
-                    ApiError::invalid(
-                        Flavour::V1,
-                        &["query", name],
-                        "Input should be a valid UUID",
-                    )
-                })
+                Uuid::parse_str(v)
+                    .map_err(|_| ApiError::invalid(Flavour::V1, &["query", name], "Input should be a valid UUID"))
             })
             .collect()
     }
@@ -193,12 +169,7 @@ impl Params {
     }
 
     /// An integer in `range`, or `default` when absent; FastAPI answers 422 outside the range.
-    pub fn int(
-        &self,
-        name: &str,
-        default: usize,
-        range: std::ops::RangeInclusive<usize>,
-    ) -> Result<usize, ApiError> {
+    pub fn int(&self, name: &str, default: usize, range: std::ops::RangeInclusive<usize>) -> Result<usize, ApiError> {
         let Some(v) = self.get(name) else {
             return Ok(default);
         };
@@ -207,17 +178,12 @@ impl Params {
             _ => Err(ApiError::invalid(
                 Flavour::V1,
                 &["query", name],
-                format!(
-                    "Input should be an integer from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
+                format!("Input should be an integer from {} to {}", range.start(), range.end()),
             )),
         }
     }
 
     pub fn flag(&self, name: &str) -> bool {
-        self.get(name)
-            .is_some_and(|v| matches!(v, "true" | "True" | "1"))
+        self.get(name).is_some_and(|v| matches!(v, "true" | "True" | "1"))
     }
 }

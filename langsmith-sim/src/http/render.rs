@@ -71,14 +71,8 @@ pub fn v1_run(run: &Run, org: Uuid, select: &[String]) -> Value {
     put("error", json!(run.error));
     put("extra", json!({"metadata": run.metadata_json()}));
     put("events", json!([]));
-    put(
-        "inputs",
-        run.inputs.as_deref().cloned().unwrap_or_else(|| json!({})),
-    );
-    put(
-        "outputs",
-        run.outputs.as_deref().cloned().unwrap_or(Value::Null),
-    );
+    put("inputs", run.inputs.as_deref().cloned().unwrap_or_else(|| json!({})));
+    put("outputs", run.outputs.as_deref().cloned().unwrap_or(Value::Null));
     put("parent_run_id", json!(run.parent_run_id));
     put(
         "parent_run_ids",

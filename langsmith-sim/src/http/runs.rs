@@ -31,22 +31,13 @@ struct DeleteBody {
 fn time(field: &str, value: Option<&str>, flavour: Flavour) -> Result<Option<Micros>, ApiError> {
     value
         .map(|t| {
-            parse_time(t).ok_or_else(|| {
-                ApiError::invalid(
-                    flavour,
-                    &["body", field],
-                    "Input should be a valid datetime",
-                )
-            })
+            parse_time(t)
+                .ok_or_else(|| ApiError::invalid(flavour, &["body", field], "Input should be a valid datetime"))
         })
         .transpose()
 }
 
-pub async fn delete(
-    State(sim): SimState,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn delete(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let flavour = Flavour::V1;
     let body: DeleteBody = json_body(&body, flavour)?;
     let behaviour = sim.behaviour().clone();
@@ -63,9 +54,9 @@ pub async fn delete(
             ))
         }
         (Some(ids), None) => {
-            let session_id = body.session_id.ok_or_else(|| {
-                ApiError::invalid(flavour, &["body", "session_id"], "Field required")
-            })?;
+            let session_id = body
+                .session_id
+                .ok_or_else(|| ApiError::invalid(flavour, &["body", "session_id"], "Field required"))?;
             if ids.is_empty() {
                 return Err(ApiError::invalid(
                     flavour,
@@ -74,8 +65,7 @@ pub async fn delete(
                 ));
             }
             if ids.len() > MAX_DELETE_IDS {
-                let status = StatusCode::from_u16(behaviour.oversize_status)
-                    .unwrap_or(StatusCode::BAD_REQUEST);
+                let status = StatusCode::from_u16(behaviour.oversize_status).unwrap_or(StatusCode::BAD_REQUEST);
                 let msg = format!("Cannot delete more than {MAX_DELETE_IDS} traces per request");
                 return Err(ApiError::v1(status, msg));
             }
@@ -85,22 +75,15 @@ pub async fn delete(
             }
         }
         (None, metadata) => {
-            if metadata.as_ref().is_none_or(|m| m.is_empty()) && (start.is_none() || end.is_none())
-            {
+            if metadata.as_ref().is_none_or(|m| m.is_empty()) && (start.is_none() || end.is_none()) {
                 let msg = "Provide session_id and trace_ids, or metadata with start_time, or start_time and end_time";
                 return Err(ApiError::invalid(flavour, &["body"], msg));
             }
             if !behaviour.bulk_deletes_enabled {
-                return Err(ApiError::v1(
-                    StatusCode::FORBIDDEN,
-                    "bulk run deletes are not enabled",
-                ));
+                return Err(ApiError::v1(StatusCode::FORBIDDEN, "bulk run deletes are not enabled"));
             }
             let pairs = crate::store::metadata_pairs(&metadata.unwrap_or_default());
-            let pairs = pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            let pairs = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             DeleteTarget::Metadata { pairs, start, end }
         }
     };
@@ -119,11 +102,7 @@ pub async fn delete(
         operation: "delete_runs",
         method: "POST",
         path: "/api/v1/runs/delete".into(),
-        status: if behaviour.delete_answers_202 {
-            202
-        } else {
-            200
-        },
+        status: if behaviour.delete_answers_202 { 202 } else { 200 },
         api_key_id: who.key_id,
         resource_ids: ids.clone(),
     });
@@ -134,11 +113,7 @@ pub async fn delete(
     counters.accepted_delete(ids.len());
     counters.queued_traces += ids.len() as u64;
     Ok(if behaviour.delete_answers_202 {
-        (
-            StatusCode::ACCEPTED,
-            Json(json!({"message": "Run deletes queued"})),
-        )
-            .into_response()
+        (StatusCode::ACCEPTED, Json(json!({"message": "Run deletes queued"}))).into_response()
     } else {
         (StatusCode::OK, Json(json!({}))).into_response()
     })
@@ -174,11 +149,7 @@ pub fn parse_filter(src: Option<&str>, flavour: Flavour) -> Result<Option<filter
     }
 }
 
-pub async fn query(
-    State(sim): SimState,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+pub async fn query(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
     let flavour = Flavour::V1;
     let body: QueryBody = json_body(&body, flavour)?;
     let limit = match body.limit {
@@ -199,10 +170,7 @@ pub async fn query(
         Some(n) => n as usize,
     };
     let select = body.select.unwrap_or_default();
-    if let Some(bad) = select
-        .iter()
-        .find(|s| !render::V1_SELECT.contains(&s.as_str()))
-    {
+    if let Some(bad) = select.iter().find(|s| !render::V1_SELECT.contains(&s.as_str())) {
         return Err(ApiError::invalid(
             flavour,
             &["body", "select"],
@@ -222,8 +190,7 @@ pub async fn query(
     };
     let offset = match body.cursor.as_deref() {
         None => 0,
-        Some(c) => decode_cursor(c)
-            .ok_or_else(|| ApiError::v1(StatusCode::BAD_REQUEST, "Invalid cursor"))?,
+        Some(c) => decode_cursor(c).ok_or_else(|| ApiError::v1(StatusCode::BAD_REQUEST, "Invalid cursor"))?,
     };
     let q = RunQuery {
         ids: body.id.filter(|ids| !ids.is_empty()),
@@ -251,30 +218,17 @@ pub async fn query(
     } else {
         page(&all, offset, limit)
     };
-    let runs: Vec<Value> = runs
-        .iter()
-        .map(|r| render::v1_run(r, ws.org_id, &select))
-        .collect();
-    Ok(Json(
-        json!({"runs": runs, "cursors": {"next": next, "prev": null}}),
-    ))
+    let runs: Vec<Value> = runs.iter().map(|r| render::v1_run(r, ws.org_id, &select)).collect();
+    Ok(Json(json!({"runs": runs, "cursors": {"next": next, "prev": null}})))
 }
 
-pub async fn read(
-    State(sim): SimState,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn read(State(sim): SimState, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let flavour = Flavour::V1;
     let state = sim.state();
     let who = caller(&state, &headers, flavour)?;
-    let id = Uuid::parse_str(&id).map_err(|_| {
-        ApiError::invalid(flavour, &["path", "run_id"], "Input should be a valid UUID")
-    })?;
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::invalid(flavour, &["path", "run_id"], "Input should be a valid UUID"))?;
     let ws = &state.workspaces[&who.workspace];
-    let run = ws
-        .runs
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found(flavour, "Run"))?;
+    let run = ws.runs.get(&id).ok_or_else(|| ApiError::not_found(flavour, "Run"))?;
     Ok(Json(render::v1_run(run, ws.org_id, &[])))
 }

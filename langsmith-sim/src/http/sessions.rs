@@ -15,11 +15,7 @@ fn run_count(ws: &Workspace, session: Uuid) -> usize {
     ws.runs.values().filter(|r| r.session_id == session).count()
 }
 
-pub async fn list(
-    State(sim): SimState,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(sim): SimState, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw);
     let offset = p.int("offset", 0, 0..=usize::MAX)?;
     let limit = p.int("limit", 100, 1..=100)?;
@@ -56,20 +52,11 @@ pub async fn read(
     let stats = Params::parse(raw).flag("include_stats");
     let state = sim.state();
     let who = caller(&state, &headers, Flavour::V1)?;
-    let id = Uuid::parse_str(&id).map_err(|_| {
-        ApiError::invalid(
-            Flavour::V1,
-            &["path", "session_id"],
-            "Input should be a valid UUID",
-        )
-    })?;
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::invalid(Flavour::V1, &["path", "session_id"], "Input should be a valid UUID"))?;
     let ws = &state.workspaces[&who.workspace];
     let s = ws
         .session(id)
         .ok_or_else(|| ApiError::not_found(Flavour::V1, "Session"))?;
-    Ok(Json(render::session(
-        s,
-        ws.id,
-        stats.then(|| run_count(ws, id)),
-    )))
+    Ok(Json(render::session(s, ws.id, stats.then(|| run_count(ws, id)))))
 }

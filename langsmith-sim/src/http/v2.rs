@@ -56,22 +56,14 @@ struct TracesBody {
 fn window(min: Option<&str>, max: Option<&str>) -> Result<(Micros, Micros), ApiError> {
     let now = now_micros();
     let parse = |field: &str, v: &str| {
-        parse_time(v).ok_or_else(|| {
-            ApiError::invalid(
-                V2,
-                &["body", field],
-                format!("{field} is not a valid date-time"),
-            )
-        })
+        parse_time(v)
+            .ok_or_else(|| ApiError::invalid(V2, &["body", field], format!("{field} is not a valid date-time")))
     };
     let min = min
         .map(|v| parse("min_start_time", v))
         .transpose()?
         .unwrap_or(now - DAY_MICROS);
-    let max = max
-        .map(|v| parse("max_start_time", v))
-        .transpose()?
-        .unwrap_or(now);
+    let max = max.map(|v| parse("max_start_time", v)).transpose()?.unwrap_or(now);
     Ok((min, max))
 }
 
@@ -94,10 +86,7 @@ fn offset(cursor: Option<&str>) -> Result<usize, ApiError> {
 }
 
 fn check_selects(selects: &[String]) -> Result<(), ApiError> {
-    match selects
-        .iter()
-        .find(|s| !render::V2_SELECT.contains(&s.as_str()))
-    {
+    match selects.iter().find(|s| !render::V2_SELECT.contains(&s.as_str())) {
         Some(bad) => Err(ApiError::invalid(
             V2,
             &["body", "selects"],
@@ -107,22 +96,16 @@ fn check_selects(selects: &[String]) -> Result<(), ApiError> {
     }
 }
 
-pub async fn runs(
-    State(sim): SimState,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+pub async fn runs(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
     let body: RunsBody = json_body(&body, V2)?;
-    let projects = body.project_ids.filter(|p| !p.is_empty()).ok_or_else(|| {
-        ApiError::invalid(V2, &["body", "project_ids"], "project_ids is required")
-    })?;
+    let projects = body
+        .project_ids
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::invalid(V2, &["body", "project_ids"], "project_ids is required"))?;
     check_selects(&body.selects)?;
     let size = page_size(body.page_size, 100, 1000)?;
     let offset = offset(body.cursor.as_deref())?;
-    let (min, max) = window(
-        body.min_start_time.as_deref(),
-        body.max_start_time.as_deref(),
-    )?;
+    let (min, max) = window(body.min_start_time.as_deref(), body.max_start_time.as_deref())?;
     let q = RunQuery {
         ids: body.ids.filter(|i| !i.is_empty()),
         ids_narrow: true,
@@ -142,18 +125,11 @@ pub async fn runs(
     let who = caller(&state, &headers, V2)?;
     let all = q.run(&state.workspaces[&who.workspace]);
     let (items, next) = page(&all, offset, size);
-    let items: Vec<Value> = items
-        .iter()
-        .map(|r| render::v2_run(r, &body.selects))
-        .collect();
+    let items: Vec<Value> = items.iter().map(|r| render::v2_run(r, &body.selects)).collect();
     Ok(Json(json!({"items": items, "next_cursor": next})))
 }
 
-pub async fn traces(
-    State(sim): SimState,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+pub async fn traces(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
     let body: TracesBody = json_body(&body, V2)?;
     let project = body
         .project_id
@@ -161,10 +137,7 @@ pub async fn traces(
     check_selects(&body.selects)?;
     let size = page_size(body.page_size, 20, 100)?;
     let offset = offset(body.cursor.as_deref())?;
-    let (min, max) = window(
-        body.min_start_time.as_deref(),
-        body.max_start_time.as_deref(),
-    )?;
+    let (min, max) = window(body.min_start_time.as_deref(), body.max_start_time.as_deref())?;
     let q = RunQuery {
         ids: body.trace_ids.filter(|i| !i.is_empty()),
         ids_narrow: true,

@@ -15,12 +15,7 @@ async fn keys_and_tenant_headers_select_the_workspace() {
         (StatusCode::UNAUTHORIZED, json!({"detail": "Invalid token"}))
     );
     let (status, _) = env
-        .call(
-            Method::POST,
-            "/api/v1/runs/query",
-            Some("lsv2_pt_wrong"),
-            json!({}),
-        )
+        .call(Method::POST, "/api/v1/runs/query", Some("lsv2_pt_wrong"), json!({}))
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
@@ -35,18 +30,11 @@ async fn keys_and_tenant_headers_select_the_workspace() {
     let body = json!({"name": "three", "org_scoped_keys": ["lsv2_sk_org"]});
     let (_, third) = env.admin(Method::POST, "/_sim/workspaces", body).await;
     let url = format!("/_sim/workspaces/{}/load", second["id"].as_str().unwrap());
-    env.admin(
-        Method::POST,
-        &url,
-        json!({"sessions": [{"name": "only-in-two"}]}),
-    )
-    .await;
+    env.admin(Method::POST, &url, json!({"sessions": [{"name": "only-in-two"}]}))
+        .await;
 
     let list = |key: &'static str, tenant: Option<String>| {
-        let mut req = env
-            .http
-            .get(format!("{}/sessions", env.base))
-            .header("x-api-key", key);
+        let mut req = env.http.get(format!("{}/sessions", env.base)).header("x-api-key", key);
         if let Some(t) = tenant {
             req = req.header("X-Tenant-Id", t);
         }
@@ -56,11 +44,7 @@ async fn keys_and_tenant_headers_select_the_workspace() {
         }
     };
     let (_, default) = list(KEY, None).await;
-    assert_eq!(
-        default,
-        json!([]),
-        "no tenant header: the key's first workspace"
-    );
+    assert_eq!(default, json!([]), "no tenant header: the key's first workspace");
     let (_, two) = list(KEY, Some(second["id"].as_str().unwrap().into())).await;
     assert_eq!(two[0]["name"], "only-in-two");
     let (status, _) = list(KEY, Some(Uuid::new_v4().to_string())).await;
@@ -97,11 +81,7 @@ async fn rate_limits_answer_429_with_or_without_retry_after() {
     assert_eq!(delete_once(&env).await.status(), StatusCode::ACCEPTED);
     let limited = delete_once(&env).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = limited.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert!(limited.json::<Value>().await.unwrap()["detail"].is_string());
 
@@ -121,23 +101,35 @@ async fn rate_limits_answer_429_with_or_without_retry_after() {
 
 #[tokio::test]
 async fn documented_limits_are_on_by_default() {
-    let env = Env::start().await;
+    // A simulator as the binary starts it: v1 runs/query allows 15 requests per 10 s per key.
     let sim = langsmith_sim::Sim::new(1);
-    let faults = sim.faults();
-    let query = &faults.specs()[&langsmith_sim::faults::Class::Query];
+    sim.state()
+        .create_workspace(serde_json::from_value(json!({"api_keys": [KEY]})).unwrap());
+    let base = format!("http://{}", sim.clone().spawn().await.unwrap());
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..16 {
+        let resp = http
+            .post(format!("{base}/runs/query"))
+            .header("x-api-key", KEY)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push((resp.status(), resp.headers().contains_key("retry-after")));
+    }
+    assert!(statuses[..15].iter().all(|(s, _)| *s == StatusCode::OK), "{statuses:?}");
     assert_eq!(
-        query.rate_limit.as_ref().map(|r| (r.requests, r.window_ms)),
-        Some((15, 10_000))
+        statuses[15],
+        (StatusCode::TOO_MANY_REQUESTS, false),
+        "no Retry-After, as LangSmith documents none"
     );
-    drop(faults);
-    env.admin(Method::DELETE, "/_sim/faults", Value::Null).await;
+
+    let env = Env::start().await;
     let (_, all) = env.admin(Method::GET, "/_sim/faults", Value::Null).await;
     assert!(
-        all.as_object()
-            .unwrap()
-            .values()
-            .all(|s| s["rate_limit"].is_null()),
-        "{all}"
+        all.as_object().unwrap().values().all(|s| s["rate_limit"].is_null()),
+        "Env clears them: {all}"
     );
 }
 
@@ -152,12 +144,8 @@ async fn injected_errors_and_latency() {
     .await;
     let (status, _) = env.api(Method::POST, "/runs/query", json!({})).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
-    env.admin(
-        Method::PUT,
-        "/_sim/faults/query",
-        json!({"error_ratio": 0.5}),
-    )
-    .await;
+    env.admin(Method::PUT, "/_sim/faults/query", json!({"error_ratio": 0.5}))
+        .await;
     let mut statuses = Vec::new();
     for _ in 0..200 {
         statuses.push(env.api(Method::POST, "/runs/query", json!({})).await.0);
@@ -166,34 +154,16 @@ async fn injected_errors_and_latency() {
         .iter()
         .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
         .count();
-    assert!(
-        (60..140).contains(&failed),
-        "{failed} of 200 failed at ratio 0.5"
-    );
-    assert_eq!(
-        failed + statuses.iter().filter(|s| s.is_success()).count(),
-        200
-    );
+    assert!((60..140).contains(&failed), "{failed} of 200 failed at ratio 0.5");
+    assert_eq!(failed + statuses.iter().filter(|s| s.is_success()).count(), 200);
 
-    env.admin(
-        Method::PUT,
-        "/_sim/faults/sessions",
-        json!({"latency_ms": 150}),
-    )
-    .await;
+    env.admin(Method::PUT, "/_sim/faults/sessions", json!({"latency_ms": 150}))
+        .await;
     let t = Instant::now();
-    assert_eq!(
-        env.api(Method::GET, "/sessions", Value::Null).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(env.api(Method::GET, "/sessions", Value::Null).await.0, StatusCode::OK);
     assert!(t.elapsed() >= Duration::from_millis(150));
     let (status, _) = env
-        .call(
-            Method::PUT,
-            "/_sim/faults/query",
-            None,
-            json!({"error_ratio": 2.0}),
-        )
+        .call(Method::PUT, "/_sim/faults/query", None, json!({"error_ratio": 2.0}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
@@ -208,17 +178,11 @@ async fn a_periodic_window_applies_queued_deletes_by_itself() {
         json!({"session_id": session, "trace_ids": ids}),
     )
     .await;
-    env.admin(
-        Method::PUT,
-        "/_sim/window",
-        json!({"mode": "every", "seconds": 0.2}),
-    )
-    .await;
+    env.admin(Method::PUT, "/_sim/window", json!({"mode": "every", "seconds": 0.2}))
+        .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, _) = env
-            .api(Method::GET, &format!("/runs/{}", ids[0]), Value::Null)
-            .await;
+        let (status, _) = env.api(Method::GET, &format!("/runs/{}", ids[0]), Value::Null).await;
         if status == StatusCode::NOT_FOUND {
             break;
         }

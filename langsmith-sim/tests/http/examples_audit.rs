@@ -23,11 +23,7 @@ async fn examples_match_any_metadata_pair_and_hard_delete_nulls_them() {
         .collect();
     let meta = urlencode(r#"{"user_id":"alice","owner":"bob"}"#);
     let (status, found) = env
-        .api(
-            Method::GET,
-            &format!("/api/v1/examples?metadata={meta}"),
-            Value::Null,
-        )
+        .api(Method::GET, &format!("/api/v1/examples?metadata={meta}"), Value::Null)
         .await;
     assert_eq!(status, StatusCode::OK, "{found}");
     assert_eq!(ids_of(&found, "id"), vec![ids[0], ids[1]]);
@@ -57,11 +53,7 @@ async fn examples_match_any_metadata_pair_and_hard_delete_nulls_them() {
         (StatusCode::OK, json!({"count": 1, "example_ids": [ids[0]]}))
     );
     let (_, after) = env
-        .api(
-            Method::GET,
-            &format!("/examples?id={}", ids[0]),
-            Value::Null,
-        )
+        .api(Method::GET, &format!("/examples?id={}", ids[0]), Value::Null)
         .await;
     assert_eq!(
         (after[0]["inputs"].clone(), after[0]["metadata"].clone()),
@@ -82,11 +74,7 @@ async fn examples_match_any_metadata_pair_and_hard_delete_nulls_them() {
         json!({"example_ids": [ids[1]]}),
     ] {
         let (status, answer) = env
-            .api(
-                Method::POST,
-                "/api/v1/platform/datasets/examples/delete",
-                body.clone(),
-            )
+            .api(Method::POST, "/api/v1/platform/datasets/examples/delete", body.clone())
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
         assert!(answer["error"].is_string(), "{answer}");
@@ -126,10 +114,7 @@ async fn audit_logs_record_accepted_deletes_for_the_organization() {
     let org = env.sim.state().workspaces[&env.ws].org_id;
     let window = "start_time=2000-01-01T00:00:00Z&end_time=2100-01-01T00:00:00Z";
     let get = |path: String, org: Option<Uuid>| {
-        let mut req = env
-            .http
-            .get(format!("{}{path}", env.base))
-            .header("x-api-key", env.key);
+        let mut req = env.http.get(format!("{}{path}", env.base)).header("x-api-key", env.key);
         if let Some(o) = org {
             req = req.header("X-Organization-Id", o.to_string());
         }
@@ -138,21 +123,14 @@ async fn audit_logs_record_accepted_deletes_for_the_organization() {
             (resp.status(), resp.json::<Value>().await.unwrap())
         }
     };
-    let (status, logs) = get(
-        format!("/api/v1/audit-logs?{window}&operations=delete_runs"),
-        Some(org),
-    )
-    .await;
+    let (status, logs) = get(format!("/api/v1/audit-logs?{window}&operations=delete_runs"), Some(org)).await;
     assert_eq!(status, StatusCode::OK, "{logs}");
     let item = &logs["items"][0];
     assert_eq!(
         (item["class_uid"].clone(), item["api"]["operation"].clone()),
         (json!(6003), json!("delete_runs"))
     );
-    assert_eq!(
-        item["unmapped"]["original_audit_log"]["workspace_id"],
-        json!(env.ws)
-    );
+    assert_eq!(item["unmapped"]["original_audit_log"]["workspace_id"], json!(env.ws));
     assert_eq!(item["resources"].as_array().unwrap().len(), 2);
     assert!(logs["cursor"].is_null());
     assert_eq!(
@@ -165,11 +143,7 @@ async fn audit_logs_record_accepted_deletes_for_the_organization() {
             .0,
         StatusCode::FORBIDDEN
     );
-    let (status, missing) = get(
-        "/api/v1/audit-logs?start_time=2000-01-01T00:00:00Z".into(),
-        Some(org),
-    )
-    .await;
+    let (status, missing) = get("/api/v1/audit-logs?start_time=2000-01-01T00:00:00Z".into(), Some(org)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(missing["detail"][0]["loc"], json!(["query", "end_time"]));
     let (_, none) = get(

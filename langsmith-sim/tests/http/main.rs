@@ -29,7 +29,6 @@ pub const KEY: &str = "lsv2_pt_test";
 impl Env {
     pub async fn start() -> Env {
         let sim = Sim::new(42);
-        sim.clear_faults();
         sim.set_schedule(langsmith_sim::window::Schedule::Manual);
         let addr = sim.clone().spawn().await.expect("bind a loopback port");
         let env = Env {
@@ -46,6 +45,7 @@ impl Env {
                 json!({"name": "main", "api_keys": [KEY]}),
             )
             .await;
+        env.admin(Method::DELETE, "/_sim/faults", Value::Null).await;
         Env {
             ws: created["id"].as_str().unwrap().parse().unwrap(),
             ..env
@@ -53,13 +53,7 @@ impl Env {
     }
 
     /// Sends `body` (JSON, or nothing when null) and returns the status and the JSON answer.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: Option<&str>,
-        body: Value,
-    ) -> (StatusCode, Value) {
+    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Value) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(k) = key {
             req = req.header("x-api-key", k);
@@ -70,10 +64,7 @@ impl Env {
         let resp = req.send().await.expect("request reaches the simulator");
         let status = resp.status();
         let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     pub async fn api(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
@@ -87,13 +78,9 @@ impl Env {
     }
 
     pub async fn load(&self, body: Value) -> Value {
-        self.admin(
-            Method::POST,
-            &format!("/_sim/workspaces/{}/load", self.ws),
-            body,
-        )
-        .await
-        .1
+        self.admin(Method::POST, &format!("/_sim/workspaces/{}/load", self.ws), body)
+            .await
+            .1
     }
 
     /// A session with `n` single-run traces, each with metadata `user_id = u{i}`; returns (session, trace ids).
@@ -103,11 +90,7 @@ impl Env {
         let body = json!({"session_id": session, "traces": n, "return_ids": true, "spread_seconds": 60,
                           "metadata": [{"key": "user_id", "prefix": "u"}]});
         let (_, made) = self
-            .admin(
-                Method::POST,
-                &format!("/_sim/workspaces/{}/generate", self.ws),
-                body,
-            )
+            .admin(Method::POST, &format!("/_sim/workspaces/{}/generate", self.ws), body)
             .await;
         let ids = made["trace_ids"]
             .as_array()
@@ -119,9 +102,7 @@ impl Env {
     }
 
     pub async fn counters(&self) -> Value {
-        self.admin(Method::GET, "/_sim/counters", Value::Null)
-            .await
-            .1
+        self.admin(Method::GET, "/_sim/counters", Value::Null).await.1
     }
 }
 

@@ -13,35 +13,21 @@ async fn deletes_are_queued_until_the_window_runs() {
     let (status, answer) = env.api(Method::POST, "/api/v1/runs/delete", body).await;
     assert_eq!(
         (status, answer),
-        (
-            StatusCode::ACCEPTED,
-            json!({"message": "Run deletes queued"})
-        )
+        (StatusCode::ACCEPTED, json!({"message": "Run deletes queued"}))
     );
     let (status, _) = env
-        .api(
-            Method::GET,
-            &format!("/api/v1/runs/{}", ids[0]),
-            Value::Null,
-        )
+        .api(Method::GET, &format!("/api/v1/runs/{}", ids[0]), Value::Null)
         .await;
     assert_eq!(status, StatusCode::OK, "still readable before the window");
 
-    let (_, report) = env
-        .admin(Method::POST, "/_sim/window/run", Value::Null)
-        .await;
+    let (_, report) = env.admin(Method::POST, "/_sim/window/run", Value::Null).await;
     assert_eq!(report, json!({"applied_traces": 2, "skipped_traces": 0}));
     for (id, want) in [
         (ids[0], StatusCode::NOT_FOUND),
         (ids[1], StatusCode::NOT_FOUND),
         (ids[2], StatusCode::OK),
     ] {
-        assert_eq!(
-            env.api(Method::GET, &format!("/runs/{id}"), Value::Null)
-                .await
-                .0,
-            want
-        );
+        assert_eq!(env.api(Method::GET, &format!("/runs/{id}"), Value::Null).await.0, want);
     }
     let c = env.counters().await;
     assert_eq!(
@@ -69,9 +55,7 @@ async fn a_delete_in_the_wrong_session_removes_nothing() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let (_, report) = env
-        .admin(Method::POST, "/_sim/window/run", Value::Null)
-        .await;
+    let (_, report) = env.admin(Method::POST, "/_sim/window/run", Value::Null).await;
     assert_eq!(report["applied_traces"], 0);
 }
 
@@ -92,12 +76,9 @@ async fn child_runs_go_with_their_trace() {
         json!({"session_id": session, "trace_ids": [root]}),
     )
     .await;
-    env.admin(Method::POST, "/_sim/window/run", Value::Null)
-        .await;
+    env.admin(Method::POST, "/_sim/window/run", Value::Null).await;
     assert_eq!(
-        env.api(Method::GET, &format!("/runs/{child}"), Value::Null)
-            .await
-            .0,
+        env.api(Method::GET, &format!("/runs/{child}"), Value::Null).await.0,
         StatusCode::NOT_FOUND
     );
 }
@@ -116,10 +97,7 @@ async fn bad_bodies_get_fastapi_shaped_errors() {
             json!({"session_id": "nope", "trace_ids": [Uuid::new_v4()]}),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        (
-            json!({"trace_ids": [Uuid::new_v4()]}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
+        (json!({"trace_ids": [Uuid::new_v4()]}), StatusCode::UNPROCESSABLE_ENTITY),
         (
             json!({"session_id": session, "trace_ids": []}),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -139,9 +117,7 @@ async fn bad_bodies_get_fastapi_shaped_errors() {
         ),
     ];
     for (body, want) in cases {
-        let (status, answer) = env
-            .api(Method::POST, "/api/v1/runs/delete", body.clone())
-            .await;
+        let (status, answer) = env.api(Method::POST, "/api/v1/runs/delete", body.clone()).await;
         assert_eq!(status, want, "{body}: {answer}");
         if want == StatusCode::UNPROCESSABLE_ENTITY {
             let item = &answer["detail"][0];
@@ -172,8 +148,7 @@ async fn bad_bodies_get_fastapi_shaped_errors() {
 #[tokio::test]
 async fn oversize_status_and_success_variant_are_switchable() {
     let env = Env::start().await;
-    let body =
-        json!({"delete_answers_202": false, "bulk_deletes_enabled": true, "oversize_status": 422});
+    let body = json!({"delete_answers_202": false, "bulk_deletes_enabled": true, "oversize_status": 422});
     env.admin(Method::PUT, "/_sim/behaviour", body).await;
     let (session, ids) = env.session_with_traces("p", 1).await;
     let (status, answer) = env
@@ -199,27 +174,18 @@ async fn oversize_status_and_success_variant_are_switchable() {
 async fn metadata_deletes_match_any_pair_and_can_be_forbidden() {
     let env = Env::start().await;
     let (_, ids) = env.session_with_traces("p", 5).await;
-    let body =
-        json!({"metadata": {"user_id": "u1", "other": "u3"}, "start_time": "2000-01-01T00:00:00Z"});
+    let body = json!({"metadata": {"user_id": "u1", "other": "u3"}, "start_time": "2000-01-01T00:00:00Z"});
     let (status, _) = env.api(Method::POST, "/runs/delete", body.clone()).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let (_, report) = env
-        .admin(Method::POST, "/_sim/window/run", Value::Null)
-        .await;
+    let (_, report) = env.admin(Method::POST, "/_sim/window/run", Value::Null).await;
     assert_eq!(report["applied_traces"], 1);
     assert_eq!(
-        env.api(Method::GET, &format!("/runs/{}", ids[1]), Value::Null)
-            .await
-            .0,
+        env.api(Method::GET, &format!("/runs/{}", ids[1]), Value::Null).await.0,
         StatusCode::NOT_FOUND
     );
 
-    env.admin(
-        Method::PUT,
-        "/_sim/behaviour",
-        json!({"bulk_deletes_enabled": false}),
-    )
-    .await;
+    env.admin(Method::PUT, "/_sim/behaviour", json!({"bulk_deletes_enabled": false}))
+        .await;
     let (status, answer) = env.api(Method::POST, "/runs/delete", body).await;
     assert_eq!(
         (status, answer),
@@ -235,38 +201,20 @@ async fn never_deleted_ids_and_sessions_stay() {
     let env = Env::start().await;
     let (s1, a) = env.session_with_traces("a", 2).await;
     let (s2, b) = env.session_with_traces("b", 1).await;
-    env.admin(
-        Method::PUT,
-        "/_sim/never",
-        json!({"traces": [a[0]], "sessions": [s2]}),
-    )
-    .await;
-    env.api(
-        Method::POST,
-        "/runs/delete",
-        json!({"session_id": s1, "trace_ids": a}),
-    )
-    .await;
-    env.api(
-        Method::POST,
-        "/runs/delete",
-        json!({"session_id": s2, "trace_ids": b}),
-    )
-    .await;
-    let (_, report) = env
-        .admin(Method::POST, "/_sim/window/run", Value::Null)
+    env.admin(Method::PUT, "/_sim/never", json!({"traces": [a[0]], "sessions": [s2]}))
         .await;
+    env.api(Method::POST, "/runs/delete", json!({"session_id": s1, "trace_ids": a}))
+        .await;
+    env.api(Method::POST, "/runs/delete", json!({"session_id": s2, "trace_ids": b}))
+        .await;
+    let (_, report) = env.admin(Method::POST, "/_sim/window/run", Value::Null).await;
     assert_eq!(report, json!({"applied_traces": 1, "skipped_traces": 2}));
     assert_eq!(
-        env.api(Method::GET, &format!("/runs/{}", a[0]), Value::Null)
-            .await
-            .0,
+        env.api(Method::GET, &format!("/runs/{}", a[0]), Value::Null).await.0,
         StatusCode::OK
     );
     assert_eq!(
-        env.api(Method::GET, &format!("/runs/{}", b[0]), Value::Null)
-            .await
-            .0,
+        env.api(Method::GET, &format!("/runs/{}", b[0]), Value::Null).await.0,
         StatusCode::OK
     );
 }

@@ -13,9 +13,7 @@ async fn cursor_pagination_walks_every_run_once_newest_first() {
     let mut seen = Vec::new();
     let mut body = json!({"session": [session], "limit": 100, "select": ["id", "start_time"]});
     loop {
-        let (status, page) = env
-            .api(Method::POST, "/api/v1/runs/query", body.clone())
-            .await;
+        let (status, page) = env.api(Method::POST, "/api/v1/runs/query", body.clone()).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         seen.extend(ids_of(&page["runs"], "id"));
         assert!(page["cursors"].as_object().unwrap().contains_key("prev"));
@@ -33,9 +31,7 @@ async fn cursor_pagination_walks_every_run_once_newest_first() {
 #[tokio::test]
 async fn limit_above_100_and_malformed_input_are_rejected_as_langsmith_does() {
     let env = Env::start().await;
-    let (status, answer) = env
-        .api(Method::POST, "/runs/query", json!({"limit": 101}))
-        .await;
+    let (status, answer) = env.api(Method::POST, "/runs/query", json!({"limit": 101})).await;
     assert_eq!(
         (status, answer),
         (
@@ -44,11 +40,7 @@ async fn limit_above_100_and_malformed_input_are_rejected_as_langsmith_does() {
         )
     );
     let (status, answer) = env
-        .api(
-            Method::POST,
-            "/runs/query",
-            json!({"session": Uuid::new_v4()}),
-        )
+        .api(Method::POST, "/runs/query", json!({"session": Uuid::new_v4()}))
         .await;
     assert_eq!(
         status,
@@ -56,24 +48,15 @@ async fn limit_above_100_and_malformed_input_are_rejected_as_langsmith_does() {
         "a bare session string: {answer}"
     );
     let (status, answer) = env
-        .api(
-            Method::POST,
-            "/runs/query",
-            json!({"filter": "and(eq(name, 'x')"}),
-        )
+        .api(Method::POST, "/runs/query", json!({"filter": "and(eq(name, 'x')"}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert!(answer["detail"]
-        .as_str()
-        .unwrap()
-        .contains("invalid filter"));
+    assert!(answer["detail"].as_str().unwrap().contains("invalid filter"));
     let (status, _) = env
         .api(Method::POST, "/runs/query", json!({"select": ["nonsense"]}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = env
-        .api(Method::POST, "/runs/query", json!({"cursor": "garbage"}))
-        .await;
+    let (status, _) = env.api(Method::POST, "/runs/query", json!({"cursor": "garbage"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -104,19 +87,11 @@ async fn trace_returns_the_whole_trace_and_is_root_filters() {
     let session: Uuid = loaded["sessions"][0].as_str().unwrap().parse().unwrap();
     let gen = json!({"session_id": session, "traces": 3, "runs_per_trace": 4, "return_ids": true});
     let (_, made) = env
-        .admin(
-            Method::POST,
-            &format!("/_sim/workspaces/{}/generate", env.ws),
-            gen,
-        )
+        .admin(Method::POST, &format!("/_sim/workspaces/{}/generate", env.ws), gen)
         .await;
     let trace = made["trace_ids"][1].clone();
     let (_, page) = env
-        .api(
-            Method::POST,
-            "/runs/query",
-            json!({"trace": trace, "limit": 1}),
-        )
+        .api(Method::POST, "/runs/query", json!({"trace": trace, "limit": 1}))
         .await;
     assert_eq!(
         page["runs"].as_array().unwrap().len(),
@@ -171,10 +146,7 @@ async fn filters_select_by_metadata_ids_tags_and_time() {
         run(r#"and(eq(metadata_key, "user_id"), eq(metadata_value, "alice"))"#).await,
         vec![a]
     );
-    assert_eq!(
-        run(r#"eq(metadata_value, "alice")"#).await,
-        sorted(vec![a, c])
-    );
+    assert_eq!(run(r#"eq(metadata_value, "alice")"#).await, sorted(vec![a, c]));
     assert_eq!(
         run(r#"and(eq(metadata_key, "tier"), eq(metadata_value, "2"))"#).await,
         vec![a]
@@ -186,7 +158,13 @@ async fn filters_select_by_metadata_ids_tags_and_time() {
         run(r#"gte(start_time, "2026-02-01T00:00:00Z")"#).await,
         sorted(vec![b, c])
     );
-    let (_, page) = env.api(Method::POST, "/runs/query", json!({"session": [session], "start_time": "2026-01-15T00:00:00Z", "end_time": "2026-02-15T00:00:00Z"})).await;
+    let (_, page) = env
+        .api(
+            Method::POST,
+            "/runs/query",
+            json!({"session": [session], "start_time": "2026-01-15T00:00:00Z", "end_time": "2026-02-15T00:00:00Z"}),
+        )
+        .await;
     assert_eq!(ids_of(&page["runs"], "id"), vec![b]);
     let (_, page) = env
         .api(

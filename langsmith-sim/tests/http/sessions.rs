@@ -25,30 +25,18 @@ async fn sessions_by_name_substring_and_offset() {
     assert_eq!(found.as_array().unwrap().len(), 1);
     assert_eq!(found[0]["id"], loaded["sessions"][1]);
     assert_eq!(found[0]["tenant_id"], json!(env.ws));
-    let (_, found) = env
-        .api(Method::GET, "/sessions?name_contains=chat", Value::Null)
-        .await;
+    let (_, found) = env.api(Method::GET, "/sessions?name_contains=chat", Value::Null).await;
     assert_eq!(found.as_array().unwrap().len(), 2);
-    let (_, page) = env
-        .api(Method::GET, "/sessions?offset=1&limit=1", Value::Null)
-        .await;
+    let (_, page) = env.api(Method::GET, "/sessions?offset=1&limit=1", Value::Null).await;
     assert_eq!(page[0]["name"], "chat-dev", "newest first, then offset");
-    let (_, none) = env
-        .api(Method::GET, "/sessions?name=absent", Value::Null)
-        .await;
+    let (_, none) = env.api(Method::GET, "/sessions?name=absent", Value::Null).await;
     assert_eq!(none, json!([]));
-    let (status, answer) = env
-        .api(Method::GET, "/sessions?limit=101", Value::Null)
-        .await;
+    let (status, answer) = env.api(Method::GET, "/sessions?limit=101", Value::Null).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer["detail"][0]["loc"], json!(["query", "limit"]));
     let id = loaded["sessions"][0].as_str().unwrap();
     let (_, one) = env
-        .api(
-            Method::GET,
-            &format!("/sessions/{id}?include_stats=true"),
-            Value::Null,
-        )
+        .api(Method::GET, &format!("/sessions/{id}?include_stats=true"), Value::Null)
         .await;
     assert_eq!(
         (one["name"].clone(), one["run_count"].clone()),
@@ -65,10 +53,7 @@ async fn sessions_by_name_substring_and_offset() {
     let (_, by_id) = env
         .api(
             Method::GET,
-            &format!(
-                "/sessions?id={id}&id={}",
-                loaded["sessions"][2].as_str().unwrap()
-            ),
+            &format!("/sessions?id={id}&id={}", loaded["sessions"][2].as_str().unwrap()),
             Value::Null,
         )
         .await;
@@ -80,11 +65,7 @@ async fn read_run_returns_the_run_schema() {
     let env = Env::start().await;
     let (session, ids) = env.session_with_traces("p", 1).await;
     let (status, run) = env
-        .api(
-            Method::GET,
-            &format!("/api/v1/runs/{}", ids[0]),
-            Value::Null,
-        )
+        .api(Method::GET, &format!("/api/v1/runs/{}", ids[0]), Value::Null)
         .await;
     assert_eq!(status, StatusCode::OK);
     for field in [

@@ -34,9 +34,7 @@ async fn traces_query_fast_path_defaults_to_the_last_24_hours() {
 
     let body = json!({"project_id": session, "trace_ids": [old, fresh], "min_start_time": "2000-01-01T00:00:00Z",
                       "page_size": 1, "selects": ["START_TIME", "TRACE_ID"]});
-    let (_, first) = env
-        .api(Method::POST, "/v2/traces/query", body.clone())
-        .await;
+    let (_, first) = env.api(Method::POST, "/v2/traces/query", body.clone()).await;
     assert_eq!(first["items"][0]["root_run"]["trace_id"], json!(fresh));
     let cursor = first["next_cursor"].as_str().expect("a second page");
     let mut next = body.clone();
@@ -67,16 +65,9 @@ async fn v2_validation_uses_problem_details() {
     ];
     for (path, body) in cases {
         let (status, answer) = env.api(Method::POST, path, body.clone()).await;
-        assert_eq!(
-            status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{path} {body}: {answer}"
-        );
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path} {body}: {answer}");
         assert_eq!(answer["status"], 422);
-        assert!(
-            answer["title"].is_string() && answer["detail"].is_string(),
-            "{answer}"
-        );
+        assert!(answer["title"].is_string() && answer["detail"].is_string(), "{answer}");
     }
     let (status, answer) = env
         .call(
@@ -99,11 +90,7 @@ async fn runs_query_selects_and_narrows_by_ids() {
     let body = json!({"project_ids": [session], "ids": [ids[0], ids[2]], "selects": ["NAME", "METADATA", "RUN_TYPE"]});
     let (status, page) = env.api(Method::POST, "/v2/runs/query", body).await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert_eq!(
-        ids_of(&page["items"], "id"),
-        vec![ids[2], ids[0]],
-        "newest first"
-    );
+    assert_eq!(ids_of(&page["items"], "id"), vec![ids[2], ids[0]], "newest first");
     assert_eq!(page["items"][0]["metadata"]["user_id"], "u2");
     assert_eq!(page["items"][0]["run_type"], "CHAIN");
     let (_, page) = env
@@ -113,10 +100,6 @@ async fn runs_query_selects_and_narrows_by_ids() {
             json!({"project_ids": [session], "page_size": 2}),
         )
         .await;
-    assert_eq!(
-        page["items"][0].as_object().unwrap().len(),
-        1,
-        "only the id by default"
-    );
+    assert_eq!(page["items"][0].as_object().unwrap().len(), 1, "only the id by default");
     assert!(page["next_cursor"].is_string());
 }
