@@ -6,5 +6,8 @@
 //! `erasure.deletion-verified` or `erasure.deletion-failed`. Kafka topics are the only durable state.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod event;
 pub mod kafka;
 pub mod topics;
+pub mod window;

@@ -40,6 +40,27 @@ async fn deletes_are_queued_until_the_window_runs() {
         env.sim.delete_calls(env.ws),
         vec![(session, vec![ids[0], ids[1], unknown])]
     );
+    let (_, log) = env
+        .admin(
+            Method::GET,
+            &format!("/_sim/workspaces/{}/deletes", env.ws),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        log,
+        json!([{"session_id": session, "trace_ids": [ids[0], ids[1], unknown]}])
+    );
+}
+
+#[tokio::test]
+async fn the_same_seed_generates_the_same_traces() {
+    let (a, b) = (Env::start().await, Env::start().await);
+    assert_eq!(a.ws, b.ws, "workspace ids come from the seed");
+    assert_eq!(
+        a.session_with_traces("p", 50).await,
+        b.session_with_traces("p", 50).await
+    );
 }
 
 #[tokio::test]

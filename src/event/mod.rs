@@ -1,0 +1,159 @@
+//! The event contract (`schemas/`, design §6): the input `erasure.requested.v1` and the outputs
+//! `erasure.deletion.{requested,verified,failed}.v1`, all as CloudEvents 1.0 in structured JSON mode.
+//! Output events carry ids, never personal data: metadata values are not echoed.
+
+mod envelope;
+mod parse;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use envelope::{encode, CE_CONTENT_TYPE};
+pub use parse::{parse_request, Incoming, Limits, Rejection};
+
+pub const REQUESTED_TYPE: &str = "erasure.requested.v1";
+pub const DELETION_REQUESTED_TYPE: &str = "erasure.deletion.requested.v1";
+pub const DELETION_VERIFIED_TYPE: &str = "erasure.deletion.verified.v1";
+pub const DELETION_FAILED_TYPE: &str = "erasure.deletion.failed.v1";
+
+/// `data` of `erasure.requested.v1`, as upstream sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureRequested {
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    pub targets: Vec<TargetSpec>,
+}
+
+/// One target as sent: explicit (`session_id` or `session_name`, plus `trace_ids`) or a metadata
+/// selector (`metadata`, optional session scope and time range). Validation turns it into a [`Target`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+}
+
+/// Where a project is named: by id, or by name to resolve through `GET /sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SessionRef {
+    Id(Uuid),
+    Name(String),
+}
+
+/// A validated target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Explicit {
+        session: SessionRef,
+        trace_ids: Vec<Uuid>,
+    },
+    /// Root traces whose metadata holds *all* the pairs, optionally in one session and time range.
+    Selector {
+        session: Option<SessionRef>,
+        metadata: BTreeMap<String, String>,
+        start_time: Option<DateTime<Utc>>,
+        end_time: Option<DateTime<Utc>>,
+    },
+}
+
+/// A validated erasure request and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub request_id: String,
+    pub workspace: String,
+    pub deadline: DateTime<Utc>,
+    pub targets: Vec<Target>,
+    pub source: SourceRef,
+}
+
+/// The input event behind an output event, so auditors can trace it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceRef {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub event_id: String,
+    pub event_source: String,
+}
+
+/// `data` of `erasure.deletion.requested.v1`: LangSmith accepted the delete of one part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionRequested {
+    pub request_id: String,
+    pub workspace: String,
+    pub session_id: Uuid,
+    pub trace_ids: Vec<Uuid>,
+    pub part: u32,
+    pub parts: u32,
+    pub accepted_at: DateTime<Utc>,
+    pub verify_after: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub attempt: u32,
+    pub source: SourceRef,
+}
+
+/// `data` of `erasure.deletion.verified.v1`: none of the part's traces exist any more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionVerified {
+    pub request_id: String,
+    pub workspace: String,
+    pub session_id: Uuid,
+    pub trace_ids: Vec<Uuid>,
+    pub part: u32,
+    pub parts: u32,
+    pub accepted_at: DateTime<Utc>,
+    pub checked_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub source: SourceRef,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailReason {
+    /// The project named by id or name does not exist in the workspace.
+    UnknownSession,
+    /// LangSmith rejected these ids permanently (a 4xx other than auth and rate limits).
+    RejectedByApi,
+    /// Still present after the configured number of deletion windows.
+    StillPresent,
+    /// The next check would fall after the request's deadline.
+    DeadlineAtRisk,
+}
+
+/// `data` of `erasure.deletion.failed.v1`: these ids could not be erased (or proven erased).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionFailed {
+    pub request_id: String,
+    pub workspace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<Uuid>,
+    pub trace_ids: Vec<Uuid>,
+    pub part: u32,
+    pub parts: u32,
+    pub reason: FailReason,
+    pub detail: String,
+    pub failed_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub source: SourceRef,
+}
