@@ -2,4 +2,5 @@
 //! both over real loopback sockets.
 
 mod harness;
+mod schemas;
 mod support;
