@@ -6,8 +6,10 @@
 //! `erasure.deletion-verified` or `erasure.deletion-failed`. Kafka topics are the only durable state.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod config;
 pub mod event;
+pub mod intake;
 pub mod kafka;
 pub mod topics;
 pub mod window;

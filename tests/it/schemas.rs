@@ -14,14 +14,22 @@ fn dir() -> PathBuf {
 pub fn validator(name: &str) -> jsonschema::Validator {
     let text = std::fs::read_to_string(dir().join(format!("{name}.json"))).expect("schema file");
     let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
-    jsonschema::options().should_validate_formats(true).build(&schema).expect("schema compiles")
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("schema compiles")
 }
 
 fn examples(name: &str, kind: &str) -> Vec<(String, Value)> {
     let mut out: Vec<(String, Value)> = std::fs::read_dir(dir().join("examples").join(name).join(kind))
         .expect("examples folder")
         .map(|e| e.unwrap().path())
-        .map(|p| (p.display().to_string(), serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap(),
+            )
+        })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(!out.is_empty(), "no {kind} examples for {name}");
@@ -32,7 +40,8 @@ fn examples(name: &str, kind: &str) -> Vec<(String, Value)> {
 fn rust_accepts(name: &str, data: &Value) -> bool {
     match name {
         "erasure.requested.v1" => {
-            let envelope = json!({"specversion": "1.0", "id": "e", "source": "urn:t", "type": REQUESTED_TYPE, "data": data});
+            let envelope =
+                json!({"specversion": "1.0", "id": "e", "source": "urn:t", "type": REQUESTED_TYPE, "data": data});
             let payload = serde_json::to_vec(&envelope).unwrap();
             let limits = Limits {
                 max_event_bytes: 1 << 20,
@@ -40,7 +49,13 @@ fn rust_accepts(name: &str, data: &Value) -> bool {
                 workspaces: vec!["main".into()],
                 default_workspace: Some("main".into()),
             };
-            let rec = Incoming { payload: Some(&payload), headers: vec![], topic: "t", partition: 0, offset: 0 };
+            let rec = Incoming {
+                payload: Some(&payload),
+                headers: vec![],
+                topic: "t",
+                partition: 0,
+                offset: 0,
+            };
             parse_request(&rec, &limits, chrono::Utc::now()).is_ok()
         }
         "erasure.deletion.requested.v1" => round_trips::<DeletionRequested>(data),
@@ -80,14 +95,27 @@ fn schemas_and_rust_types_agree_on_every_example() {
     ] {
         let schema = validator(name);
         let text = std::fs::read_to_string(dir().join(format!("{name}.json"))).unwrap();
-        assert!(text.contains("\"additionalProperties\": false"), "{name} must be closed");
+        assert!(
+            text.contains("\"additionalProperties\": false"),
+            "{name} must be closed"
+        );
         for (path, example) in examples(name, "good") {
-            assert!(schema.is_valid(&example), "{path}: schema rejects a good example: {:?}", schema.validate(&example).err());
-            assert!(rust_accepts(name, &example), "{path}: the Rust types reject a good example");
+            assert!(
+                schema.is_valid(&example),
+                "{path}: schema rejects a good example: {:?}",
+                schema.validate(&example).err()
+            );
+            assert!(
+                rust_accepts(name, &example),
+                "{path}: the Rust types reject a good example"
+            );
         }
         for (path, example) in examples(name, "bad") {
             assert!(!schema.is_valid(&example), "{path}: schema accepts a bad example");
-            assert!(!rust_accepts(name, &example), "{path}: the Rust types accept a bad example");
+            assert!(
+                !rust_accepts(name, &example),
+                "{path}: the Rust types accept a bad example"
+            );
         }
     }
 }

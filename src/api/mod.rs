@@ -1,0 +1,265 @@
+//! The LangSmith client: deletes, session lookups and run queries for one workspace. Every attempt
+//! passes the class's [`Gate`]; transient failures retry with capped, jittered backoff; 401/403 mark
+//! the workspace broken and hold its work until the key works again.
+
+pub mod filter;
+mod gate;
+pub mod retry;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::{RequestBuilder, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::config::{Limits, RetryConfig, Secret, WorkspaceConfig};
+pub use gate::Gate;
+use retry::{backoff, classify, Action};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Delete,
+    Query,
+    Sessions,
+}
+
+/// An answer that is final for what was sent: a 2xx, or a 4xx other than auth and rate limits.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        self.status.is_success()
+    }
+}
+
+pub struct LangSmith {
+    alias: String,
+    http: reqwest::Client,
+    root: String,
+    key: Secret,
+    tenant: Option<String>,
+    delete: Gate,
+    query: Gate,
+    sessions: Gate,
+    retry: RetryConfig,
+    broken: AtomicBool,
+}
+
+impl LangSmith {
+    pub fn new(alias: &str, ws: &WorkspaceConfig, key: Secret, limits: &Limits, retry: &RetryConfig) -> LangSmith {
+        let root = ws.api_url.trim_end_matches('/');
+        let root = root.strip_suffix("/api/v1").unwrap_or(root).to_owned();
+        let http = reqwest::Client::builder()
+            .timeout(retry.timeout)
+            .connect_timeout(retry.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("erasure-worker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        LangSmith {
+            alias: alias.to_owned(),
+            http,
+            root,
+            key,
+            tenant: ws.tenant_id.clone(),
+            delete: Gate::new(limits.delete_per_second),
+            query: Gate::new(limits.query_per_second),
+            sessions: Gate::new(limits.sessions_per_second),
+            retry: retry.clone(),
+            broken: AtomicBool::new(false),
+        }
+    }
+
+    pub fn alias(&self) -> &str {
+        &self.alias
+    }
+
+    /// False after a 401/403 until a request succeeds again.
+    pub fn healthy(&self) -> bool {
+        !self.broken.load(Ordering::Relaxed)
+    }
+
+    fn gate(&self, class: Class) -> &Gate {
+        match class {
+            Class::Delete => &self.delete,
+            Class::Query => &self.query,
+            Class::Sessions => &self.sessions,
+        }
+    }
+
+    /// Sends until the answer is final. Never gives up on transient failures: the caller's work stays
+    /// in flight (and its offsets uncommitted) until LangSmith answers or the worker shuts down.
+    async fn send(&self, class: Class, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Answer {
+        let gate = self.gate(class);
+        let mut attempt = 0u32;
+        loop {
+            gate.ready().await;
+            let mut req = build(&self.http).header("x-api-key", self.key.expose());
+            if let Some(t) = &self.tenant {
+                req = req.header("x-tenant-id", t);
+            }
+            let wait = match req.send().await {
+                Err(e) => {
+                    tracing::warn!(workspace = %self.alias, ?class, error = %e, attempt, "LangSmith request failed; retrying");
+                    backoff(attempt, self.retry.base, self.retry.max)
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    match classify(status, resp.headers()) {
+                        Action::Done | Action::Permanent => {
+                            let body = resp.bytes().await.unwrap_or_default();
+                            gate.succeeded();
+                            if self.broken.swap(false, Ordering::Relaxed) {
+                                tracing::info!(workspace = %self.alias, "LangSmith accepts the key again");
+                            }
+                            return Answer { status, body };
+                        }
+                        Action::RateLimited(retry_after) => {
+                            let pause = gate.rate_limited(retry_after, self.retry.rate_limited_base);
+                            tracing::info!(workspace = %self.alias, ?class, pause_ms = pause.as_millis() as u64, "rate limited by LangSmith");
+                            continue;
+                        }
+                        Action::Unauthorized => {
+                            if !self.broken.swap(true, Ordering::Relaxed) {
+                                tracing::error!(workspace = %self.alias, %status, "LangSmith rejects the API key: this workspace's work is held until it is fixed");
+                            }
+                            self.retry.max
+                        }
+                        Action::Retry => {
+                            tracing::warn!(workspace = %self.alias, ?class, %status, attempt, "LangSmith error; retrying");
+                            backoff(attempt, self.retry.base, self.retry.max)
+                        }
+                    }
+                }
+            };
+            attempt = attempt.saturating_add(1);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// `POST /api/v1/runs/delete` for at most 1000 traces of one project.
+    pub async fn delete(&self, session: Uuid, trace_ids: &[Uuid]) -> Answer {
+        let url = format!("{}/api/v1/runs/delete", self.root);
+        let body = json!({"session_id": session, "trace_ids": trace_ids});
+        self.send(Class::Delete, |c| c.post(&url).json(&body)).await
+    }
+
+    /// The id of the project with exactly this name, if there is one.
+    pub async fn session_by_name(&self, name: &str) -> Result<Option<Uuid>, Answer> {
+        let url = format!("{}/api/v1/sessions", self.root);
+        let a = self
+            .send(Class::Sessions, |c| {
+                c.get(&url).query(&[("name", name), ("limit", "1")])
+            })
+            .await;
+        let found: Vec<SessionRow> = parse(a)?;
+        Ok(found
+            .into_iter()
+            .find(|s| s.name.as_deref() == Some(name))
+            .map(|s| s.id))
+    }
+
+    pub async fn session_exists(&self, id: Uuid) -> Result<bool, Answer> {
+        let url = format!("{}/api/v1/sessions/{id}", self.root);
+        let a = self.send(Class::Sessions, |c| c.get(&url)).await;
+        match a.status {
+            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(true),
+            _ => Err(a),
+        }
+    }
+
+    /// Every project of the workspace (offset pagination).
+    pub async fn all_sessions(&self) -> Result<Vec<Uuid>, Answer> {
+        let url = format!("{}/api/v1/sessions", self.root);
+        let mut out = Vec::new();
+        loop {
+            let offset = out.len().to_string();
+            let a = self
+                .send(Class::Sessions, |c| {
+                    c.get(&url).query(&[("offset", offset.as_str()), ("limit", "100")])
+                })
+                .await;
+            let page: Vec<SessionRow> = parse(a)?;
+            let n = page.len();
+            out.extend(page.into_iter().map(|s| s.id));
+            if n < 100 {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Root traces in `sessions` matching `filter` and started in the range, as (session, trace),
+    /// paginated through v1 `POST /runs/query`.
+    pub async fn root_traces(
+        &self,
+        sessions: &[Uuid],
+        filter: &str,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(Uuid, Uuid)>, Answer> {
+        let url = format!("{}/api/v1/runs/query", self.root);
+        let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true));
+        let mut out = Vec::new();
+        for chunk in sessions.chunks(100) {
+            let mut body = json!({
+                "session": chunk, "is_root": true, "filter": filter, "limit": 100,
+                "select": ["id", "session_id"], "start_time": time(start), "end_time": time(end),
+            });
+            loop {
+                let a = self.send(Class::Query, |c| c.post(&url).json(&body)).await;
+                let page: RunsPage = parse(a)?;
+                out.extend(page.runs.iter().map(|r| (r.session_id, r.id)));
+                match page
+                    .cursors
+                    .and_then(|c| c.next)
+                    .filter(|n| !n.is_empty() && !page.runs.is_empty())
+                {
+                    Some(next) => body["cursor"] = Value::String(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Deserialize)]
+struct SessionRow {
+    id: Uuid,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RunsPage {
+    runs: Vec<RunRow>,
+    cursors: Option<Cursors>,
+}
+
+#[derive(Deserialize)]
+struct RunRow {
+    id: Uuid,
+    session_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct Cursors {
+    next: Option<String>,
+}
+
+/// A 2xx body as `T`; anything else (or a body that does not parse) comes back as the answer.
+fn parse<T: serde::de::DeserializeOwned>(a: Answer) -> Result<T, Answer> {
+    if !a.ok() {
+        return Err(a);
+    }
+    serde_json::from_slice(&a.body).map_err(|_| Answer {
+        status: StatusCode::BAD_GATEWAY,
+        body: a.body,
+    })
+}

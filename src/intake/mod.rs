@@ -1,0 +1,5 @@
+//! Intake: erasure events → validated requests → coalesced, rate-limited deletes →
+//! `deletion-requested` events, with offsets stored only over completed work.
+
+pub mod coalesce;
+pub mod offsets;

@@ -1,0 +1,106 @@
+//! Which input offset may be stored: the end of the contiguous completed prefix of each partition.
+//! An event that finishes early never lets the stored offset pass an earlier one still in flight.
+
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Default)]
+pub struct Offsets {
+    partitions: HashMap<i32, Partition>,
+}
+
+#[derive(Debug, Default)]
+struct Partition {
+    /// Offsets received and not yet released, with whether each is done.
+    pending: BTreeMap<i64, bool>,
+}
+
+impl Offsets {
+    /// Starts tracking an offset as it is received (offsets arrive in increasing order per partition).
+    pub fn received(&mut self, partition: i32, offset: i64) {
+        self.partitions
+            .entry(partition)
+            .or_default()
+            .pending
+            .insert(offset, false);
+    }
+
+    /// Marks an offset done. Returns the highest offset whose whole prefix is now done (store it:
+    /// the next commit resumes after it), or `None` when the prefix did not move.
+    pub fn complete(&mut self, partition: i32, offset: i64) -> Option<i64> {
+        let p = self.partitions.get_mut(&partition)?;
+        *p.pending.get_mut(&offset)? = true;
+        let mut last = None;
+        while let Some(entry) = p.pending.first_entry() {
+            if !*entry.get() {
+                break;
+            }
+            last = Some(*entry.key());
+            entry.remove();
+        }
+        last
+    }
+
+    /// Forgets partitions this consumer no longer owns: completions there store nothing.
+    pub fn revoke(&mut self, partition: i32) {
+        self.partitions.remove(&partition);
+    }
+
+    /// Offsets received and not yet releasable, across partitions.
+    pub fn in_flight(&self) -> usize {
+        self.partitions.values().map(|p| p.pending.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn stores_only_the_contiguous_prefix() {
+        let mut o = Offsets::default();
+        for off in [10, 11, 12] {
+            o.received(0, off);
+        }
+        assert_eq!(o.complete(0, 11), None, "10 is still in flight");
+        assert_eq!(o.complete(0, 10), Some(11));
+        assert_eq!(o.complete(0, 12), Some(12));
+        assert_eq!(o.in_flight(), 0);
+        o.received(1, 5);
+        o.revoke(1);
+        assert_eq!(o.complete(1, 5), None);
+    }
+
+    proptest! {
+        /// Whatever order events finish in, the stored offset is never at or past an unfinished
+        /// offset, and once all finish it reaches the last one.
+        #[test]
+        fn never_passes_unfinished_work(n in 1usize..60, order in proptest::collection::vec(any::<u32>(), 60)) {
+            let mut o = Offsets::default();
+            let offsets: Vec<i64> = (0..n as i64).map(|i| 100 + i * 2).collect();
+            for off in &offsets {
+                o.received(3, *off);
+            }
+            let mut finish: Vec<usize> = (0..n).collect();
+            finish.sort_by_key(|i| order[*i]);
+            let mut done = vec![false; n];
+            let mut stored = None;
+            for i in finish {
+                done[i] = true;
+                if let Some(s) = o.complete(3, offsets[i]) {
+                    prop_assert!(stored.is_none_or(|prev| s > prev));
+                    stored = Some(s);
+                }
+                if let Some(s) = stored {
+                    for (j, off) in offsets.iter().enumerate() {
+                        if *off <= s {
+                            prop_assert!(done[j], "stored {s} past unfinished {off}");
+                        }
+                    }
+                }
+            }
+            prop_assert_eq!(stored, offsets.last().copied());
+        }
+    }
+}
