@@ -13,3 +13,4 @@ pub mod intake;
 pub mod kafka;
 pub mod topics;
 pub mod window;
+pub mod publish;

@@ -111,13 +111,15 @@ pub struct DeletionRequested {
     pub source: SourceRef,
 }
 
-/// `data` of `erasure.deletion.verified.v1`: none of the part's traces exist any more.
+/// `data` of `erasure.deletion.verified.v1`: none of the part's traces exist any more, or a
+/// selector matched none at all (empty `trace_ids`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeletionVerified {
     pub request_id: String,
     pub workspace: String,
-    pub session_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<Uuid>,
     pub trace_ids: Vec<Uuid>,
     pub part: u32,
     pub parts: u32,

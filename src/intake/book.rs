@@ -1,0 +1,227 @@
+//! Bookkeeping of work in flight: which input events wait on which parts, which parts wait on which
+//! trace ids, and which output events each produces. Pure state, no I/O: the intake loop drives it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::resolve::{Resolved, Unresolved};
+use crate::event::{DeletionFailed, DeletionRequested, DeletionVerified, FailReason, Request};
+use crate::window::Window;
+
+/// One input event; `generation` tells apart a replay after the partition was re-assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MsgKey {
+    pub partition: i32,
+    pub offset: i64,
+    pub generation: u64,
+}
+
+/// One part: at most `max_batch` trace ids of one request in one project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartKey {
+    pub msg: MsgKey,
+    pub session: Uuid,
+    pub part: u32,
+}
+
+/// An output event owed by an input event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Requested(DeletionRequested),
+    Verified(DeletionVerified),
+    Failed(DeletionFailed),
+}
+
+struct Msg {
+    request: Arc<Request>,
+    /// Output events not yet acknowledged, plus one while resolution or a part is pending.
+    outstanding: usize,
+}
+
+struct Part {
+    parts: u32,
+    remaining: usize,
+    accepted: Vec<Uuid>,
+    rejected: Vec<Uuid>,
+    accepted_at: Option<DateTime<Utc>>,
+    reject_detail: String,
+}
+
+#[derive(Default)]
+pub struct Book {
+    msgs: HashMap<MsgKey, Msg>,
+    parts: HashMap<PartKey, Part>,
+    ids_in_flight: usize,
+}
+
+impl Book {
+    pub fn add(&mut self, key: MsgKey, request: Arc<Request>) {
+        self.msgs.insert(key, Msg { request, outstanding: 1 });
+    }
+
+    pub fn request(&self, key: &MsgKey) -> Option<Arc<Request>> {
+        self.msgs.get(key).map(|m| m.request.clone())
+    }
+
+    pub fn messages(&self) -> usize {
+        self.msgs.len()
+    }
+
+    pub fn ids_in_flight(&self) -> usize {
+        self.ids_in_flight
+    }
+
+    /// Resolution finished: returns the (part, ids) to coalesce and the events to publish now.
+    pub fn resolved(&mut self, key: MsgKey, r: Resolved, max_batch: usize, now: DateTime<Utc>) -> (Vec<(PartKey, Vec<Uuid>)>, Vec<Output>) {
+        let Some(msg) = self.msgs.get_mut(&key) else { return (Vec::new(), Vec::new()) };
+        let req = msg.request.clone();
+        let mut work = Vec::new();
+        for (session, ids) in r.sessions {
+            let ids: Vec<Uuid> = ids.into_iter().collect();
+            let parts = ids.len().div_ceil(max_batch) as u32;
+            for (i, chunk) in ids.chunks(max_batch).enumerate() {
+                let pk = PartKey { msg: key, session, part: i as u32 };
+                let part = Part {
+                    parts,
+                    remaining: chunk.len(),
+                    accepted: Vec::new(),
+                    rejected: Vec::new(),
+                    accepted_at: None,
+                    reject_detail: String::new(),
+                };
+                self.parts.insert(pk, part);
+                self.ids_in_flight += chunk.len();
+                work.push((pk, chunk.to_vec()));
+            }
+        }
+        let mut now_out = Vec::new();
+        for f in r.failures {
+            now_out.push(Output::Failed(failed(&req, f, (0, 1), 0, now)));
+        }
+        for session_id in r.nothing_found {
+            now_out.push(Output::Verified(DeletionVerified {
+                request_id: req.request_id.clone(),
+                workspace: req.workspace.clone(),
+                session_id,
+                trace_ids: Vec::new(),
+                part: 0,
+                parts: 1,
+                accepted_at: now,
+                checked_at: now,
+                attempts: 0,
+                source: req.source.clone(),
+            }));
+        }
+        // The pending-resolution unit becomes one unit per part plus one per event to publish now.
+        msg.outstanding = msg.outstanding - 1 + work.len() + now_out.len();
+        (work, now_out)
+    }
+
+    /// A delete call ended: `accepted` ids went through at `at`, `rejected` were refused for good.
+    /// Returns the parts that completed, with the events they owe.
+    pub fn batch_done(
+        &mut self,
+        owners: Vec<Vec<PartKey>>,
+        ids: &[Uuid],
+        rejected: &HashMap<Uuid, String>,
+        at: DateTime<Utc>,
+        window: &Window,
+    ) -> Vec<(MsgKey, Vec<Output>)> {
+        let mut done = Vec::new();
+        for (id, owners) in ids.iter().zip(owners) {
+            for pk in owners {
+                let Some(part) = self.parts.get_mut(&pk) else { continue };
+                match rejected.get(id) {
+                    Some(detail) => {
+                        part.rejected.push(*id);
+                        part.reject_detail.clone_from(detail);
+                    }
+                    None => {
+                        part.accepted.push(*id);
+                        part.accepted_at = Some(part.accepted_at.map_or(at, |a| a.max(at)));
+                    }
+                }
+                part.remaining -= 1;
+                self.ids_in_flight -= 1;
+                if part.remaining == 0 {
+                    if let Some(part) = self.parts.remove(&pk) {
+                        done.push((pk.msg, self.finish(pk, part, window)));
+                    }
+                }
+            }
+        }
+        done
+    }
+
+    fn finish(&mut self, pk: PartKey, mut part: Part, window: &Window) -> Vec<Output> {
+        let Some(msg) = self.msgs.get_mut(&pk.msg) else { return Vec::new() };
+        let req = &msg.request;
+        let mut out = Vec::new();
+        if let Some(at) = part.accepted_at.filter(|_| !part.accepted.is_empty()) {
+            part.accepted.sort_unstable();
+            out.push(Output::Requested(DeletionRequested {
+                request_id: req.request_id.clone(),
+                workspace: req.workspace.clone(),
+                session_id: pk.session,
+                trace_ids: part.accepted,
+                part: pk.part,
+                parts: part.parts,
+                accepted_at: at,
+                verify_after: window.verify_after(at),
+                deadline: req.deadline,
+                attempt: 1,
+                source: req.source.clone(),
+            }));
+        }
+        if !part.rejected.is_empty() {
+            part.rejected.sort_unstable();
+            let f = Unresolved {
+                session_id: Some(pk.session),
+                trace_ids: part.rejected,
+                reason: FailReason::RejectedByApi,
+                detail: part.reject_detail,
+            };
+            out.push(Output::Failed(failed(req, f, (pk.part, part.parts), 1, Utc::now())));
+        }
+        msg.outstanding = msg.outstanding - 1 + out.len();
+        out
+    }
+
+    /// An output event of `key` was acknowledged. Returns true when the input event is complete.
+    pub fn published(&mut self, key: MsgKey) -> bool {
+        let Some(msg) = self.msgs.get_mut(&key) else { return false };
+        msg.outstanding = msg.outstanding.saturating_sub(1);
+        self.finished(key)
+    }
+
+    /// True (and forgotten) when nothing is owed for `key` any more.
+    pub fn finished(&mut self, key: MsgKey) -> bool {
+        if self.msgs.get(&key).is_some_and(|m| m.outstanding == 0) {
+            self.msgs.remove(&key);
+            return true;
+        }
+        false
+    }
+}
+
+fn failed(req: &Request, f: Unresolved, (part, parts): (u32, u32), attempts: u32, now: DateTime<Utc>) -> DeletionFailed {
+    DeletionFailed {
+        request_id: req.request_id.clone(),
+        workspace: req.workspace.clone(),
+        session_id: f.session_id,
+        trace_ids: f.trace_ids,
+        part,
+        parts,
+        reason: f.reason,
+        detail: f.detail,
+        failed_at: now,
+        attempts,
+        source: req.source.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
