@@ -38,3 +38,34 @@ pub async fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> 
     }
     Ok(())
 }
+
+/// Partition changes seen by the consumer, forwarded to the loop that owns the offsets.
+#[derive(Debug, PartialEq)]
+pub enum Assignment {
+    Assigned(Vec<i32>),
+    Revoked(Vec<i32>),
+}
+
+/// A consumer context that reports rebalances on a channel. It turns the partition lists into plain
+/// vectors at once: holding a librdkafka list past the consumer's drop hangs the drop.
+pub struct RebalanceReporter {
+    pub tx: tokio::sync::mpsc::UnboundedSender<Assignment>,
+}
+
+impl rdkafka::ClientContext for RebalanceReporter {}
+
+impl rdkafka::consumer::ConsumerContext for RebalanceReporter {
+    fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
+        if let rdkafka::consumer::Rebalance::Revoke(tpl) = rebalance {
+            let parts = tpl.elements().iter().map(|e| e.partition()).collect();
+            let _ = self.tx.send(Assignment::Revoked(parts));
+        }
+    }
+
+    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
+        if let rdkafka::consumer::Rebalance::Assign(tpl) = rebalance {
+            let parts = tpl.elements().iter().map(|e| e.partition()).collect();
+            let _ = self.tx.send(Assignment::Assigned(parts));
+        }
+    }
+}

@@ -11,6 +11,6 @@ pub mod config;
 pub mod event;
 pub mod intake;
 pub mod kafka;
+pub mod publish;
 pub mod topics;
 pub mod window;
-pub mod publish;

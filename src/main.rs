@@ -1,9 +1,15 @@
 //! The `erasure-worker` command line.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use erasure_worker::config::Config;
+use erasure_worker::intake::Intake;
 use erasure_worker::{kafka, topics};
+
+/// Exit code for a bad configuration (EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
 
 #[derive(Parser)]
 #[command(
@@ -15,10 +21,31 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum Role {
+    Intake,
+    All,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the service until SIGTERM or SIGINT.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// Which role to run (`all` runs every role built so far: the intake).
+        #[arg(long, value_enum, default_value = "all")]
+        role: Role,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// Prepare the demo environment: create the topics and check that LangSmith answers.
-    /// (The full flow arrives with the intake and verifier roles.)
     Demo {
         /// Kafka bootstrap servers.
         #[arg(long, default_value = "127.0.0.1:9092")]
@@ -32,10 +59,36 @@ enum Command {
     },
 }
 
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run {
+            config,
+            role: Role::Intake | Role::All,
+            log_format,
+        } => {
+            init_logs(log_format);
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("erasure-worker: bad configuration: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            run(config).await
+        }
         Command::Demo {
             bootstrap,
             langsmith_url,
@@ -48,6 +101,28 @@ async fn main() -> ExitCode {
             eprintln!("erasure-worker: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let intake = Intake::new(config)?;
+    tracing::info!("intake starting");
+    intake.run(shutdown_signal()).await
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }
 
@@ -67,8 +142,8 @@ async fn demo(bootstrap: &str, langsmith_url: &str, api_key_env: &str) -> anyhow
         sessions.len()
     );
     println!(
-        "next: the intake role will read {}, delete the named traces in batches of at most 1000 per \
-         project and publish {}; the verifier will re-check after the deletion window and publish {} or {}.",
+        "next: the intake role reads {}, deletes the named traces in batches of at most 1000 per project \
+         and publishes {}; the verifier (to come) re-checks after the deletion window and publishes {} or {}.",
         topics::REQUESTS,
         topics::DELETION_REQUESTED,
         topics::DELETION_VERIFIED,

@@ -23,8 +23,13 @@ pub struct Record<'a> {
 
 impl Publisher {
     pub fn new(mut config: ClientConfig) -> Result<Publisher, rdkafka::error::KafkaError> {
-        config.set("enable.idempotence", "true").set("acks", "all").set("linger.ms", "5");
-        Ok(Publisher { producer: config.create()? })
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5");
+        Ok(Publisher {
+            producer: config.create()?,
+        })
     }
 
     /// Sends until Kafka acknowledges. librdkafka already retries within `message.timeout.ms`; past
@@ -34,9 +39,14 @@ impl Publisher {
         loop {
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
             for (key, value) in &record.headers {
-                headers = headers.insert(Header { key, value: Some(*value) });
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(*value),
+                });
             }
-            let mut r = FutureRecord::<[u8], [u8]>::to(record.topic).payload(record.payload).headers(headers);
+            let mut r = FutureRecord::<[u8], [u8]>::to(record.topic)
+                .payload(record.payload)
+                .headers(headers);
             if let Some(k) = record.key {
                 r = r.key(k);
             }

@@ -59,7 +59,13 @@ pub struct Book {
 
 impl Book {
     pub fn add(&mut self, key: MsgKey, request: Arc<Request>) {
-        self.msgs.insert(key, Msg { request, outstanding: 1 });
+        self.msgs.insert(
+            key,
+            Msg {
+                request,
+                outstanding: 1,
+            },
+        );
     }
 
     pub fn request(&self, key: &MsgKey) -> Option<Arc<Request>> {
@@ -75,15 +81,27 @@ impl Book {
     }
 
     /// Resolution finished: returns the (part, ids) to coalesce and the events to publish now.
-    pub fn resolved(&mut self, key: MsgKey, r: Resolved, max_batch: usize, now: DateTime<Utc>) -> (Vec<(PartKey, Vec<Uuid>)>, Vec<Output>) {
-        let Some(msg) = self.msgs.get_mut(&key) else { return (Vec::new(), Vec::new()) };
+    pub fn resolved(
+        &mut self,
+        key: MsgKey,
+        r: Resolved,
+        max_batch: usize,
+        now: DateTime<Utc>,
+    ) -> (Vec<(PartKey, Vec<Uuid>)>, Vec<Output>) {
+        let Some(msg) = self.msgs.get_mut(&key) else {
+            return (Vec::new(), Vec::new());
+        };
         let req = msg.request.clone();
         let mut work = Vec::new();
         for (session, ids) in r.sessions {
             let ids: Vec<Uuid> = ids.into_iter().collect();
             let parts = ids.len().div_ceil(max_batch) as u32;
             for (i, chunk) in ids.chunks(max_batch).enumerate() {
-                let pk = PartKey { msg: key, session, part: i as u32 };
+                let pk = PartKey {
+                    msg: key,
+                    session,
+                    part: i as u32,
+                };
                 let part = Part {
                     parts,
                     remaining: chunk.len(),
@@ -157,7 +175,9 @@ impl Book {
     }
 
     fn finish(&mut self, pk: PartKey, mut part: Part, window: &Window) -> Vec<Output> {
-        let Some(msg) = self.msgs.get_mut(&pk.msg) else { return Vec::new() };
+        let Some(msg) = self.msgs.get_mut(&pk.msg) else {
+            return Vec::new();
+        };
         let req = &msg.request;
         let mut out = Vec::new();
         if let Some(at) = part.accepted_at.filter(|_| !part.accepted.is_empty()) {
@@ -192,7 +212,9 @@ impl Book {
 
     /// An output event of `key` was acknowledged. Returns true when the input event is complete.
     pub fn published(&mut self, key: MsgKey) -> bool {
-        let Some(msg) = self.msgs.get_mut(&key) else { return false };
+        let Some(msg) = self.msgs.get_mut(&key) else {
+            return false;
+        };
         msg.outstanding = msg.outstanding.saturating_sub(1);
         self.finished(key)
     }
@@ -207,7 +229,13 @@ impl Book {
     }
 }
 
-fn failed(req: &Request, f: Unresolved, (part, parts): (u32, u32), attempts: u32, now: DateTime<Utc>) -> DeletionFailed {
+fn failed(
+    req: &Request,
+    f: Unresolved,
+    (part, parts): (u32, u32),
+    attempts: u32,
+    now: DateTime<Utc>,
+) -> DeletionFailed {
     DeletionFailed {
         request_id: req.request_id.clone(),
         workspace: req.workspace.clone(),

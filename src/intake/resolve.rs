@@ -3,9 +3,10 @@
 //! its reason, never a stall.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::api::{filter, Answer, LangSmith};
@@ -31,10 +32,17 @@ pub struct Unresolved {
     pub detail: String,
 }
 
+/// How long "no such project" is believed: a project created a moment later must not fail requests
+/// for the whole cache lifetime.
+const NEGATIVE_TTL: Duration = Duration::from_secs(5);
+
+type Lookup = Arc<OnceCell<(Option<Uuid>, Instant)>>;
+
 pub struct Resolver {
     ttl: Duration,
-    names: Mutex<HashMap<(String, String), (Uuid, Instant)>>,
-    known: Mutex<HashMap<(String, Uuid), Instant>>,
+    /// (workspace, project) → one shared lookup: concurrent requests for the same project wait for a
+    /// single call instead of each spending the rate limit.
+    cache: Mutex<HashMap<(String, SessionRef), Lookup>>,
 }
 
 fn rejected(what: &str, a: &Answer) -> Unresolved {
@@ -48,47 +56,46 @@ fn rejected(what: &str, a: &Answer) -> Unresolved {
 
 impl Resolver {
     pub fn new(ttl: Duration) -> Resolver {
-        Resolver { ttl, names: Mutex::default(), known: Mutex::default() }
+        Resolver {
+            ttl,
+            cache: Mutex::default(),
+        }
+    }
+
+    fn fresh(&self, entry: &Lookup) -> bool {
+        match entry.get() {
+            None => true,
+            Some((found, at)) => at.elapsed() < if found.is_some() { self.ttl } else { NEGATIVE_TTL },
+        }
     }
 
     /// The id of a project, if it exists: `Ok(None)` for an unknown one.
     async fn session(&self, api: &LangSmith, session: &SessionRef) -> Result<Option<Uuid>, Answer> {
-        let ws = api.alias().to_owned();
-        let now = Instant::now();
-        match session {
-            SessionRef::Id(id) => {
-                let key = (ws, *id);
-                if self.known.lock().unwrap_or_else(|e| e.into_inner()).get(&key).is_some_and(|t| now.duration_since(*t) < self.ttl) {
-                    return Ok(Some(*id));
-                }
-                let exists = api.session_exists(*id).await?;
-                if exists {
-                    let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-                    if known.len() >= CACHE_MAX {
-                        known.clear();
+        let key = (api.alias().to_owned(), session.clone());
+        let entry = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.get(&key) {
+                Some(e) if self.fresh(e) => e.clone(),
+                _ => {
+                    if cache.len() >= CACHE_MAX {
+                        cache.clear();
                     }
-                    known.insert(key, now);
+                    let e = Lookup::default();
+                    cache.insert(key, e.clone());
+                    e
                 }
-                Ok(exists.then_some(*id))
             }
-            SessionRef::Name(name) => {
-                let key = (ws, name.clone());
-                if let Some((id, at)) = self.names.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-                    if now.duration_since(*at) < self.ttl {
-                        return Ok(Some(*id));
-                    }
-                }
-                let found = api.session_by_name(name).await?;
-                if let Some(id) = found {
-                    let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-                    if names.len() >= CACHE_MAX {
-                        names.clear();
-                    }
-                    names.insert(key, (id, now));
-                }
-                Ok(found)
-            }
-        }
+        };
+        let (found, _) = entry
+            .get_or_try_init(|| async {
+                let found = match session {
+                    SessionRef::Id(id) => api.session_exists(*id).await?.then_some(*id),
+                    SessionRef::Name(name) => api.session_by_name(name).await?,
+                };
+                Ok::<_, Answer>((found, Instant::now()))
+            })
+            .await?;
+        Ok(*found)
     }
 
     pub async fn resolve(&self, api: &LangSmith, req: &Request) -> Resolved {
@@ -106,9 +113,17 @@ impl Resolver {
                         reason: FailReason::UnknownSession,
                         detail: "no such project in the workspace".into(),
                     }),
-                    Err(a) => out.failures.push(Unresolved { trace_ids: trace_ids.clone(), ..rejected("the project lookup", &a) }),
+                    Err(a) => out.failures.push(Unresolved {
+                        trace_ids: trace_ids.clone(),
+                        ..rejected("the project lookup", &a)
+                    }),
                 },
-                Target::Selector { session, metadata, start_time, end_time } => {
+                Target::Selector {
+                    session,
+                    metadata,
+                    start_time,
+                    end_time,
+                } => {
                     let scope = match session {
                         None => None,
                         Some(s) => match self.session(api, s).await {
@@ -144,7 +159,10 @@ impl Resolver {
                                 out.sessions.entry(s).or_default().insert(t);
                             }
                         }
-                        Err(a) => out.failures.push(Unresolved { session_id: scope, ..rejected("the trace query", &a) }),
+                        Err(a) => out.failures.push(Unresolved {
+                            session_id: scope,
+                            ..rejected("the trace query", &a)
+                        }),
                     }
                 }
             }

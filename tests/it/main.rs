@@ -2,5 +2,7 @@
 //! both over real loopback sockets.
 
 mod harness;
+mod intake;
 mod schemas;
 mod support;
+mod world;

@@ -49,27 +49,30 @@ pub struct Simulator {
 
 pub fn simulator() -> &'static Simulator {
     static SIM: OnceLock<Simulator> = OnceLock::new();
-    SIM.get_or_init(|| {
-        let sim = Sim::new(7);
-        sim.set_schedule(langsmith_sim::window::Schedule::Manual);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let served = sim.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                tx.send(served.spawn().await).expect("report the address");
-                std::future::pending::<()>().await
-            })
-        });
-        let addr = rx.recv().expect("simulator thread").expect("simulator binds a port");
-        Simulator {
-            sim,
-            base_url: format!("http://{addr}"),
-        }
-    })
+    SIM.get_or_init(private_simulator)
+}
+
+/// A simulator of the test's own, for tests that change faults or read global counters.
+pub fn private_simulator() -> Simulator {
+    let sim = Sim::new(7);
+    sim.set_schedule(langsmith_sim::window::Schedule::Manual);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let served = sim.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            tx.send(served.spawn().await).expect("report the address");
+            std::future::pending::<()>().await
+        })
+    });
+    let addr = rx.recv().expect("simulator thread").expect("simulator binds a port");
+    Simulator {
+        sim,
+        base_url: format!("http://{addr}"),
+    }
 }
 
 impl Simulator {

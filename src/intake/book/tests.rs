@@ -15,11 +15,21 @@ fn request() -> Arc<Request> {
         workspace: "main".into(),
         deadline: Utc::now(),
         targets: vec![],
-        source: SourceRef { topic: "t".into(), partition: 0, offset: 5, event_id: "e".into(), event_source: "s".into() },
+        source: SourceRef {
+            topic: "t".into(),
+            partition: 0,
+            offset: 5,
+            event_id: "e".into(),
+            event_source: "s".into(),
+        },
     })
 }
 
-const KEY: MsgKey = MsgKey { partition: 0, offset: 5, generation: 1 };
+const KEY: MsgKey = MsgKey {
+    partition: 0,
+    offset: 5,
+    generation: 1,
+};
 
 fn ids(n: u128) -> BTreeSet<Uuid> {
     (1..=n).map(Uuid::from_u128).collect()
@@ -30,12 +40,20 @@ fn parts_split_at_max_batch_and_complete_when_every_id_is_accepted() {
     let mut book = Book::default();
     book.add(KEY, request());
     let session = Uuid::from_u128(99);
-    let resolved = Resolved { sessions: BTreeMap::from([(session, ids(5))]), ..Default::default() };
+    let resolved = Resolved {
+        sessions: BTreeMap::from([(session, ids(5))]),
+        ..Default::default()
+    };
     let (work, now) = book.resolved(KEY, resolved, 2, Utc::now());
     assert!(now.is_empty());
-    assert_eq!(work.iter().map(|(pk, ids)| (pk.part, ids.len())).collect::<Vec<_>>(), vec![(0, 2), (1, 2), (2, 1)]);
+    assert_eq!(
+        work.iter().map(|(pk, ids)| (pk.part, ids.len())).collect::<Vec<_>>(),
+        vec![(0, 2), (1, 2), (2, 1)]
+    );
     assert_eq!(book.ids_in_flight(), 5);
-    let window = Window::Fixed { delay: Duration::from_secs(1) };
+    let window = Window::Fixed {
+        delay: Duration::from_secs(1),
+    };
     let mut outputs = Vec::new();
     let mut rejected = HashMap::new();
     rejected.insert(Uuid::from_u128(5), "HTTP 422".to_string());
@@ -47,7 +65,9 @@ fn parts_split_at_max_batch_and_complete_when_every_id_is_accepted() {
     let events: Vec<&Output> = outputs.iter().flat_map(|(_, o)| o).collect();
     assert_eq!(events.len(), 3);
     assert!(matches!(events[0], Output::Requested(r) if r.part == 0 && r.parts == 3 && r.trace_ids.len() == 2));
-    assert!(matches!(events[2], Output::Failed(f) if f.trace_ids == vec![Uuid::from_u128(5)] && f.reason == FailReason::RejectedByApi));
+    assert!(
+        matches!(events[2], Output::Failed(f) if f.trace_ids == vec![Uuid::from_u128(5)] && f.reason == FailReason::RejectedByApi)
+    );
     for _ in 0..2 {
         assert!(!book.published(KEY));
     }
@@ -65,7 +85,11 @@ fn failures_and_empty_selectors_publish_at_once() {
         reason: FailReason::UnknownSession,
         detail: "no such project".into(),
     };
-    let resolved = Resolved { failures: vec![failure], nothing_found: vec![None], ..Default::default() };
+    let resolved = Resolved {
+        failures: vec![failure],
+        nothing_found: vec![None],
+        ..Default::default()
+    };
     let (work, now) = book.resolved(KEY, resolved, 1000, Utc::now());
     assert!(work.is_empty());
     assert!(matches!(&now[0], Output::Failed(f) if f.reason == FailReason::UnknownSession));
@@ -81,7 +105,10 @@ fn an_id_shared_by_two_requests_completes_both() {
     book.add(KEY, request());
     book.add(other, request());
     let session = Uuid::from_u128(7);
-    let r = || Resolved { sessions: BTreeMap::from([(session, ids(1))]), ..Default::default() };
+    let r = || Resolved {
+        sessions: BTreeMap::from([(session, ids(1))]),
+        ..Default::default()
+    };
     let (a, _) = book.resolved(KEY, r(), 1000, Utc::now());
     let (b, _) = book.resolved(other, r(), 1000, Utc::now());
     let owners = vec![vec![a[0].0, b[0].0]];

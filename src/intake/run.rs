@@ -1,0 +1,449 @@
+//! The intake loop: one task owns the consumer and all bookkeeping; resolution, delete calls and
+//! publishing run as tasks that report back on channels. Offsets are stored only when an event's
+//! every id is accepted and its every output event acknowledged, over the contiguous prefix.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::book::{Book, MsgKey, Output, PartKey};
+use super::coalesce::{Batch, Coalescer};
+use super::offsets::Offsets;
+use super::resolve::Resolved;
+use super::Intake;
+use crate::event::{self, Incoming};
+use crate::kafka::{Assignment, RebalanceReporter};
+use crate::publish::Record;
+
+type Consumer_ = StreamConsumer<RebalanceReporter>;
+type BatchKey = (String, Uuid);
+
+/// What a finished delete call reports.
+struct BatchDone {
+    ids: Vec<Uuid>,
+    owners: Vec<Vec<PartKey>>,
+    rejected: HashMap<Uuid, String>,
+    at: chrono::DateTime<Utc>,
+}
+
+enum Ack {
+    Output(MsgKey),
+    Dlq(MsgKey),
+}
+
+struct Channels {
+    resolved: mpsc::Sender<(MsgKey, Resolved)>,
+    batches: mpsc::Sender<BatchDone>,
+    acks: mpsc::Sender<Ack>,
+}
+
+struct State {
+    intake: Arc<Intake>,
+    book: Book,
+    offsets: Offsets,
+    generations: HashMap<i32, u64>,
+    next_generation: u64,
+    coalescer: Coalescer<BatchKey, PartKey>,
+    calls: HashMap<String, Arc<Semaphore>>,
+    resolving: Arc<Semaphore>,
+    tx: Channels,
+    paused: bool,
+    dlq_pending: usize,
+    recent: VecDeque<bool>,
+}
+
+pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let cfg = &intake.config;
+    let (assign_tx, mut assignments) = mpsc::unbounded_channel();
+    let consumer: Consumer_ = super::kafka_config(cfg)
+        .set("group.id", &cfg.kafka.intake_group)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .create_with_context(RebalanceReporter { tx: assign_tx })
+        .context("creating the intake consumer")?;
+    consumer
+        .subscribe(&[&cfg.topics.requests])
+        .context("subscribing to the requests topic")?;
+    let (resolved_tx, mut resolved_rx) = mpsc::channel(1024);
+    let (batch_tx, mut batch_rx) = mpsc::channel(1024);
+    let (ack_tx, mut ack_rx) = mpsc::channel(4096);
+    let calls = cfg
+        .workspaces
+        .keys()
+        .map(|w| (w.clone(), Arc::new(Semaphore::new(cfg.intake.max_concurrent_calls))))
+        .collect();
+    let mut st = State {
+        coalescer: Coalescer::new(cfg.intake.max_batch, cfg.intake.linger),
+        intake: intake.clone(),
+        book: Book::default(),
+        offsets: Offsets::default(),
+        generations: HashMap::new(),
+        next_generation: 0,
+        calls,
+        resolving: Arc::new(Semaphore::new(64)),
+        tx: Channels {
+            resolved: resolved_tx,
+            batches: batch_tx,
+            acks: ack_tx,
+        },
+        paused: false,
+        dlq_pending: 0,
+        recent: VecDeque::new(),
+    };
+    tokio::pin!(shutdown);
+    let mut grace: Option<Instant> = None;
+    let result = loop {
+        if grace.is_some() && st.book.messages() == 0 && st.dlq_pending == 0 {
+            break Ok(());
+        }
+        let linger = st.coalescer.next_deadline().map(Instant::from_std);
+        tokio::select! {
+            biased;
+            _ = &mut shutdown, if grace.is_none() => {
+                tracing::info!(in_flight = st.book.messages(), "shutting down: finishing work in flight");
+                grace = Some(Instant::now() + intake.config.intake.shutdown_grace);
+                st.flush_all();
+            }
+            _ = sleep_until_opt(grace) => {
+                tracing::warn!(in_flight = st.book.messages(), "shutdown grace elapsed: unfinished events will be replayed");
+                break Ok(());
+            }
+            Some(a) = assignments.recv() => st.on_assignment(a),
+            Some((key, r)) = resolved_rx.recv() => st.on_resolved(key, r, grace.is_some()),
+            Some(done) = batch_rx.recv() => st.on_batch(&consumer, done),
+            Some(ack) = ack_rx.recv() => st.on_ack(&consumer, ack),
+            _ = sleep_until_opt(linger) => {
+                for batch in st.coalescer.expired(std::time::Instant::now()) {
+                    st.send_batch(batch);
+                }
+            }
+            m = consumer.recv(), if grace.is_none() => match m {
+                Ok(m) => {
+                    while let Ok(a) = assignments.try_recv() {
+                        st.on_assignment(a);
+                    }
+                    if let Err(e) = st.on_message(&m) {
+                        break Err(e);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "consumer error"),
+            },
+        }
+        st.backpressure(&consumer);
+    };
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(error = %e, "final commit (nothing stored since the last one?)");
+    }
+    intake.publisher.flush(std::time::Duration::from_secs(5));
+    tokio::task::spawn_blocking(move || drop(consumer)).await.ok();
+    result
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl State {
+    fn on_assignment(&mut self, a: Assignment) {
+        match a {
+            Assignment::Assigned(parts) => {
+                for p in parts {
+                    self.next_generation += 1;
+                    self.generations.insert(p, self.next_generation);
+                    self.offsets.revoke(p);
+                }
+            }
+            Assignment::Revoked(parts) => {
+                tracing::info!(
+                    ?parts,
+                    "partitions revoked: their unfinished events will be replayed by the next owner"
+                );
+                for p in parts {
+                    self.generations.remove(&p);
+                    self.offsets.revoke(p);
+                }
+                self.flush_all();
+            }
+        }
+    }
+
+    fn on_message(&mut self, m: &BorrowedMessage<'_>) -> anyhow::Result<()> {
+        let (partition, offset) = (m.partition(), m.offset());
+        let key = MsgKey {
+            partition,
+            offset,
+            generation: self.generations.get(&partition).copied().unwrap_or(0),
+        };
+        self.offsets.received(partition, offset);
+        let headers: Vec<(&str, Option<&[u8]>)> = m
+            .headers()
+            .map(|h| h.iter().map(|x| (x.key, x.value)).collect())
+            .unwrap_or_default();
+        let rec = Incoming {
+            payload: m.payload(),
+            headers,
+            topic: m.topic(),
+            partition,
+            offset,
+        };
+        match event::parse_request(&rec, &self.intake.limits, Utc::now()) {
+            Ok(request) => {
+                self.note(false)?;
+                let request = Arc::new(request);
+                self.book.add(key, request.clone());
+                let (intake, tx, sem) = (self.intake.clone(), self.tx.resolved.clone(), self.resolving.clone());
+                tokio::spawn(async move {
+                    let _permit = sem.acquire_owned().await;
+                    let api = &intake.clients[&request.workspace];
+                    let resolved = intake.resolver.resolve(api, &request).await;
+                    let _ = tx.send((key, resolved)).await;
+                });
+            }
+            Err(rejection) => {
+                tracing::info!(partition, offset, reason = rejection.reason, detail = %rejection.detail, "invalid event sent to the DLQ");
+                self.dead_letter(key, m, rec, rejection);
+                self.note(true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts valid and invalid events; stops the worker when nearly everything is invalid, since that
+    /// means misconfiguration rather than bad luck.
+    fn note(&mut self, invalid: bool) -> anyhow::Result<()> {
+        let cfg = &self.intake.config.intake;
+        if cfg.dlq_stop_ratio <= 0.0 || cfg.dlq_window == 0 {
+            return Ok(());
+        }
+        self.recent.push_back(invalid);
+        if self.recent.len() > cfg.dlq_window {
+            self.recent.pop_front();
+        }
+        let bad = self.recent.iter().filter(|b| **b).count();
+        if self.recent.len() == cfg.dlq_window && bad as f64 >= cfg.dlq_stop_ratio * cfg.dlq_window as f64 {
+            anyhow::bail!(
+                "{bad} of the last {} events were invalid (intake.dlq_stop_ratio = {}): stopping instead of dead-lettering everything; check the producers and the topic",
+                cfg.dlq_window,
+                cfg.dlq_stop_ratio
+            );
+        }
+        Ok(())
+    }
+
+    fn dead_letter(&mut self, key: MsgKey, m: &BorrowedMessage<'_>, rec: Incoming<'_>, why: event::Rejection) {
+        let mut headers: Vec<(String, Vec<u8>)> = rec
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.unwrap_or_default().to_vec()))
+            .collect();
+        headers.push(("dlq_reason".into(), why.reason.as_bytes().to_vec()));
+        headers.push(("dlq_detail".into(), why.detail.into_bytes()));
+        headers.push(("dlq_topic".into(), rec.topic.as_bytes().to_vec()));
+        headers.push(("dlq_partition".into(), rec.partition.to_string().into_bytes()));
+        headers.push(("dlq_offset".into(), rec.offset.to_string().into_bytes()));
+        let payload = rec.payload.unwrap_or_default().to_vec();
+        let msg_key = m.key().map(<[u8]>::to_vec);
+        let (intake, tx) = (self.intake.clone(), self.tx.acks.clone());
+        self.dlq_pending += 1;
+        tokio::spawn(async move {
+            let record = Record {
+                topic: &intake.config.topics.dlq,
+                key: msg_key.as_deref(),
+                payload: &payload,
+                headers: headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect(),
+            };
+            intake.publisher.send(record).await;
+            let _ = tx.send(Ack::Dlq(key)).await;
+        });
+    }
+
+    fn on_resolved(&mut self, key: MsgKey, r: Resolved, stopping: bool) {
+        let Some(request) = self.book.request(&key) else { return };
+        let (work, outputs) = self
+            .book
+            .resolved(key, r, self.intake.config.intake.max_batch, Utc::now());
+        for o in outputs {
+            self.publish(key, o);
+        }
+        let now = std::time::Instant::now();
+        for (pk, ids) in work {
+            for id in ids {
+                if let Some(batch) = self
+                    .coalescer
+                    .push((request.workspace.clone(), pk.session), id, pk, now)
+                {
+                    self.send_batch(batch);
+                }
+            }
+        }
+        if stopping {
+            self.flush_all();
+        }
+    }
+
+    fn flush_all(&mut self) {
+        for batch in self.coalescer.drain() {
+            self.send_batch(batch);
+        }
+    }
+
+    fn send_batch(&mut self, batch: Batch<BatchKey, PartKey>) {
+        let ((workspace, session), ids, owners) = (batch.key, batch.ids, batch.owners);
+        let sem = self.calls[&workspace].clone();
+        let (intake, tx) = (self.intake.clone(), self.tx.batches.clone());
+        tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let api = &intake.clients[&workspace];
+            let started = std::time::Instant::now();
+            let rejected = super::delete::delete_all(api, session, &ids).await;
+            tracing::info!(workspace = %workspace, %session, ids = ids.len(), rejected = rejected.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64, "delete batch accepted");
+            let _ = tx
+                .send(BatchDone {
+                    ids,
+                    owners,
+                    rejected,
+                    at: Utc::now(),
+                })
+                .await;
+        });
+    }
+
+    fn on_batch(&mut self, consumer: &Consumer_, done: BatchDone) {
+        let window = &self.intake.config.window;
+        for (msg, outputs) in self
+            .book
+            .batch_done(done.owners, &done.ids, &done.rejected, done.at, window)
+        {
+            for o in outputs {
+                self.publish(msg, o);
+            }
+            if self.book.finished(msg) {
+                self.complete(consumer, msg);
+            }
+        }
+    }
+
+    fn publish(&mut self, key: MsgKey, output: Output) {
+        let cfg = &self.intake.config;
+        let (topic, kind, id, subject, payload) = match &output {
+            Output::Requested(e) => {
+                let id = format!("{}:{}:{}:requested:{}", e.request_id, e.session_id, e.part, e.attempt);
+                let p = event::encode(
+                    event::DELETION_REQUESTED_TYPE,
+                    &id,
+                    &cfg.event_source,
+                    &e.request_id,
+                    e.accepted_at,
+                    e,
+                );
+                (&cfg.topics.deletion_requested, "requested", id, e.request_id.clone(), p)
+            }
+            Output::Verified(e) => {
+                let session = e.session_id.map_or("none".to_string(), |s| s.to_string());
+                let id = format!("{}:{session}:{}:verified", e.request_id, e.part);
+                let p = event::encode(
+                    event::DELETION_VERIFIED_TYPE,
+                    &id,
+                    &cfg.event_source,
+                    &e.request_id,
+                    e.checked_at,
+                    e,
+                );
+                (&cfg.topics.deletion_verified, "verified", id, e.request_id.clone(), p)
+            }
+            Output::Failed(e) => {
+                let session = e.session_id.map_or("none".to_string(), |s| s.to_string());
+                let id = format!("{}:{session}:{}:failed:{:?}", e.request_id, e.part, e.reason);
+                let p = event::encode(
+                    event::DELETION_FAILED_TYPE,
+                    &id,
+                    &cfg.event_source,
+                    &e.request_id,
+                    e.failed_at,
+                    e,
+                );
+                (&cfg.topics.deletion_failed, "failed", id, e.request_id.clone(), p)
+            }
+        };
+        let topic = topic.clone();
+        let (intake, tx) = (self.intake.clone(), self.tx.acks.clone());
+        tokio::spawn(async move {
+            let headers = vec![
+                ("content-type", event::CE_CONTENT_TYPE.as_bytes()),
+                ("ce_id", id.as_bytes()),
+            ];
+            let record = Record {
+                topic: &topic,
+                key: Some(subject.as_bytes()),
+                payload: &payload,
+                headers,
+            };
+            intake.publisher.send(record).await;
+            tracing::debug!(kind, "output event published");
+            let _ = tx.send(Ack::Output(key)).await;
+        });
+    }
+
+    fn on_ack(&mut self, consumer: &Consumer_, ack: Ack) {
+        match ack {
+            Ack::Output(key) => {
+                if self.book.published(key) {
+                    self.complete(consumer, key);
+                }
+            }
+            Ack::Dlq(key) => {
+                self.dlq_pending -= 1;
+                self.complete(consumer, key);
+            }
+        }
+    }
+
+    /// The event is done: store the offset if the contiguous prefix moved (and the partition is still ours).
+    fn complete(&mut self, consumer: &Consumer_, key: MsgKey) {
+        if self.generations.get(&key.partition) != Some(&key.generation) {
+            return;
+        }
+        if let Some(last) = self.offsets.complete(key.partition, key.offset) {
+            if let Err(e) = consumer.store_offset(&self.intake.config.topics.requests, key.partition, last) {
+                tracing::debug!(partition = key.partition, error = %e, "offset not stored (partition revoked?)");
+            }
+        }
+    }
+
+    /// Past the in-flight bound, pause the input partitions; resume below 80 % of it. Polling goes on.
+    fn backpressure(&mut self, consumer: &Consumer_) {
+        let max = self.intake.config.intake.max_in_flight_ids;
+        let load = self.book.ids_in_flight() + self.book.messages();
+        let want_paused = if self.paused { load * 5 > max * 4 } else { load >= max };
+        if want_paused == self.paused {
+            return;
+        }
+        let result = consumer.assignment().and_then(|tpl| {
+            if want_paused {
+                consumer.pause(&tpl)
+            } else {
+                consumer.resume(&tpl)
+            }
+        });
+        match result {
+            Ok(()) => {
+                self.paused = want_paused;
+                tracing::info!(paused = want_paused, load, max, "input backpressure");
+            }
+            Err(e) => tracing::warn!(error = %e, "pausing/resuming the input failed"),
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The intake against Tansu and the simulator: volume and minimal calls, resolution outcomes,
+//! and the DLQ.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::schemas::validator;
+use crate::support::simulator;
+use crate::world::{data_of, Out, World};
+
+/// A small deterministic generator (no rand dependency for tests).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// `n` explicit requests spread over `sessions`, each with 1..=max_ids fresh trace ids;
+/// returns the ids wanted per (request, session).
+pub fn explicit_requests(
+    n: usize,
+    sessions: &[Uuid],
+    max_ids: u64,
+    seed: u64,
+) -> Vec<(Value, BTreeMap<Uuid, BTreeSet<Uuid>>)> {
+    let mut rng = Lcg(seed);
+    (0..n)
+        .map(|i| {
+            let session = sessions[rng.next(sessions.len() as u64) as usize];
+            let ids: BTreeSet<Uuid> = (0..=rng.next(max_ids)).map(|_| Uuid::new_v4()).collect();
+            let data =
+                json!({"request_id": format!("req-{i}"), "targets": [{"session_id": session, "trace_ids": ids}]});
+            (data, BTreeMap::from([(session, ids)]))
+        })
+        .collect()
+}
+
+/// Every (request, session) got all its ids in deletion-requested events (duplicates allowed).
+pub fn all_requested(outs: &[Out], want: &BTreeMap<(String, Uuid), BTreeSet<Uuid>>) -> bool {
+    let mut got: BTreeMap<(String, Uuid), BTreeSet<Uuid>> = BTreeMap::new();
+    for d in data_of(outs, "requested") {
+        let key = (
+            d["request_id"].as_str().unwrap().to_owned(),
+            d["session_id"].as_str().unwrap().parse().unwrap(),
+        );
+        let ids = d["trace_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().parse::<Uuid>().unwrap());
+        got.entry(key).or_default().extend(ids);
+    }
+    want.iter()
+        .all(|(k, ids)| got.get(k).is_some_and(|g| g.is_superset(ids)))
+}
+
+pub fn wanted(reqs: &[(Value, BTreeMap<Uuid, BTreeSet<Uuid>>)]) -> BTreeMap<(String, Uuid), BTreeSet<Uuid>> {
+    let mut want = BTreeMap::new();
+    for (data, per) in reqs {
+        for (s, ids) in per {
+            want.insert((data["request_id"].as_str().unwrap().to_owned(), *s), ids.clone());
+        }
+    }
+    want
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_requests_across_fifty_sessions_take_the_minimum_calls() {
+    let world = World::new(simulator(), 4).await;
+    let sessions = world.sessions(50);
+    let reqs = explicit_requests(10_000, &sessions, 10, 1);
+    world
+        .publish_many(&reqs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
+        .await;
+    let want = wanted(&reqs);
+    let (stop, handle) = world.start(world.config(""));
+    let outs = world
+        .collect(Duration::from_secs(180), |o| all_requested(o, &want))
+        .await;
+    stop.send(()).unwrap();
+    handle.await.unwrap().expect("intake stops cleanly");
+
+    // Every call holds at most 1000 ids of one session, and there are no more calls than needed.
+    let calls = world.sim.delete_calls(world.ws);
+    let mut per_session: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+    for (_, per) in &reqs {
+        for (s, ids) in per {
+            per_session.entry(*s).or_default().extend(ids);
+        }
+    }
+    let minimum: usize = per_session.values().map(|ids| ids.len().div_ceil(1000)).sum();
+    assert!(calls.iter().all(|(_, ids)| ids.len() <= 1000));
+    let mut sent: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+    for (s, ids) in &calls {
+        sent.entry(*s).or_default().extend(ids);
+    }
+    assert_eq!(sent, per_session, "every id reached the delete API in its own session");
+    assert!(
+        calls.len() as f64 <= minimum as f64 * 1.02,
+        "{} calls for a minimum of {minimum}",
+        calls.len()
+    );
+    eprintln!("delete calls: {} (minimum {minimum})", calls.len());
+
+    // One deletion-requested event per (request, session, part), each valid against its schema.
+    let schema = validator("erasure.deletion.requested.v1");
+    let mut seen = HashSet::new();
+    for o in outs.iter().filter(|o| o.topic == "requested") {
+        let envelope = o.json();
+        assert_eq!(envelope["type"], "erasure.deletion.requested.v1");
+        assert_eq!(
+            o.headers.get("content-type").map(String::as_str),
+            Some("application/cloudevents+json")
+        );
+        let d = &envelope["data"];
+        assert!(schema.is_valid(d), "{d}");
+        assert_eq!(o.key.as_deref(), d["request_id"].as_str(), "keyed by request id");
+        seen.insert((
+            d["request_id"].to_string(),
+            d["session_id"].to_string(),
+            d["part"].as_u64(),
+        ));
+    }
+    assert_eq!(seen.len(), want.len(), "one event per (request, session, part)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_selectors_and_unknown_projects_resolve_to_their_outcomes() {
+    let world = World::new(simulator(), 1).await;
+    let sessions = world.sessions(2);
+    let gen = json!({"session_id": sessions[1], "traces": 30, "return_ids": true, "metadata": [{"key": "user_id", "prefix": "u", "distinct": 3}]});
+    let made = world
+        .sim
+        .state()
+        .generate(world.ws, serde_json::from_value(gen).unwrap())
+        .unwrap()
+        .1;
+    // Traces n with n % 3 == 1 carry user_id "u1".
+    let u1: BTreeSet<Uuid> = made
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| n % 3 == 1)
+        .map(|(_, id)| *id)
+        .collect();
+    let t = Uuid::new_v4();
+    world
+        .publish(json!({"request_id": "by-name", "targets": [{"session_name": "project-0", "trace_ids": [t]}]}))
+        .await;
+    world
+        .publish(json!({"request_id": "selector", "targets": [{"metadata": {"user_id": "u1"}}]}))
+        .await;
+    world
+        .publish(json!({"request_id": "nobody", "targets": [{"metadata": {"user_id": "\") or(eq(name, \"chat"}}]}))
+        .await;
+    world
+        .publish(json!({"request_id": "lost", "targets": [{"session_name": "no-such-project", "trace_ids": [t]}]}))
+        .await;
+    world
+        .publish(json!({"request_id": "lost-id", "targets": [{"session_id": Uuid::new_v4(), "trace_ids": [t]}]}))
+        .await;
+    let (stop, handle) = world.start(world.config("[intake]\nlinger = \"200ms\"\n"));
+    let outs = world.collect(Duration::from_secs(60), |o| o.len() >= 5).await;
+    stop.send(()).unwrap();
+    handle.await.unwrap().unwrap();
+
+    let by = |id: &str| -> Vec<&Out> { outs.iter().filter(|o| o.json()["data"]["request_id"] == id).collect() };
+    let named = by("by-name");
+    assert_eq!(
+        (named[0].topic.as_str(), named[0].json()["data"]["session_id"].clone()),
+        ("requested", json!(sessions[0]))
+    );
+    let selected = by("selector")[0].json()["data"].clone();
+    let got: BTreeSet<Uuid> = serde_json::from_value(selected["trace_ids"].clone()).unwrap();
+    assert_eq!(got, u1, "the selector found exactly the traces with user_id u1");
+    let nobody = by("nobody")[0];
+    assert_eq!(nobody.topic, "verified", "an injected filter matches nothing");
+    assert_eq!(nobody.json()["data"]["trace_ids"], json!([]));
+    for lost in ["lost", "lost-id"] {
+        let f = by(lost)[0];
+        assert_eq!(
+            (f.topic.as_str(), f.json()["data"]["reason"].as_str()),
+            ("failed", Some("unknown_session"))
+        );
+        assert!(validator("erasure.deletion.failed.v1").is_valid(&f.json()["data"]));
+    }
+    assert!(validator("erasure.deletion.verified.v1").is_valid(&nobody.json()["data"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_bad_input_lands_in_the_dlq_while_good_events_flow() {
+    let world = World::new(simulator(), 1).await;
+    let s = world.sessions(1)[0];
+    let t = Uuid::new_v4();
+    let good = |i: usize| json!({"request_id": format!("good-{i}"), "targets": [{"session_id": s, "trace_ids": [t]}]});
+    let ce = |data: Value| {
+        serde_json::to_vec(
+            &json!({"specversion": "1.0", "id": "x", "source": "urn:t", "type": "erasure.requested.v1", "data": data}),
+        )
+        .unwrap()
+    };
+    let bad: Vec<(&str, Vec<u8>, Vec<(&str, &str)>)> = vec![
+        ("malformed_json", b"{\"specversion\": \"1.0\", ".to_vec(), vec![]),
+        (
+            "invalid_envelope",
+            br#"{"specversion":"0.3","id":"x","source":"s","type":"erasure.requested.v1","data":{}}"#.to_vec(),
+            vec![],
+        ),
+        ("invalid_envelope", ce(good(0)), vec![("content-type", "text/plain")]),
+        (
+            "schema_violation",
+            ce(json!({"request_id": "r", "targets": [], "email": "a@b.c"})),
+            vec![],
+        ),
+        (
+            "invalid_id",
+            ce(json!({"request_id": "r", "targets": [{"session_id": s, "trace_ids": ["nope"]}]})),
+            vec![],
+        ),
+        ("empty_request", ce(json!({"request_id": "r", "targets": []})), vec![]),
+        (
+            "too_many_ids",
+            ce(
+                json!({"request_id": "r", "targets": [{"session_id": s, "trace_ids": (0..101).map(|_| Uuid::new_v4()).collect::<Vec<_>>()}]}),
+            ),
+            vec![],
+        ),
+        (
+            "unsafe_metadata",
+            ce(json!({"request_id": "r", "targets": [{"metadata": {"k": "a\u{0}b"}}]})),
+            vec![],
+        ),
+        (
+            "unknown_workspace",
+            ce(json!({"request_id": "r", "workspace": "elsewhere", "targets": [{"metadata": {"k": "v"}}]})),
+            vec![],
+        ),
+    ];
+    for (i, (_, payload, headers)) in bad.iter().enumerate() {
+        world.publish(good(i)).await;
+        let mut hs: Vec<(&str, &str)> = headers.clone();
+        hs.push(("trace", "keep-me"));
+        world.publish_raw(Some(&format!("bad-{i}")), payload, &hs).await;
+    }
+    world.publish(good(99)).await;
+    let config = world.config("[intake]\nlinger = \"200ms\"\nmax_ids_per_request = 100\n");
+    let (stop, handle) = world.start(config);
+    let n = bad.len();
+    let outs = world
+        .collect(Duration::from_secs(60), |o| {
+            o.iter().filter(|x| x.topic == "dlq").count() >= n
+                && o.iter().filter(|x| x.topic == "requested").count() > 0
+                && {
+                    let ids: HashSet<String> = data_of(o, "requested")
+                        .iter()
+                        .map(|d| d["request_id"].to_string())
+                        .collect();
+                    ids.len() == n + 1
+                }
+        })
+        .await;
+    stop.send(()).unwrap();
+    handle.await.unwrap().unwrap();
+    let dlq: Vec<&Out> = outs.iter().filter(|o| o.topic == "dlq").collect();
+    assert_eq!(dlq.len(), n);
+    for (i, (reason, payload, _)) in bad.iter().enumerate() {
+        let d = dlq
+            .iter()
+            .find(|o| o.key.as_deref() == Some(&format!("bad-{i}")))
+            .expect("dead-lettered");
+        assert_eq!(
+            d.headers.get("dlq_reason").map(String::as_str),
+            Some(*reason),
+            "bad-{i}"
+        );
+        assert_eq!(&d.payload, payload, "original bytes untouched");
+        assert_eq!(
+            d.headers.get("trace").map(String::as_str),
+            Some("keep-me"),
+            "original headers kept"
+        );
+        assert!(d.headers.contains_key("dlq_detail") && d.headers.contains_key("dlq_offset"));
+        assert!(
+            !d.headers["dlq_detail"].contains("a@b.c"),
+            "no personal data in the reason"
+        );
+    }
+}

@@ -1,0 +1,288 @@
+//! A test's own world: its topics, its simulator workspace and key, a worker config pointing at
+//! both, a producer for input events and a reader of everything the worker publishes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use erasure_worker::config::Config;
+use erasure_worker::intake::Intake;
+use erasure_worker::kafka::{client_config, create_topics};
+use langsmith_sim::Sim;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::support::{broker, drop_consumer, unique, Simulator};
+
+pub struct World {
+    pub prefix: String,
+    pub sim: Arc<Sim>,
+    pub sim_url: String,
+    pub ws: Uuid,
+    pub key_file: PathBuf,
+    pub producer: FutureProducer,
+}
+
+/// One record the worker published.
+#[derive(Debug, Clone)]
+pub struct Out {
+    pub topic: String,
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Out {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.payload).unwrap_or(Value::Null)
+    }
+}
+
+impl World {
+    pub async fn new(sim: &Simulator, partitions: i32) -> World {
+        let prefix = unique("t");
+        let topics: Vec<String> = ["requests", "dlq", "requested", "recheck", "verified", "failed"]
+            .iter()
+            .map(|t| format!("{prefix}.{t}"))
+            .collect();
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        create_topics(&broker().bootstrap, &names, partitions)
+            .await
+            .expect("create topics");
+        let (ws, key) = sim.workspace();
+        let key_file = std::env::temp_dir().join(format!("{prefix}.key"));
+        std::fs::write(&key_file, &key).expect("write key file");
+        let producer = client_config(&broker().bootstrap)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create()
+            .expect("producer");
+        World {
+            prefix,
+            sim: sim.sim.clone(),
+            sim_url: sim.base_url.clone(),
+            ws,
+            key_file,
+            producer,
+        }
+    }
+
+    pub fn topic(&self, t: &str) -> String {
+        format!("{}.{t}", self.prefix)
+    }
+
+    /// The worker's config as TOML; `extra` is appended (more sections).
+    pub fn config_toml(&self, extra: &str) -> String {
+        format!(
+            r#"
+event_source = "urn:erasure-worker:test"
+[kafka]
+bootstrap = "{bootstrap}"
+intake_group = "{prefix}.intake"
+[kafka.properties]
+"topic.metadata.refresh.interval.ms" = "1000"
+[topics]
+requests = "{prefix}.requests"
+dlq = "{prefix}.dlq"
+deletion_requested = "{prefix}.requested"
+recheck = "{prefix}.recheck"
+deletion_verified = "{prefix}.verified"
+deletion_failed = "{prefix}.failed"
+[window]
+kind = "fixed"
+delay = "5s"
+[workspaces.main]
+api_url = "{url}"
+api_key_file = "{key}"
+{extra}
+"#,
+            bootstrap = broker().bootstrap,
+            prefix = self.prefix,
+            url = self.sim_url,
+            key = self.key_file.display(),
+        )
+    }
+
+    pub fn config(&self, extra: &str) -> Config {
+        Config::parse(&self.config_toml(extra)).expect("test config is valid")
+    }
+
+    /// Creates `n` projects; returns their ids.
+    pub fn sessions(&self, n: usize) -> Vec<Uuid> {
+        let mut state = self.sim.state();
+        (0..n)
+            .map(|i| {
+                let new = serde_json::from_value(json!({"name": format!("project-{i}")})).unwrap();
+                state.add_session(self.ws, new).unwrap()
+            })
+            .collect()
+    }
+
+    /// Publishes an erasure request (structured CloudEvents) with `data`.
+    pub async fn publish(&self, data: Value) {
+        self.publish_many(std::slice::from_ref(&data)).await;
+    }
+
+    /// Publishes many requests at once, waiting for every acknowledgement at the end.
+    pub async fn publish_many(&self, data: &[Value]) {
+        let topic = self.topic("requests");
+        let mut pending = Vec::with_capacity(data.len());
+        for d in data {
+            let id = d["request_id"].as_str().unwrap_or("x").to_owned();
+            let envelope = json!({"specversion": "1.0", "id": format!("evt-{id}"), "source": "urn:test",
+                                  "type": "erasure.requested.v1", "time": chrono::Utc::now().to_rfc3339(), "data": d});
+            let payload = serde_json::to_vec(&envelope).unwrap();
+            let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+                key: "content-type",
+                value: Some("application/cloudevents+json"),
+            });
+            let record = FutureRecord::to(&topic).key(&id).payload(&payload).headers(headers);
+            match self.producer.send_result(record) {
+                Ok(delivery) => pending.push(delivery),
+                Err((e, _)) => panic!("queueing input: {e}"),
+            }
+        }
+        for delivery in pending {
+            delivery.await.expect("delivery").expect("input acknowledged");
+        }
+    }
+
+    pub async fn publish_raw(&self, key: Option<&str>, payload: &[u8], headers: &[(&str, &str)]) {
+        let topic = self.topic("requests");
+        let mut hs = rdkafka::message::OwnedHeaders::new();
+        for (k, v) in headers {
+            hs = hs.insert(rdkafka::message::Header {
+                key: k,
+                value: Some(*v),
+            });
+        }
+        let mut record = FutureRecord::<str, [u8]>::to(&topic).payload(payload).headers(hs);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        self.producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .expect("publish input");
+    }
+
+    /// Starts the intake in this process; send on the returned channel to shut it down.
+    pub fn start(&self, config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+        let (tx, rx) = oneshot::channel();
+        let intake = Intake::new(config).expect("intake starts");
+        let handle = tokio::spawn(intake.run(async {
+            let _ = rx.await;
+        }));
+        (tx, handle)
+    }
+
+    /// Reads the output topics (and the DLQ) until `done` says so, failing after `within`.
+    pub async fn collect(&self, within: Duration, done: impl Fn(&[Out]) -> bool) -> Vec<Out> {
+        let consumer: StreamConsumer = client_config(&broker().bootstrap)
+            .set("group.id", unique("reader"))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("reader");
+        let topics: Vec<String> = ["requested", "failed", "verified", "dlq"]
+            .iter()
+            .map(|t| self.topic(t))
+            .collect();
+        consumer
+            .subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + within;
+        let mut got = Vec::new();
+        // `done` may be costly: ask it after a lull or every 500 records, not after each one.
+        let mut unchecked = 0;
+        loop {
+            let lull = tokio::time::Instant::now() + Duration::from_millis(200);
+            let m = match tokio::time::timeout_at(lull.min(deadline), consumer.recv()).await {
+                Ok(Ok(m)) => m,
+                Ok(Err(e)) => panic!("reading outputs: {e}"),
+                Err(_) if done(&got) => break,
+                Err(_) if tokio::time::Instant::now() < deadline => continue,
+                Err(_) => {
+                    drop_consumer(consumer).await;
+                    panic!(
+                        "outputs incomplete after {within:?}: {} records; last: {:?}",
+                        got.len(),
+                        got.last()
+                    );
+                }
+            };
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| {
+                            (
+                                x.key.to_owned(),
+                                String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            got.push(Out {
+                topic: m.topic().rsplit('.').next().unwrap_or_default().to_owned(),
+                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
+            unchecked += 1;
+            if unchecked >= 500 {
+                unchecked = 0;
+                if done(&got) {
+                    break;
+                }
+            }
+        }
+        drop_consumer(consumer).await;
+        got
+    }
+
+    /// The committed offsets of the intake group on the requests topic, per partition.
+    pub async fn committed(&self, partitions: i32) -> BTreeMap<i32, i64> {
+        let consumer: StreamConsumer = client_config(&broker().bootstrap)
+            .set("group.id", format!("{}.intake", self.prefix))
+            .create()
+            .expect("probe");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(&self.topic("requests"), p);
+        }
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .expect("committed offsets");
+        let map = committed
+            .elements()
+            .iter()
+            .map(|e| {
+                (
+                    e.partition(),
+                    match e.offset() {
+                        rdkafka::Offset::Offset(o) => o,
+                        _ => 0,
+                    },
+                )
+            })
+            .collect();
+        drop(committed);
+        drop_consumer(consumer).await;
+        map
+    }
+}
+
+/// Output events of one kind, as their `data`.
+pub fn data_of(outs: &[Out], topic: &str) -> Vec<Value> {
+    outs.iter()
+        .filter(|o| o.topic == topic)
+        .map(|o| o.json()["data"].clone())
+        .collect()
+}
