@@ -195,6 +195,9 @@ async fn names_selectors_and_unknown_projects_resolve_to_their_outcomes() {
     assert!(validator("erasure.deletion.verified.v1").is_valid(&nobody.json()["data"]));
 }
 
+/// (expected DLQ reason, payload, extra headers)
+type BadCase = (&'static str, Vec<u8>, Vec<(&'static str, &'static str)>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_of_bad_input_lands_in_the_dlq_while_good_events_flow() {
     let world = World::new(simulator(), 1).await;
@@ -207,7 +210,7 @@ async fn each_kind_of_bad_input_lands_in_the_dlq_while_good_events_flow() {
         )
         .unwrap()
     };
-    let bad: Vec<(&str, Vec<u8>, Vec<(&str, &str)>)> = vec![
+    let bad: Vec<BadCase> = vec![
         ("malformed_json", b"{\"specversion\": \"1.0\", ".to_vec(), vec![]),
         (
             "invalid_envelope",
