@@ -123,7 +123,7 @@ impl Default for IntakeConfig {
         IntakeConfig {
             linger: Duration::from_secs(2),
             max_batch: 1000,
-            max_in_flight_ids: 200_000,
+            max_in_flight_ids: 100_000,
             max_ids_per_request: 100_000,
             max_concurrent_calls: 4,
             dlq_stop_ratio: 0.95,
@@ -350,6 +350,7 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 mod tests {
     use super::*;
 
+    // `PATH` stands in for the key variable: it is always set, and tests must not call set_var.
     fn base(extra: &str) -> String {
         format!(
             "[kafka]\nbootstrap = \"127.0.0.1:9092\"\n[workspaces.main]\napi_url = \"http://127.0.0.1:1\"\n\
@@ -381,6 +382,15 @@ mod tests {
         assert!(err.contains("linger"), "{err}");
         let err = Config::parse(&base("surprise = 1\n")).unwrap_err().to_string();
         assert!(err.contains("surprise"), "{err}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let example = include_str!("../config/example.toml")
+            .replace("api_key_env = \"LANGSMITH_API_KEY\"", "api_key_env = \"PATH\"");
+        let c = Config::parse(&example).expect("config/example.toml parses");
+        assert_eq!(c.window, Window::default());
+        assert_eq!(c.intake.linger, IntakeConfig::default().linger);
     }
 
     #[test]

@@ -2,10 +2,22 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use serde_json::json;
 
 /// The Kafka `content-type` header of structured-mode events.
 pub const CE_CONTENT_TYPE: &str = "application/cloudevents+json";
+
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    specversion: &'a str,
+    id: &'a str,
+    source: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    subject: &'a str,
+    time: String,
+    datacontenttype: &'a str,
+    data: &'a T,
+}
 
 /// Serializes `data` inside a CloudEvents envelope. `id` is stable for the same logical event, so
 /// consumers can de-duplicate replays after a crash.
@@ -17,15 +29,15 @@ pub fn encode<T: Serialize>(
     time: DateTime<Utc>,
     data: &T,
 ) -> Vec<u8> {
-    let envelope = json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": source,
-        "type": kind,
-        "subject": subject,
-        "time": time.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "datacontenttype": "application/json",
-        "data": data,
-    });
+    let envelope = Envelope {
+        specversion: "1.0",
+        id,
+        source,
+        kind,
+        subject,
+        time: time.to_rfc3339_opts(SecondsFormat::Millis, true),
+        datacontenttype: "application/json",
+        data,
+    };
     serde_json::to_vec(&envelope).unwrap_or_default()
 }

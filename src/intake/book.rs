@@ -72,6 +72,10 @@ impl Book {
         self.msgs.get(key).map(|m| m.request.clone())
     }
 
+    pub fn contains(&self, key: &MsgKey) -> bool {
+        self.msgs.contains_key(key)
+    }
+
     pub fn messages(&self) -> usize {
         self.msgs.len()
     }

@@ -98,6 +98,25 @@ impl Resolver {
         Ok(*found)
     }
 
+    /// Resolves without any call when every target is explicit and its project is cached: the common
+    /// case under load, handled in line instead of in a task.
+    pub fn cached(&self, api: &LangSmith, req: &Request) -> Option<Resolved> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Resolved::default();
+        for target in &req.targets {
+            let Target::Explicit { session, trace_ids } = target else {
+                return None;
+            };
+            let entry = cache.get(&(api.alias().to_owned(), session.clone()))?;
+            let (Some(id), at) = entry.get()? else { return None };
+            if at.elapsed() >= self.ttl {
+                return None;
+            }
+            out.sessions.entry(*id).or_default().extend(trace_ids.iter().copied());
+        }
+        Some(out)
+    }
+
     pub async fn resolve(&self, api: &LangSmith, req: &Request) -> Resolved {
         let mut out = Resolved::default();
         for target in &req.targets {

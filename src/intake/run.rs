@@ -56,6 +56,7 @@ struct State {
     resolving: Arc<Semaphore>,
     tx: Channels,
     paused: bool,
+    last_received: HashMap<i32, i64>,
     dlq_pending: usize,
     recent: VecDeque<bool>,
 }
@@ -63,7 +64,13 @@ struct State {
 pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let cfg = &intake.config;
     let (assign_tx, mut assignments) = mpsc::unbounded_channel();
-    let consumer: Consumer_ = super::kafka_config(cfg)
+    // Defaults first, so `kafka.properties` can override them.
+    let mut consumer_config = crate::kafka::client_config(&cfg.kafka.bootstrap);
+    consumer_config.set("queued.max.messages.kbytes", "16384");
+    for (k, v) in &cfg.kafka.properties {
+        consumer_config.set(k, v);
+    }
+    let consumer: Consumer_ = consumer_config
         .set("group.id", &cfg.kafka.intake_group)
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
@@ -96,6 +103,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
             acks: ack_tx,
         },
         paused: false,
+        last_received: HashMap::new(),
         dlq_pending: 0,
         recent: VecDeque::new(),
     };
@@ -159,7 +167,10 @@ impl State {
     fn on_assignment(&mut self, a: Assignment) {
         match a {
             Assignment::Assigned(parts) => {
+                // New partitions arrive unpaused: let backpressure decide afresh.
+                self.paused = false;
                 for p in parts {
+                    self.last_received.remove(&p);
                     self.next_generation += 1;
                     self.generations.insert(p, self.next_generation);
                     self.offsets.revoke(p);
@@ -171,6 +182,7 @@ impl State {
                     "partitions revoked: their unfinished events will be replayed by the next owner"
                 );
                 for p in parts {
+                    self.last_received.remove(&p);
                     self.generations.remove(&p);
                     self.offsets.revoke(p);
                 }
@@ -186,6 +198,17 @@ impl State {
             offset,
             generation: self.generations.get(&partition).copied().unwrap_or(0),
         };
+        if self.book.contains(&key) {
+            tracing::warn!(partition, offset, "redelivered while in flight; ignored");
+            return Ok(());
+        }
+        if let Some(prev) = self.last_received.insert(partition, offset) {
+            if offset != prev + 1 {
+                // Normal after compaction or transaction markers; also the sign of a broker that
+                // skipped records (Tansu 0.6 does when a fetch starts inside a record batch).
+                tracing::info!(partition, prev, offset, "offset gap in the input");
+            }
+        }
         self.offsets.received(partition, offset);
         let headers: Vec<(&str, Option<&[u8]>)> = m
             .headers()
@@ -203,6 +226,11 @@ impl State {
                 self.note(false)?;
                 let request = Arc::new(request);
                 self.book.add(key, request.clone());
+                let api = &self.intake.clients[&request.workspace];
+                if let Some(resolved) = self.intake.resolver.cached(api, &request) {
+                    self.on_resolved(key, resolved, false);
+                    return Ok(());
+                }
                 let (intake, tx, sem) = (self.intake.clone(), self.tx.resolved.clone(), self.resolving.clone());
                 tokio::spawn(async move {
                     let _permit = sem.acquire_owned().await;
