@@ -80,19 +80,7 @@ async fn bench(events: usize) {
                 .unwrap()
         })
         .collect();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let served = sim.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            tx.send(served.spawn().await.unwrap()).unwrap();
-            std::future::pending::<()>().await
-        })
-    });
-    let sim_url = format!("http://{}", rx.recv().unwrap());
+    let sim_url = format!("http://{}", sim.clone().spawn_on_thread().unwrap());
 
     let topics: Vec<String> = ["requests", "dlq", "requested", "recheck", "verified", "failed"]
         .iter()

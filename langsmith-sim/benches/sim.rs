@@ -77,19 +77,7 @@ fn main() {
         rss_mib()
     );
 
-    let (tx, rx) = std::sync::mpsc::channel();
-    let served = sim.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            tx.send(served.spawn().await.unwrap()).unwrap();
-            std::future::pending::<()>().await
-        })
-    });
-    let base = format!("http://{}", rx.recv().unwrap());
+    let base = format!("http://{}", sim.clone().spawn_on_thread().unwrap());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -132,6 +132,23 @@ impl Sim {
         result
     }
 
+    /// Binds a free loopback port and serves on a thread of its own (one core, its own runtime), so
+    /// it outlives any caller's runtime: for test binaries and benchmarks.
+    pub fn spawn_on_thread(self: Arc<Self>) -> std::io::Result<SocketAddr> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => return drop(tx.send(Err(e))),
+            };
+            rt.block_on(async move {
+                let _ = tx.send(self.spawn().await);
+                std::future::pending::<()>().await
+            })
+        });
+        rx.recv().map_err(|_| std::io::Error::other("simulator thread ended"))?
+    }
+
     /// Binds a free loopback port and serves in the background of the current runtime.
     pub async fn spawn(self: Arc<Self>) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;

@@ -56,19 +56,7 @@ pub fn simulator() -> &'static Simulator {
 pub fn private_simulator() -> Simulator {
     let sim = Sim::new(7);
     sim.set_schedule(langsmith_sim::window::Schedule::Manual);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let served = sim.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            tx.send(served.spawn().await).expect("report the address");
-            std::future::pending::<()>().await
-        })
-    });
-    let addr = rx.recv().expect("simulator thread").expect("simulator binds a port");
+    let addr = sim.clone().spawn_on_thread().expect("simulator binds a port");
     Simulator {
         sim,
         base_url: format!("http://{addr}"),
