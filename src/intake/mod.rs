@@ -5,6 +5,7 @@ mod book;
 pub mod coalesce;
 mod delete;
 pub mod offsets;
+mod output;
 pub mod resolve;
 mod run;
 

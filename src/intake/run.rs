@@ -271,16 +271,7 @@ impl State {
     }
 
     fn dead_letter(&mut self, key: MsgKey, m: &BorrowedMessage<'_>, rec: Incoming<'_>, why: event::Rejection) {
-        let mut headers: Vec<(String, Vec<u8>)> = rec
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.unwrap_or_default().to_vec()))
-            .collect();
-        headers.push(("dlq_reason".into(), why.reason.as_bytes().to_vec()));
-        headers.push(("dlq_detail".into(), why.detail.into_bytes()));
-        headers.push(("dlq_topic".into(), rec.topic.as_bytes().to_vec()));
-        headers.push(("dlq_partition".into(), rec.partition.to_string().into_bytes()));
-        headers.push(("dlq_offset".into(), rec.offset.to_string().into_bytes()));
+        let headers = super::output::dlq_headers(&rec, why);
         let payload = rec.payload.unwrap_or_default().to_vec();
         let msg_key = m.key().map(<[u8]>::to_vec);
         let (intake, tx) = (self.intake.clone(), self.tx.acks.clone());
@@ -365,62 +356,20 @@ impl State {
     }
 
     fn publish(&mut self, key: MsgKey, output: Output) {
-        let cfg = &self.intake.config;
-        let (topic, kind, id, subject, payload) = match &output {
-            Output::Requested(e) => {
-                let id = format!("{}:{}:{}:requested:{}", e.request_id, e.session_id, e.part, e.attempt);
-                let p = event::encode(
-                    event::DELETION_REQUESTED_TYPE,
-                    &id,
-                    &cfg.event_source,
-                    &e.request_id,
-                    e.accepted_at,
-                    e,
-                );
-                (&cfg.topics.deletion_requested, "requested", id, e.request_id.clone(), p)
-            }
-            Output::Verified(e) => {
-                let session = e.session_id.map_or("none".to_string(), |s| s.to_string());
-                let id = format!("{}:{session}:{}:verified", e.request_id, e.part);
-                let p = event::encode(
-                    event::DELETION_VERIFIED_TYPE,
-                    &id,
-                    &cfg.event_source,
-                    &e.request_id,
-                    e.checked_at,
-                    e,
-                );
-                (&cfg.topics.deletion_verified, "verified", id, e.request_id.clone(), p)
-            }
-            Output::Failed(e) => {
-                let session = e.session_id.map_or("none".to_string(), |s| s.to_string());
-                let id = format!("{}:{session}:{}:failed:{:?}", e.request_id, e.part, e.reason);
-                let p = event::encode(
-                    event::DELETION_FAILED_TYPE,
-                    &id,
-                    &cfg.event_source,
-                    &e.request_id,
-                    e.failed_at,
-                    e,
-                );
-                (&cfg.topics.deletion_failed, "failed", id, e.request_id.clone(), p)
-            }
-        };
-        let topic = topic.clone();
+        let out = super::output::encode(&self.intake.config, &output);
         let (intake, tx) = (self.intake.clone(), self.tx.acks.clone());
         tokio::spawn(async move {
             let headers = vec![
                 ("content-type", event::CE_CONTENT_TYPE.as_bytes()),
-                ("ce_id", id.as_bytes()),
+                ("ce_id", out.id.as_bytes()),
             ];
             let record = Record {
-                topic: &topic,
-                key: Some(subject.as_bytes()),
-                payload: &payload,
+                topic: &out.topic,
+                key: Some(out.key.as_bytes()),
+                payload: &out.payload,
                 headers,
             };
             intake.publisher.send(record).await;
-            tracing::debug!(kind, "output event published");
             let _ = tx.send(Ack::Output(key)).await;
         });
     }

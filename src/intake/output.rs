@@ -1,0 +1,82 @@
+//! What the intake writes to Kafka: output events as records with stable ids, and the headers of a
+//! dead-lettered record.
+
+use super::book::Output;
+use crate::config::Config;
+use crate::event::{self, Incoming, Rejection};
+
+/// An output event ready to publish.
+pub struct Encoded {
+    pub topic: String,
+    /// The CloudEvents id: the same for the same logical event, so replays can be de-duplicated.
+    pub id: String,
+    /// The record key: the request id, so one request's events stay in order.
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+fn session(s: Option<uuid::Uuid>) -> String {
+    s.map_or_else(|| "none".to_owned(), |s| s.to_string())
+}
+
+pub fn encode(cfg: &Config, output: &Output) -> Encoded {
+    let source = &cfg.event_source;
+    let (topic, id, key, payload) = match output {
+        Output::Requested(e) => {
+            let id = format!("{}:{}:{}:requested:{}", e.request_id, e.session_id, e.part, e.attempt);
+            let p = event::encode(
+                event::DELETION_REQUESTED_TYPE,
+                &id,
+                source,
+                &e.request_id,
+                e.accepted_at,
+                e,
+            );
+            (&cfg.topics.deletion_requested, id, &e.request_id, p)
+        }
+        Output::Verified(e) => {
+            let id = format!("{}:{}:{}:verified", e.request_id, session(e.session_id), e.part);
+            let p = event::encode(
+                event::DELETION_VERIFIED_TYPE,
+                &id,
+                source,
+                &e.request_id,
+                e.checked_at,
+                e,
+            );
+            (&cfg.topics.deletion_verified, id, &e.request_id, p)
+        }
+        Output::Failed(e) => {
+            let id = format!(
+                "{}:{}:{}:failed:{:?}",
+                e.request_id,
+                session(e.session_id),
+                e.part,
+                e.reason
+            );
+            let p = event::encode(event::DELETION_FAILED_TYPE, &id, source, &e.request_id, e.failed_at, e);
+            (&cfg.topics.deletion_failed, id, &e.request_id, p)
+        }
+    };
+    Encoded {
+        topic: topic.clone(),
+        id,
+        key: key.clone(),
+        payload,
+    }
+}
+
+/// The original headers, untouched, plus why and where from.
+pub fn dlq_headers(rec: &Incoming<'_>, why: Rejection) -> Vec<(String, Vec<u8>)> {
+    let mut headers: Vec<(String, Vec<u8>)> = rec
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.unwrap_or_default().to_vec()))
+        .collect();
+    headers.push(("dlq_reason".into(), why.reason.as_bytes().to_vec()));
+    headers.push(("dlq_detail".into(), why.detail.into_bytes()));
+    headers.push(("dlq_topic".into(), rec.topic.as_bytes().to_vec()));
+    headers.push(("dlq_partition".into(), rec.partition.to_string().into_bytes()));
+    headers.push(("dlq_offset".into(), rec.offset.to_string().into_bytes()));
+    headers
+}
