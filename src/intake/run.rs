@@ -418,7 +418,8 @@ impl State {
         match result {
             Ok(()) => {
                 self.paused = want_paused;
-                tracing::info!(paused = want_paused, load, max, "input backpressure");
+                let (ids, events) = (self.book.ids_in_flight(), self.book.messages());
+                tracing::info!(paused = want_paused, ids, events, max, "input backpressure");
             }
             Err(e) => tracing::warn!(error = %e, "pausing/resuming the input failed"),
         }
