@@ -49,7 +49,7 @@ impl Intake {
             workspaces: config.workspaces.keys().cloned().collect(),
             default_workspace: config.default_alias().map(str::to_owned),
         };
-        let publisher = Publisher::new(kafka_config(&config))?;
+        let publisher = Publisher::new(kafka_config(&config, &[]))?;
         let resolver = Resolver::new(config.intake.session_cache_ttl);
         Ok(Arc::new(Intake {
             config,
@@ -66,9 +66,13 @@ impl Intake {
     }
 }
 
-/// The librdkafka config: bootstrap servers plus every `kafka.properties` entry, passed through.
-pub fn kafka_config(config: &Config) -> ClientConfig {
+/// The librdkafka config: bootstrap servers, then `defaults`, then every `kafka.properties` entry
+/// passed through (so an operator can override the defaults).
+pub fn kafka_config(config: &Config, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut c = crate::kafka::client_config(&config.kafka.bootstrap);
+    for (k, v) in defaults {
+        c.set(*k, *v);
+    }
     for (k, v) in &config.kafka.properties {
         c.set(k, v);
     }

@@ -64,13 +64,8 @@ struct State {
 pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let cfg = &intake.config;
     let (assign_tx, mut assignments) = mpsc::unbounded_channel();
-    // Defaults first, so `kafka.properties` can override them.
-    let mut consumer_config = crate::kafka::client_config(&cfg.kafka.bootstrap);
-    consumer_config.set("queued.max.messages.kbytes", "16384");
-    for (k, v) in &cfg.kafka.properties {
-        consumer_config.set(k, v);
-    }
-    let consumer: Consumer_ = consumer_config
+    // A bounded prefetch queue keeps memory down under a backlog; the rest is what the guarantee needs.
+    let consumer: Consumer_ = super::kafka_config(cfg, &[("queued.max.messages.kbytes", "16384")])
         .set("group.id", &cfg.kafka.intake_group)
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
