@@ -7,6 +7,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::config::Config;
+
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     #[error("kafka client: {0}")]
@@ -20,6 +22,19 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
     config
+}
+
+/// The librdkafka config: bootstrap servers, then `defaults`, then every `kafka.properties` entry
+/// passed through (so an operator can override the defaults).
+pub fn configured(config: &Config, defaults: &[(&str, &str)]) -> ClientConfig {
+    let mut c = crate::kafka::client_config(&config.kafka.bootstrap);
+    for (k, v) in defaults {
+        c.set(*k, *v);
+    }
+    for (k, v) in &config.kafka.properties {
+        c.set(k, v);
+    }
+    c
 }
 
 /// Creates the topics that do not exist yet (the test broker does not auto-create them).
@@ -42,29 +57,53 @@ pub async fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> 
 /// Partition changes seen by the consumer, forwarded to the loop that owns the offsets.
 #[derive(Debug, PartialEq)]
 pub enum Assignment {
-    Assigned(Vec<i32>),
-    Revoked(Vec<i32>),
+    Assigned(Vec<(String, i32)>),
+    Revoked(Vec<(String, i32)>),
 }
 
 /// A consumer context that reports rebalances on a channel. It turns the partition lists into plain
-/// vectors at once: holding a librdkafka list past the consumer's drop hangs the drop.
+/// vectors at once: holding a librdkafka list past the consumer's drop hangs the drop. With `lag`,
+/// librdkafka's statistics (`statistics.interval.ms`) set it to the consumer lag summed over the
+/// assigned partitions.
 pub struct RebalanceReporter {
     pub tx: tokio::sync::mpsc::UnboundedSender<Assignment>,
+    pub lag: Option<prometheus::IntGauge>,
 }
 
-impl rdkafka::ClientContext for RebalanceReporter {}
+impl rdkafka::ClientContext for RebalanceReporter {
+    fn stats(&self, stats: rdkafka::Statistics) {
+        if let Some(lag) = &self.lag {
+            let total: i64 = stats
+                .topics
+                .values()
+                .flat_map(|t| t.partitions.values())
+                .filter(|p| p.partition >= 0 && p.consumer_lag > 0)
+                .map(|p| p.consumer_lag)
+                .sum();
+            lag.set(total);
+        }
+    }
+}
 
 impl rdkafka::consumer::ConsumerContext for RebalanceReporter {
     fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
         if let rdkafka::consumer::Rebalance::Revoke(tpl) = rebalance {
-            let parts = tpl.elements().iter().map(|e| e.partition()).collect();
+            let parts = tpl
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect();
             let _ = self.tx.send(Assignment::Revoked(parts));
         }
     }
 
     fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
         if let rdkafka::consumer::Rebalance::Assign(tpl) = rebalance {
-            let parts = tpl.elements().iter().map(|e| e.partition()).collect();
+            let parts = tpl
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect();
             let _ = self.tx.send(Assignment::Assigned(parts));
         }
     }

@@ -2,11 +2,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use erasure_worker::config::Config;
 use erasure_worker::intake::Intake;
-use erasure_worker::{kafka, topics};
+use erasure_worker::metrics::Metrics;
+use erasure_worker::verify::Verifier;
+use erasure_worker::{api, kafka, topics};
+use tokio::sync::watch;
 
 /// Exit code for a bad configuration (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
@@ -24,6 +28,7 @@ struct Cli {
 #[derive(Clone, Copy, ValueEnum)]
 enum Role {
     Intake,
+    Verifier,
     All,
 }
 
@@ -39,7 +44,7 @@ enum Command {
     Run {
         #[arg(long)]
         config: PathBuf,
-        /// Which role to run (`all` runs every role built so far: the intake).
+        /// Which role to run: `intake`, `verifier`, or `all` (both, sharing the rate limits).
         #[arg(long, value_enum, default_value = "all")]
         role: Role,
         #[arg(long, value_enum, default_value = "text")]
@@ -76,7 +81,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run {
             config,
-            role: Role::Intake | Role::All,
+            role,
             log_format,
         } => {
             init_logs(log_format);
@@ -87,7 +92,7 @@ async fn main() -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            run(config).await
+            run(config, role).await
         }
         Command::Demo {
             bootstrap,
@@ -104,10 +109,39 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
-    let intake = Intake::new(config)?;
-    tracing::info!("intake starting");
-    intake.run(shutdown_signal()).await
+/// Runs the roles until SIGTERM or SIGINT, or until one of them stops (then the others stop too).
+async fn run(config: Config, role: Role) -> anyhow::Result<()> {
+    let clients = api::clients(&config)?;
+    let metrics = Arc::new(Metrics::new());
+    let stop = Arc::new(watch::channel(false).0);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut roles = tokio::task::JoinSet::new();
+    if matches!(role, Role::Intake | Role::All) {
+        let intake = Intake::new(config.clone(), clients.clone())?;
+        tracing::info!("intake starting");
+        roles.spawn(intake.run(stopped(stop.subscribe())));
+    }
+    if matches!(role, Role::Verifier | Role::All) {
+        let verifier = Verifier::new(config.clone(), clients.clone(), metrics.clone())?;
+        tracing::info!("verifier starting");
+        roles.spawn(verifier.run(stopped(stop.subscribe())));
+    }
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.send_replace(true);
+    });
+    let mut result = Ok(());
+    while let Some(ended) = roles.join_next().await {
+        let ended = ended.map_err(anyhow::Error::from).and_then(|r| r);
+        if result.is_ok() {
+            result = ended;
+        }
+        stop.send_replace(true);
+    }
+    result
 }
 
 /// SIGTERM or SIGINT.

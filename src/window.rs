@@ -1,6 +1,7 @@
 //! When to check that a delete happened: LangSmith deletes in a weekly batch job (design §5).
-//! `verify_after` is the end of the first deletion window that *starts* after the delete was
-//! accepted, plus a grace: a delete accepted during a window may have missed that window's job.
+//! `verify_after` is the end of the first deletion window that ends after the delete was accepted,
+//! plus a grace. A delete accepted during a window may miss that window's job; the verifier then
+//! finds its traces still there and re-requests them for the next window.
 
 use std::time::Duration;
 
@@ -114,6 +115,11 @@ impl Window {
                 if start <= local {
                     start = start + Days::new(7);
                 }
+                // A window in progress ends after acceptance: that is the one.
+                let previous = start - Days::new(7);
+                if previous + w.length > local {
+                    start = previous;
+                }
                 (start + w.length + w.grace).with_timezone(&Utc)
             }
             _ => match self {
@@ -141,8 +147,9 @@ mod tests {
         let w = Window::default();
         // 2026-11-23 is a Monday; the next window runs Sat 28th 00:00 to Mon 30th 00:00.
         assert_eq!(w.verify_after(at(2026, 11, 23, 12)), at(2026, 11, 30, 6));
-        // Accepted during a window: wait for the next one, since this one's job may have run.
-        assert_eq!(w.verify_after(at(2026, 11, 29, 12)), at(2026, 12, 7, 6));
+        // Accepted during a window: the end of that window; at its very end: the next one.
+        assert_eq!(w.verify_after(at(2026, 11, 29, 12)), at(2026, 11, 30, 6));
+        assert_eq!(w.verify_after(at(2026, 11, 30, 0)), at(2026, 12, 7, 6));
         let fixed = Window::Fixed {
             delay: Duration::from_secs(5),
         };
@@ -183,7 +190,8 @@ mod tests {
             let end = v1 - TimeDelta::hours(6);
             prop_assert_eq!(end.weekday(), Weekday::Mon);
             prop_assert_eq!(end.time(), NaiveTime::MIN);
-            prop_assert!(end - TimeDelta::days(2) > t1, "the whole window starts after acceptance");
+            prop_assert!(end > t1, "the window ends after acceptance");
+            prop_assert!(end - TimeDelta::days(7) <= t1, "and it is the first such window");
         }
     }
 }

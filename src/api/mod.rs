@@ -2,11 +2,15 @@
 //! passes the class's [`Gate`]; transient failures retry with capped, jittered backoff; 401/403 mark
 //! the workspace broken and hold its work until the key works again.
 
+mod bisect;
+mod check;
 pub mod filter;
 mod gate;
 pub mod retry;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -15,14 +19,18 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::config::{Limits, RetryConfig, Secret, WorkspaceConfig};
+use crate::config::{Config, ConfigError, Limits, RetryConfig, Secret, WorkspaceConfig};
+pub use check::{QueryApi, Remaining};
 pub use gate::Gate;
 use retry::{backoff, classify, Action};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
     Delete,
+    /// v1 `runs/query`: discovery, and checks when configured for v1.
     Query,
+    /// v2 `traces/query`: checks (LangSmith limits v2 queries separately).
+    QueryV2,
     Sessions,
 }
 
@@ -39,6 +47,22 @@ impl Answer {
     }
 }
 
+/// One client per configured workspace alias, shared by the roles of a process so that they share
+/// its rate limits.
+pub type Clients = Arc<HashMap<String, LangSmith>>;
+
+pub fn clients(config: &Config) -> Result<Clients, ConfigError> {
+    let mut clients = HashMap::new();
+    for (alias, ws) in &config.workspaces {
+        let key = ws.api_key(alias)?;
+        clients.insert(
+            alias.clone(),
+            LangSmith::new(alias, ws, key, &config.limits, &config.retry),
+        );
+    }
+    Ok(Arc::new(clients))
+}
+
 pub struct LangSmith {
     alias: String,
     http: reqwest::Client,
@@ -47,6 +71,7 @@ pub struct LangSmith {
     tenant: Option<String>,
     delete: Gate,
     query: Gate,
+    query_v2: Gate,
     sessions: Gate,
     retry: RetryConfig,
     broken: AtomicBool,
@@ -70,6 +95,7 @@ impl LangSmith {
             tenant: ws.tenant_id.clone(),
             delete: Gate::new(limits.delete_per_second),
             query: Gate::new(limits.query_per_second),
+            query_v2: Gate::new(limits.query_v2_per_second),
             sessions: Gate::new(limits.sessions_per_second),
             retry: retry.clone(),
             broken: AtomicBool::new(false),
@@ -89,6 +115,7 @@ impl LangSmith {
         match class {
             Class::Delete => &self.delete,
             Class::Query => &self.query,
+            Class::QueryV2 => &self.query_v2,
             Class::Sessions => &self.sessions,
         }
     }

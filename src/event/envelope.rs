@@ -1,7 +1,9 @@
-//! Output events as CloudEvents 1.0 in structured JSON mode.
+//! Output events as CloudEvents 1.0 in structured JSON mode, and reading them back.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+
+use super::Rejection;
 
 /// The Kafka `content-type` header of structured-mode events.
 pub const CE_CONTENT_TYPE: &str = "application/cloudevents+json";
@@ -40,4 +42,39 @@ pub fn encode<T: Serialize>(
         data,
     };
     serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
+#[derive(serde::Deserialize)]
+struct Incoming<T> {
+    specversion: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: T,
+}
+
+/// Reads an event the roles wrote (structured mode) back: `kind` must match and `data` must hold
+/// exactly `T`'s fields.
+pub fn decode<T: serde::de::DeserializeOwned>(kind: &str, payload: Option<&[u8]>) -> Result<T, Rejection> {
+    let payload = payload.ok_or_else(|| Rejection {
+        reason: "malformed_json",
+        detail: "empty record".into(),
+    })?;
+    let ev: Incoming<T> = serde_json::from_slice(payload).map_err(|e| Rejection {
+        reason: if e.is_data() {
+            "schema_violation"
+        } else {
+            "malformed_json"
+        },
+        detail: format!("{kind}: {e}"),
+    })?;
+    if ev.specversion != "1.0" || ev.kind != kind {
+        return Err(Rejection {
+            reason: "invalid_envelope",
+            detail: format!(
+                "expected a CloudEvents 1.0 {kind} event, got {} {}",
+                ev.specversion, ev.kind
+            ),
+        });
+    }
+    Ok(ev.data)
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use envelope::{encode, CE_CONTENT_TYPE};
+pub use envelope::{decode, encode, CE_CONTENT_TYPE};
 pub use parse::{parse_request, Incoming, Limits, Rejection};
 
 pub const REQUESTED_TYPE: &str = "erasure.requested.v1";
@@ -140,6 +140,8 @@ pub enum FailReason {
     StillPresent,
     /// The next check would fall after the request's deadline.
     DeadlineAtRisk,
+    /// The query API refused the check permanently (a 4xx other than auth and rate limits).
+    CheckRejected,
 }
 
 /// `data` of `erasure.deletion.failed.v1`: these ids could not be erased (or proven erased).

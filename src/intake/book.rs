@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::resolve::{Resolved, Unresolved};
 use crate::event::{DeletionFailed, DeletionRequested, DeletionVerified, FailReason, Request};
+use crate::output::Output;
 use crate::window::Window;
 
 /// One input event; `generation` tells apart a replay after the partition was re-assigned.
@@ -25,14 +26,6 @@ pub struct PartKey {
     pub msg: MsgKey,
     pub session: Uuid,
     pub part: u32,
-}
-
-/// An output event owed by an input event.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    Requested(DeletionRequested),
-    Verified(DeletionVerified),
-    Failed(DeletionFailed),
 }
 
 struct Msg {

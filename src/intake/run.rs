@@ -14,13 +14,14 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::book::{Book, MsgKey, Output, PartKey};
+use super::book::{Book, MsgKey, PartKey};
 use super::coalesce::{Batch, Coalescer};
-use super::offsets::Offsets;
 use super::resolve::Resolved;
 use super::Intake;
 use crate::event::{self, Incoming};
 use crate::kafka::{Assignment, RebalanceReporter};
+use crate::offsets::Offsets;
+use crate::output::Output;
 use crate::publish::Record;
 
 type Consumer_ = StreamConsumer<RebalanceReporter>;
@@ -65,12 +66,15 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
     let cfg = &intake.config;
     let (assign_tx, mut assignments) = mpsc::unbounded_channel();
     // A bounded prefetch queue keeps memory down under a backlog; the rest is what the guarantee needs.
-    let consumer: Consumer_ = super::kafka_config(cfg, &[("queued.max.messages.kbytes", "16384")])
+    let consumer: Consumer_ = crate::kafka::configured(cfg, &[("queued.max.messages.kbytes", "16384")])
         .set("group.id", &cfg.kafka.intake_group)
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .create_with_context(RebalanceReporter { tx: assign_tx })
+        .create_with_context(RebalanceReporter {
+            tx: assign_tx,
+            lag: None,
+        })
         .context("creating the intake consumer")?;
     consumer
         .subscribe(&[&cfg.topics.requests])
@@ -164,7 +168,7 @@ impl State {
             Assignment::Assigned(parts) => {
                 // New partitions arrive unpaused: let backpressure decide afresh.
                 self.paused = false;
-                for p in parts {
+                for (_, p) in parts {
                     self.last_received.remove(&p);
                     self.next_generation += 1;
                     self.generations.insert(p, self.next_generation);
@@ -176,7 +180,7 @@ impl State {
                     ?parts,
                     "partitions revoked: their unfinished events will be replayed by the next owner"
                 );
-                for p in parts {
+                for (_, p) in parts {
                     self.last_received.remove(&p);
                     self.generations.remove(&p);
                     self.offsets.revoke(p);
@@ -200,7 +204,7 @@ impl State {
         if let Some(prev) = self.last_received.insert(partition, offset) {
             if offset != prev + 1 {
                 // Normal after compaction or transaction markers; also the sign of a broker that
-                // skipped records (Tansu 0.6 does when a fetch starts inside a record batch).
+                // skipped records (unpatched Tansu 0.6 does when a fetch starts inside a batch).
                 tracing::info!(partition, prev, offset, "offset gap in the input");
             }
         }
@@ -266,7 +270,7 @@ impl State {
     }
 
     fn dead_letter(&mut self, key: MsgKey, m: &BorrowedMessage<'_>, rec: Incoming<'_>, why: event::Rejection) {
-        let headers = super::output::dlq_headers(&rec, why);
+        let headers = crate::output::dlq_headers(&rec, why);
         let payload = rec.payload.unwrap_or_default().to_vec();
         let msg_key = m.key().map(<[u8]>::to_vec);
         let (intake, tx) = (self.intake.clone(), self.tx.acks.clone());
@@ -321,7 +325,7 @@ impl State {
             let _permit = sem.acquire_owned().await;
             let api = &intake.clients[&workspace];
             let started = std::time::Instant::now();
-            let rejected = super::delete::delete_all(api, session, &ids).await;
+            let rejected = api.delete_all(session, &ids).await;
             tracing::info!(workspace = %workspace, %session, ids = ids.len(), rejected = rejected.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64, "delete batch accepted");
             let _ = tx
@@ -351,20 +355,9 @@ impl State {
     }
 
     fn publish(&mut self, key: MsgKey, output: Output) {
-        let out = super::output::encode(&self.intake.config, &output);
         let (intake, tx) = (self.intake.clone(), self.tx.acks.clone());
         tokio::spawn(async move {
-            let headers = vec![
-                ("content-type", event::CE_CONTENT_TYPE.as_bytes()),
-                ("ce_id", out.id.as_bytes()),
-            ];
-            let record = Record {
-                topic: &out.topic,
-                key: Some(out.key.as_bytes()),
-                payload: &out.payload,
-                headers,
-            };
-            intake.publisher.send(record).await;
+            crate::output::publish(&intake.config, &intake.publisher, &output).await;
             let _ = tx.send(Ack::Output(key)).await;
         });
     }

@@ -2,27 +2,15 @@
 //! and two replicas sharing the partitions. Each proves nothing is lost.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::intake::{all_requested, explicit_requests, wanted};
-use crate::support::{private_simulator, simulator};
+use crate::support::{private_simulator, simulator, wait_for};
 use crate::world::World;
-
-fn spawn_worker(world: &World, extra: &str, name: &str) -> Child {
-    let path = std::env::temp_dir().join(format!("{}.{name}.toml", world.prefix));
-    std::fs::write(&path, world.config_toml(extra)).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_erasure-worker"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the worker binary")
-}
 
 /// Every id of every request reached the delete API in its own session.
 fn all_sent(world: &World, want: &BTreeMap<(String, Uuid), BTreeSet<Uuid>>) {
@@ -38,14 +26,6 @@ fn all_sent(world: &World, want: &BTreeMap<(String, Uuid), BTreeSet<Uuid>>) {
     }
 }
 
-async fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + within;
-    while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_stream_and_restarted_loses_nothing() {
     let world = World::new(simulator(), 2).await;
@@ -57,10 +37,10 @@ async fn a_worker_killed_mid_stream_and_restarted_loses_nothing() {
     let want = wanted(&reqs);
 
     // Slow on purpose (small batches, few calls per second), so the kill lands mid-stream.
-    let mut first = spawn_worker(
-        &world,
+    let mut first = world.spawn_worker(
         "[intake]\nlinger = \"100ms\"\nmax_batch = 50\n[limits]\ndelete_per_second = 5\n",
         "slow",
+        "intake",
     );
     wait_for("first delete calls", Duration::from_secs(60), || {
         world.sim.delete_calls(world.ws).len() >= 10
@@ -70,7 +50,7 @@ async fn a_worker_killed_mid_stream_and_restarted_loses_nothing() {
     first.wait().unwrap();
     let before = world.sim.delete_calls(world.ws).len();
 
-    let mut second = spawn_worker(&world, "[intake]\nlinger = \"100ms\"\n", "fast");
+    let mut second = world.spawn_worker("[intake]\nlinger = \"100ms\"\n", "fast", "intake");
     let outs = world
         .collect(Duration::from_secs(120), |o| all_requested(o, &want))
         .await;

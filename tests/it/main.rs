@@ -6,4 +6,5 @@ mod harness;
 mod intake;
 mod schemas;
 mod support;
+mod verify;
 mod world;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use langsmith_sim::store::NewWorkspace;
 use langsmith_sim::Sim;
@@ -75,6 +76,15 @@ impl Simulator {
             org_scoped_keys: vec![],
         };
         (self.sim.state().create_workspace(new), key)
+    }
+}
+
+/// Waits until `cond` holds, failing after `within`.
+pub async fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

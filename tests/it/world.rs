@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use erasure_worker::config::Config;
 use erasure_worker::intake::Intake;
 use erasure_worker::kafka::{client_config, create_topics};
+use erasure_worker::verify::Verifier;
 use langsmith_sim::Sim;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
@@ -57,12 +59,9 @@ impl World {
         let (ws, key) = sim.workspace();
         let key_file = std::env::temp_dir().join(format!("{prefix}.key"));
         std::fs::write(&key_file, &key).expect("write key file");
-        // One record per batch: Tansu 0.6 returns nothing of a batch when a fetch starts inside it
-        // (a restart from a committed offset, a resume), which real Kafka never does.
         let producer = client_config(&broker().bootstrap)
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("batch.num.messages", "1")
             .create()
             .expect("producer");
         World {
@@ -79,14 +78,15 @@ impl World {
         format!("{}.{t}", self.prefix)
     }
 
-    /// The worker's config as TOML; `extra` is appended (more sections).
+    /// The worker's config as TOML; `extra` (TOML) is merged over it, table by table.
     pub fn config_toml(&self, extra: &str) -> String {
-        format!(
+        let base = format!(
             r#"
 event_source = "urn:erasure-worker:test"
 [kafka]
 bootstrap = "{bootstrap}"
 intake_group = "{prefix}.intake"
+verifier_group = "{prefix}.verifier"
 [kafka.properties]
 "topic.metadata.refresh.interval.ms" = "1000"
 [topics]
@@ -102,13 +102,15 @@ delay = "5s"
 [workspaces.main]
 api_url = "{url}"
 api_key_file = "{key}"
-{extra}
 "#,
             bootstrap = broker().bootstrap,
             prefix = self.prefix,
             url = self.sim_url,
             key = self.key_file.display(),
-        )
+        );
+        let mut config: toml::Table = base.parse().expect("base config is TOML");
+        merge(&mut config, extra.parse().expect("extra config is TOML"));
+        config.to_string()
     }
 
     pub fn config(&self, extra: &str) -> Config {
@@ -177,11 +179,43 @@ api_key_file = "{key}"
     /// Starts the intake in this process; send on the returned channel to shut it down.
     pub fn start(&self, config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
         let (tx, rx) = oneshot::channel();
-        let intake = Intake::new(config).expect("intake starts");
+        let clients = erasure_worker::api::clients(&config).expect("clients");
+        let intake = Intake::new(config, clients).expect("intake starts");
         let handle = tokio::spawn(intake.run(async {
             let _ = rx.await;
         }));
         (tx, handle)
+    }
+
+    /// Starts the verifier in this process; send on the returned channel to shut it down.
+    pub fn start_verifier(&self, config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+        let (tx, rx) = oneshot::channel();
+        let clients = erasure_worker::api::clients(&config).expect("clients");
+        let metrics = Arc::new(erasure_worker::metrics::Metrics::new());
+        let verifier = Verifier::new(config, clients, metrics).expect("verifier starts");
+        let handle = tokio::spawn(verifier.run(async {
+            let _ = rx.await;
+        }));
+        (tx, handle)
+    }
+
+    /// Starts the worker binary with `role`; its log (info) goes to `{prefix}.{name}.log`.
+    pub fn spawn_worker(&self, extra: &str, name: &str, role: &str) -> Child {
+        let path = std::env::temp_dir().join(format!("{}.{name}.toml", self.prefix));
+        std::fs::write(&path, self.config_toml(extra)).unwrap();
+        let log = std::fs::File::create(self.log_path(name)).expect("worker log file");
+        Command::new(env!("CARGO_BIN_EXE_erasure-worker"))
+            .args(["run", "--role", role, "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the worker binary")
+    }
+
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("{}.{name}.log", self.prefix))
     }
 
     /// Reads the output topics (and the DLQ) until `done` says so, failing after `within`.
@@ -192,7 +226,7 @@ api_key_file = "{key}"
             .set("auto.offset.reset", "earliest")
             .create()
             .expect("reader");
-        let topics: Vec<String> = ["requested", "failed", "verified", "dlq"]
+        let topics: Vec<String> = ["requested", "failed", "verified", "dlq", "recheck"]
             .iter()
             .map(|t| self.topic(t))
             .collect();
@@ -279,6 +313,17 @@ api_key_file = "{key}"
         drop(committed);
         drop_consumer(consumer).await;
         map
+    }
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
     }
 }
 

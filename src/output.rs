@@ -1,9 +1,20 @@
-//! What the intake writes to Kafka: output events as records with stable ids, and the headers of a
+//! What the roles write to Kafka: output events as records with stable ids, and the headers of a
 //! dead-lettered record.
 
-use super::book::Output;
 use crate::config::Config;
-use crate::event::{self, Incoming, Rejection};
+use crate::event::{self, DeletionFailed, DeletionRequested, DeletionVerified, Incoming, Rejection};
+use crate::publish::{Publisher, Record};
+
+/// An output event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// LangSmith accepted a delete (intake): to `deletion_requested`, for the verifier and auditors.
+    Requested(DeletionRequested),
+    /// A part to check again after the next window (verifier): to `recheck`.
+    Recheck(DeletionRequested),
+    Verified(DeletionVerified),
+    Failed(DeletionFailed),
+}
 
 /// An output event ready to publish.
 pub struct Encoded {
@@ -22,8 +33,12 @@ fn session(s: Option<uuid::Uuid>) -> String {
 pub fn encode(cfg: &Config, output: &Output) -> Encoded {
     let source = &cfg.event_source;
     let (topic, id, key, payload) = match output {
-        Output::Requested(e) => {
-            let id = format!("{}:{}:{}:requested:{}", e.request_id, e.session_id, e.part, e.attempt);
+        Output::Requested(e) | Output::Recheck(e) => {
+            let (topic, what) = match output {
+                Output::Requested(_) => (&cfg.topics.deletion_requested, "requested"),
+                _ => (&cfg.topics.recheck, "recheck"),
+            };
+            let id = format!("{}:{}:{}:{what}:{}", e.request_id, e.session_id, e.part, e.attempt);
             let p = event::encode(
                 event::DELETION_REQUESTED_TYPE,
                 &id,
@@ -32,10 +47,16 @@ pub fn encode(cfg: &Config, output: &Output) -> Encoded {
                 e.accepted_at,
                 e,
             );
-            (&cfg.topics.deletion_requested, id, &e.request_id, p)
+            (topic, id, &e.request_id, p)
         }
         Output::Verified(e) => {
-            let id = format!("{}:{}:{}:verified", e.request_id, session(e.session_id), e.part);
+            let id = format!(
+                "{}:{}:{}:verified:{}",
+                e.request_id,
+                session(e.session_id),
+                e.part,
+                e.attempts
+            );
             let p = event::encode(
                 event::DELETION_VERIFIED_TYPE,
                 &id,
@@ -48,11 +69,12 @@ pub fn encode(cfg: &Config, output: &Output) -> Encoded {
         }
         Output::Failed(e) => {
             let id = format!(
-                "{}:{}:{}:failed:{:?}",
+                "{}:{}:{}:failed:{:?}:{}",
                 e.request_id,
                 session(e.session_id),
                 e.part,
-                e.reason
+                e.reason,
+                e.attempts
             );
             let p = event::encode(event::DELETION_FAILED_TYPE, &id, source, &e.request_id, e.failed_at, e);
             (&cfg.topics.deletion_failed, id, &e.request_id, p)
@@ -64,6 +86,21 @@ pub fn encode(cfg: &Config, output: &Output) -> Encoded {
         key: key.clone(),
         payload,
     }
+}
+
+/// Publishes `output` and returns once Kafka acknowledged it.
+pub async fn publish(cfg: &Config, publisher: &Publisher, output: &Output) {
+    let out = encode(cfg, output);
+    let record = Record {
+        topic: &out.topic,
+        key: Some(out.key.as_bytes()),
+        payload: &out.payload,
+        headers: vec![
+            ("content-type", event::CE_CONTENT_TYPE.as_bytes()),
+            ("ce_id", out.id.as_bytes()),
+        ],
+    };
+    publisher.send(record).await;
 }
 
 /// The original headers, untouched, plus why and where from.

@@ -1,13 +1,19 @@
 //! Settings: one TOML file (`--config`), with defaults that stay under LangSmith's documented limits.
 //! Unknown fields are errors; secrets come from environment variables or files, never the TOML.
 
+mod duration;
+mod workspace;
+
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
+pub use duration::{duration, parse_duration};
+pub use workspace::{Secret, WorkspaceConfig};
+
+use crate::api::QueryApi;
 use crate::topics;
 use crate::window::Window;
 
@@ -37,6 +43,8 @@ pub struct Config {
     #[serde(default)]
     pub intake: IntakeConfig,
     #[serde(default)]
+    pub verifier: VerifierConfig,
+    #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
     pub retry: RetryConfig,
@@ -60,6 +68,8 @@ pub struct KafkaConfig {
     pub bootstrap: String,
     #[serde(default = "default_group")]
     pub intake_group: String,
+    #[serde(default = "default_verifier_group")]
+    pub verifier_group: String,
     /// Any librdkafka property (SASL, TLS, timeouts), passed through as is.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
@@ -67,6 +77,10 @@ pub struct KafkaConfig {
 
 fn default_group() -> String {
     "erasure-worker-intake".into()
+}
+
+fn default_verifier_group() -> String {
+    "erasure-worker-verifier".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,9 +153,42 @@ impl Default for IntakeConfig {
 /// replica: divide by the replica count.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct VerifierConfig {
+    /// Which query API answers the checks: `v2` (`/v2/traces/query`) or `v1` (`/api/v1/runs/query`).
+    pub query_api: QueryApi,
+    /// Checks per part before `deletion-failed` (one per deletion window).
+    pub max_attempts: u32,
+    /// Re-request the delete for ids still present before the next check.
+    pub re_request: bool,
+    /// How far back the v2 query searches for a trace's start (LangSmith keeps traces up to 400 days).
+    #[serde(deserialize_with = "duration")]
+    pub lookback: Duration,
+    /// Checks in flight at once.
+    pub max_concurrent_checks: usize,
+    /// A pending part whose deadline is nearer than this counts as at risk (metric).
+    #[serde(deserialize_with = "duration")]
+    pub deadline_warning: Duration,
+}
+
+impl Default for VerifierConfig {
+    fn default() -> Self {
+        VerifierConfig {
+            query_api: QueryApi::V2,
+            max_attempts: 3,
+            re_request: true,
+            lookback: Duration::from_secs(400 * 86400),
+            max_concurrent_checks: 16,
+            deadline_warning: Duration::from_secs(7 * 86400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
     pub delete_per_second: u32,
     pub query_per_second: u32,
+    pub query_v2_per_second: u32,
     pub sessions_per_second: u32,
 }
 
@@ -150,6 +197,7 @@ impl Default for Limits {
         Limits {
             delete_per_second: 50,
             query_per_second: 1,
+            query_v2_per_second: 25,
             sessions_per_second: 20,
         }
     }
@@ -177,72 +225,6 @@ impl Default for RetryConfig {
             max: Duration::from_secs(30),
             timeout: Duration::from_secs(30),
             rate_limited_base: Duration::from_secs(2),
-        }
-    }
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkspaceConfig {
-    pub api_url: String,
-    pub tenant_id: Option<String>,
-    /// Environment variable holding the API key.
-    pub api_key_env: Option<String>,
-    /// File holding the API key (a mounted secret).
-    pub api_key_file: Option<PathBuf>,
-}
-
-impl fmt::Debug for WorkspaceConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WorkspaceConfig")
-            .field("api_url", &self.api_url)
-            .field("tenant_id", &self.tenant_id)
-            .field("api_key_env", &self.api_key_env)
-            .field("api_key_file", &self.api_key_file)
-            .finish()
-    }
-}
-
-/// A secret that never shows in `Debug` or `Display`.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Self {
-        Secret(s)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl WorkspaceConfig {
-    /// Reads the API key from the environment variable or file the config names.
-    pub fn api_key(&self, alias: &str) -> Result<Secret, ConfigError> {
-        let field = format!("workspaces.{alias}");
-        match (&self.api_key_env, &self.api_key_file) {
-            (Some(var), None) => std::env::var(var).map(Secret).map_err(|_| {
-                invalid(
-                    &format!("{field}.api_key_env"),
-                    format!("environment variable {var} is not set"),
-                )
-            }),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|s| Secret(s.trim().to_owned()))
-                .map_err(|e| {
-                    invalid(
-                        &format!("{field}.api_key_file"),
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                }),
-            _ => Err(invalid(&field, "set exactly one of api_key_env and api_key_file")),
         }
     }
 }
@@ -283,8 +265,22 @@ impl Config {
         if !(0.0..=1.0).contains(&i.dlq_stop_ratio) {
             return Err(invalid("intake.dlq_stop_ratio", "must be between 0 and 1 (0 disables)"));
         }
+        let v = &self.verifier;
+        if v.max_attempts == 0 || v.max_concurrent_checks == 0 {
+            return Err(invalid(
+                "verifier",
+                "max_attempts and max_concurrent_checks must be > 0",
+            ));
+        }
         let l = &self.limits;
-        if l.delete_per_second == 0 || l.query_per_second == 0 || l.sessions_per_second == 0 {
+        if [
+            l.delete_per_second,
+            l.query_per_second,
+            l.query_v2_per_second,
+            l.sessions_per_second,
+        ]
+        .contains(&0)
+        {
             return Err(invalid("limits", "every rate must be > 0"));
         }
         if self.workspaces.is_empty() {
@@ -322,30 +318,6 @@ impl Config {
     }
 }
 
-/// Durations with units: `500ms`, `2s`, `5m`, `6h`, `7d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .ok_or(format!("{s:?} needs a unit (ms, s, m, h, d)"))?;
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("bad number in {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?} (ms, s, m, h, d)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
-}
-
-pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,15 +328,6 @@ mod tests {
             "[kafka]\nbootstrap = \"127.0.0.1:9092\"\n[workspaces.main]\napi_url = \"http://127.0.0.1:1\"\n\
              api_key_env = \"PATH\"\n{extra}"
         )
-    }
-
-    #[test]
-    fn durations_need_units() {
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("150ms"), Ok(Duration::from_millis(150)));
-        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
-        assert!(parse_duration("2").is_err());
-        assert!(parse_duration("2w").is_err());
     }
 
     #[test]
@@ -386,7 +349,7 @@ mod tests {
 
     #[test]
     fn the_example_config_is_valid() {
-        let example = include_str!("../config/example.toml")
+        let example = include_str!("../../config/example.toml")
             .replace("api_key_env = \"LANGSMITH_API_KEY\"", "api_key_env = \"PATH\"");
         let c = Config::parse(&example).expect("config/example.toml parses");
         assert_eq!(c.window, Window::default());

@@ -2,10 +2,21 @@
 //! An event that finishes early never lets the stored offset pass an earlier one still in flight.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 
-#[derive(Debug, Default)]
-pub struct Offsets {
-    partitions: HashMap<i32, Partition>,
+/// Tracks offsets per partition `P`: a partition number, or (topic, partition) for a consumer of
+/// several topics.
+#[derive(Debug)]
+pub struct Offsets<P = i32> {
+    partitions: HashMap<P, Partition>,
+}
+
+impl<P> Default for Offsets<P> {
+    fn default() -> Self {
+        Offsets {
+            partitions: HashMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -14,9 +25,9 @@ struct Partition {
     pending: BTreeMap<i64, bool>,
 }
 
-impl Offsets {
+impl<P: Hash + Eq> Offsets<P> {
     /// Starts tracking an offset as it is received (offsets arrive in increasing order per partition).
-    pub fn received(&mut self, partition: i32, offset: i64) {
+    pub fn received(&mut self, partition: P, offset: i64) {
         self.partitions
             .entry(partition)
             .or_default()
@@ -26,7 +37,7 @@ impl Offsets {
 
     /// Marks an offset done. Returns the highest offset whose whole prefix is now done (store it:
     /// the next commit resumes after it), or `None` when the prefix did not move.
-    pub fn complete(&mut self, partition: i32, offset: i64) -> Option<i64> {
+    pub fn complete(&mut self, partition: P, offset: i64) -> Option<i64> {
         let p = self.partitions.get_mut(&partition)?;
         *p.pending.get_mut(&offset)? = true;
         let mut last = None;
@@ -41,7 +52,7 @@ impl Offsets {
     }
 
     /// Forgets partitions this consumer no longer owns: completions there store nothing.
-    pub fn revoke(&mut self, partition: i32) {
+    pub fn revoke(&mut self, partition: P) {
         self.partitions.remove(&partition);
     }
 
@@ -59,7 +70,7 @@ mod tests {
 
     #[test]
     fn stores_only_the_contiguous_prefix() {
-        let mut o = Offsets::default();
+        let mut o: Offsets = Offsets::default();
         for off in [10, 11, 12] {
             o.received(0, off);
         }
@@ -77,7 +88,7 @@ mod tests {
         /// offset, and once all finish it reaches the last one.
         #[test]
         fn never_passes_unfinished_work(n in 1usize..60, order in proptest::collection::vec(any::<u32>(), 60)) {
-            let mut o = Offsets::default();
+            let mut o: Offsets = Offsets::default();
             let offsets: Vec<i64> = (0..n as i64).map(|i| 100 + i * 2).collect();
             for off in &offsets {
                 o.received(3, *off);

@@ -1,0 +1,124 @@
+//! The verifier's question: which of these traces of one project still exist? Cheapest first: one
+//! query with a page of one answers "any left?"; only when some are left does it page through them.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{parse, Answer, Class, LangSmith};
+
+/// Which query API answers the checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryApi {
+    /// `POST /v2/traces/query` with `trace_ids` (LangSmith's fast path for known traces).
+    #[default]
+    V2,
+    /// `POST /api/v1/runs/query` with an `id` list, for installs without the v2 API.
+    V1,
+}
+
+#[derive(Deserialize)]
+struct TracesPage {
+    items: Vec<TraceItem>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TraceItem {
+    root_run: IdRow,
+}
+
+#[derive(Deserialize)]
+struct RunsPage {
+    runs: Vec<IdRow>,
+    cursors: Option<super::Cursors>,
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: Uuid,
+}
+
+/// The answer to a check and what it cost.
+#[derive(Debug, PartialEq)]
+pub struct Remaining {
+    pub ids: Vec<Uuid>,
+    pub queries: u32,
+}
+
+impl LangSmith {
+    /// The traces among `ids` (roots of `session`) that still exist. `since` bounds the start time
+    /// the v2 API searches from: it must be older than every trace checked.
+    pub async fn remaining(
+        &self,
+        api: QueryApi,
+        session: Uuid,
+        ids: &[Uuid],
+        since: DateTime<Utc>,
+    ) -> Result<Remaining, Answer> {
+        let mut queries = 1;
+        let (mut found, next) = self.page(api, session, ids, since, 1, None).await?;
+        if found.is_empty() || next.is_none_or(|n| n.is_empty()) {
+            return Ok(Remaining { ids: found, queries });
+        }
+        found.clear();
+        let mut cursor = None;
+        loop {
+            queries += 1;
+            let (page, next) = self.page(api, session, ids, since, 100, cursor).await?;
+            let empty = page.is_empty();
+            found.extend(page);
+            match next.filter(|n| !n.is_empty() && !empty) {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        // Only ids that were asked about count (a server may return more than it was asked for).
+        found.retain(|id| ids.contains(id));
+        found.sort_unstable();
+        found.dedup();
+        Ok(Remaining { ids: found, queries })
+    }
+
+    async fn page(
+        &self,
+        api: QueryApi,
+        session: Uuid,
+        ids: &[Uuid],
+        since: DateTime<Utc>,
+        size: u32,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Uuid>, Option<String>), Answer> {
+        match api {
+            QueryApi::V2 => {
+                let url = format!("{}/v2/traces/query", self.root);
+                let mut body = json!({
+                    "project_id": session, "trace_ids": ids, "page_size": size, "selects": ["ID"],
+                    "min_start_time": since.to_rfc3339_opts(SecondsFormat::Micros, true),
+                });
+                if let Some(c) = cursor {
+                    body["cursor"] = Value::String(c);
+                }
+                let a = self.send(Class::QueryV2, |c| c.post(&url).json(&body)).await;
+                let page: TracesPage = parse(a)?;
+                Ok((
+                    page.items.into_iter().map(|i| i.root_run.id).collect(),
+                    page.next_cursor,
+                ))
+            }
+            QueryApi::V1 => {
+                let url = format!("{}/api/v1/runs/query", self.root);
+                let mut body = json!({"id": ids, "limit": size, "select": ["id"]});
+                if let Some(c) = cursor {
+                    body["cursor"] = Value::String(c);
+                }
+                let a = self.send(Class::Query, |c| c.post(&url).json(&body)).await;
+                let page: RunsPage = parse(a)?;
+                let next = page.cursors.and_then(|c| c.next);
+                Ok((page.runs.into_iter().map(|r| r.id).collect(), next))
+            }
+        }
+    }
+}

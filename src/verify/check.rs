@@ -1,0 +1,97 @@
+//! One check of one part: ask LangSmith what is left, decide, delete again what is re-requested.
+
+use chrono::{TimeDelta, Utc};
+
+use super::decide::{decide, failed};
+use super::Verifier;
+use crate::event::{DeletionRequested, FailReason};
+use crate::output::Output;
+
+/// The events a check owes, in the order to publish them.
+pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {
+    let cfg = &v.config.verifier;
+    let api = &v.clients[&part.workspace];
+    let lookback = TimeDelta::from_std(cfg.lookback).unwrap_or(TimeDelta::days(400));
+    let since = part.accepted_at - lookback;
+    let m = &v.metrics;
+    let left = match api
+        .remaining(cfg.query_api, part.session_id, &part.trace_ids, since)
+        .await
+    {
+        Ok(r) => {
+            m.check_queries.inc_by(r.queries.into());
+            r.ids
+        }
+        Err(answer) => {
+            let detail = format!("the query API answered HTTP {}", answer.status.as_u16());
+            tracing::error!(request_id = %part.request_id, workspace = %part.workspace, session = %part.session_id,
+                part = part.part, %detail, "check refused");
+            m.checks.with_label_values(&["failed"]).inc();
+            m.failed.with_label_values(&["check_rejected"]).inc();
+            let f = failed(
+                part,
+                part.trace_ids.clone(),
+                FailReason::CheckRejected,
+                detail,
+                Utc::now(),
+            );
+            return vec![Output::Failed(f)];
+        }
+    };
+    let now = Utc::now();
+    let mut d = decide(part, &left, now, cfg, &v.config.window);
+    if !d.re_request.is_empty() {
+        let rejected = api.delete_all(part.session_id, &d.re_request).await;
+        if !rejected.is_empty() {
+            // Refused for good: those ids fail now instead of being rechecked.
+            let mut ids: Vec<_> = rejected.keys().copied().collect();
+            ids.sort_unstable();
+            let detail = rejected.values().next().cloned().unwrap_or_default();
+            for o in &mut d.outputs {
+                if let Output::Recheck(r) = o {
+                    r.trace_ids.retain(|id| !rejected.contains_key(id));
+                }
+            }
+            d.outputs
+                .retain(|o| !matches!(o, Output::Recheck(r) if r.trace_ids.is_empty()));
+            d.outputs.push(Output::Failed(failed(
+                part,
+                ids,
+                FailReason::RejectedByApi,
+                detail,
+                now,
+            )));
+        }
+    }
+    let outcome = if left.is_empty() {
+        "verified"
+    } else if d.outputs.iter().any(|o| matches!(o, Output::Recheck(_))) {
+        "partial"
+    } else {
+        "failed"
+    };
+    m.checks.with_label_values(&[outcome]).inc();
+    for o in &d.outputs {
+        match o {
+            Output::Verified(_) => {
+                let age = (now - part.accepted_at).num_milliseconds().max(0) as f64 / 1000.0;
+                m.time_to_verified.observe(age);
+            }
+            Output::Failed(f) => m.failed.with_label_values(&[reason(f.reason)]).inc(),
+            _ => {}
+        }
+    }
+    tracing::info!(request_id = %part.request_id, workspace = %part.workspace, session = %part.session_id,
+        part = part.part, attempt = part.attempt, ids = part.trace_ids.len(), left = left.len(), outcome, "checked");
+    d.outputs
+}
+
+fn reason(r: FailReason) -> &'static str {
+    match r {
+        FailReason::UnknownSession => "unknown_session",
+        FailReason::RejectedByApi => "rejected_by_api",
+        FailReason::StillPresent => "still_present",
+        FailReason::DeadlineAtRisk => "deadline_at_risk",
+        FailReason::CheckRejected => "check_rejected",
+    }
+}

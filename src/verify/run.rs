@@ -1,0 +1,357 @@
+//! The verifier loop: one task owns the consumer, the parked partition heads and the offsets;
+//! checks run as tasks and report back. An offset is stored only once its outcome is acknowledged.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::TopicPartitionList;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+
+use super::Verifier;
+use crate::event::{self, DeletionRequested, Incoming, Rejection};
+use crate::kafka::{Assignment, RebalanceReporter};
+use crate::offsets::Offsets;
+use crate::publish::Record;
+
+type Consumer_ = StreamConsumer<RebalanceReporter>;
+/// (index into the two input topics, partition).
+type Tp = (usize, i32);
+
+/// One input record; `generation` tells apart a replay after the partition was re-assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    tp: Tp,
+    offset: i64,
+    generation: u64,
+}
+
+/// What the metrics need to know of a part held unverified.
+#[derive(Clone, Copy)]
+struct Held {
+    accepted_at: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+}
+
+struct State {
+    v: Arc<Verifier>,
+    topics: [String; 2],
+    assigned: HashSet<Tp>,
+    generations: HashMap<Tp, u64>,
+    next_generation: u64,
+    offsets: Offsets<Tp>,
+    /// Partition heads not due yet; their partitions are paused.
+    parked: HashMap<Tp, (Key, DeletionRequested)>,
+    /// Checks (and dead-letterings, with no `Held`) not finished yet.
+    in_flight: HashMap<Key, Option<Held>>,
+    /// Every partition paused because too many checks are in flight.
+    throttled: bool,
+    checks: Arc<Semaphore>,
+    done: mpsc::Sender<Key>,
+}
+
+pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let cfg = &v.config;
+    let topics = [cfg.topics.deletion_requested.clone(), cfg.topics.recheck.clone()];
+    let (assign_tx, mut assignments) = mpsc::unbounded_channel();
+    let consumer: Consumer_ = crate::kafka::configured(cfg, &[("statistics.interval.ms", "5000")])
+        .set("group.id", &cfg.kafka.verifier_group)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .create_with_context(RebalanceReporter {
+            tx: assign_tx,
+            lag: Some(v.metrics.pending_verifications.clone()),
+        })
+        .context("creating the verifier consumer")?;
+    consumer
+        .subscribe(&[&topics[0], &topics[1]])
+        .context("subscribing to the deletion-requested and recheck topics")?;
+    let (done_tx, mut done_rx) = mpsc::channel(1024);
+    let mut st = State {
+        checks: Arc::new(Semaphore::new(cfg.verifier.max_concurrent_checks)),
+        v: v.clone(),
+        topics,
+        assigned: HashSet::new(),
+        generations: HashMap::new(),
+        next_generation: 0,
+        offsets: Offsets::default(),
+        parked: HashMap::new(),
+        in_flight: HashMap::new(),
+        throttled: false,
+        done: done_tx,
+    };
+    tokio::pin!(shutdown);
+    let mut grace: Option<Instant> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        if grace.is_some() && st.in_flight.is_empty() {
+            break;
+        }
+        let due = st.next_due();
+        tokio::select! {
+            biased;
+            _ = &mut shutdown, if grace.is_none() => {
+                tracing::info!(checks = st.in_flight.len(), "verifier shutting down: finishing checks in flight");
+                grace = Some(Instant::now() + cfg.intake.shutdown_grace);
+                st.parked.clear();
+            }
+            _ = sleep_until_opt(grace) => {
+                tracing::warn!(checks = st.in_flight.len(), "shutdown grace elapsed: unfinished checks will be replayed");
+                break;
+            }
+            Some(a) = assignments.recv() => st.on_assignment(&consumer, a),
+            Some(key) = done_rx.recv() => st.on_done(&consumer, key),
+            _ = sleep_until_opt(due), if grace.is_none() => st.wake(&consumer),
+            _ = tick.tick() => st.update_gauges(),
+            m = consumer.recv(), if grace.is_none() => match m {
+                Ok(m) => {
+                    while let Ok(a) = assignments.try_recv() {
+                        st.on_assignment(&consumer, a);
+                    }
+                    st.on_message(&consumer, &m);
+                }
+                Err(e) => tracing::warn!(error = %e, "consumer error"),
+            },
+        }
+        st.backpressure(&consumer);
+    }
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(error = %e, "final commit (nothing stored since the last one?)");
+    }
+    v.publisher.flush(Duration::from_secs(5));
+    tokio::task::spawn_blocking(move || drop(consumer)).await.ok();
+    Ok(())
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl State {
+    fn topic_index(&self, name: &str) -> Option<usize> {
+        self.topics.iter().position(|t| t == name)
+    }
+
+    /// Pauses or resumes these partitions.
+    fn set_paused(&self, consumer: &Consumer_, tps: &[Tp], pause: bool) {
+        if tps.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in tps {
+            tpl.add_partition(&self.topics[*t], *p);
+        }
+        let result = if pause {
+            consumer.pause(&tpl)
+        } else {
+            consumer.resume(&tpl)
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, pause, "pausing/resuming verifier partitions failed");
+        }
+    }
+
+    fn on_assignment(&mut self, consumer: &Consumer_, a: Assignment) {
+        match a {
+            Assignment::Assigned(parts) => {
+                let mut tps = Vec::new();
+                for (topic, p) in parts {
+                    let Some(t) = self.topic_index(&topic) else { continue };
+                    self.next_generation += 1;
+                    self.generations.insert((t, p), self.next_generation);
+                    self.offsets.revoke((t, p));
+                    self.parked.remove(&(t, p));
+                    self.assigned.insert((t, p));
+                    tps.push((t, p));
+                }
+                // A partition paused before a rebalance must not stay paused with no head to wait on.
+                self.set_paused(consumer, &tps, self.throttled);
+            }
+            Assignment::Revoked(parts) => {
+                tracing::info!(
+                    ?parts,
+                    "verifier partitions revoked: unfinished checks will be replayed by the next owner"
+                );
+                for (topic, p) in parts {
+                    let Some(t) = self.topic_index(&topic) else { continue };
+                    self.generations.remove(&(t, p));
+                    self.offsets.revoke((t, p));
+                    self.parked.remove(&(t, p));
+                    self.assigned.remove(&(t, p));
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, consumer: &Consumer_, m: &BorrowedMessage<'_>) {
+        let Some(t) = self.topic_index(m.topic()) else { return };
+        let tp = (t, m.partition());
+        let key = Key {
+            tp,
+            offset: m.offset(),
+            generation: self.generations.get(&tp).copied().unwrap_or(0),
+        };
+        if self.in_flight.contains_key(&key) || self.parked.get(&tp).is_some_and(|(k, _)| *k == key) {
+            return;
+        }
+        self.offsets.received(tp, key.offset);
+        let part = event::decode::<DeletionRequested>(event::DELETION_REQUESTED_TYPE, m.payload()).and_then(|p| {
+            if self.v.clients.contains_key(&p.workspace) {
+                Ok(p)
+            } else {
+                Err(Rejection {
+                    reason: "unknown_workspace",
+                    detail: format!("workspace {:?} is not configured", p.workspace),
+                })
+            }
+        });
+        match part {
+            Ok(part) if part.verify_after <= Utc::now() => self.start(key, part),
+            Ok(part) => {
+                // Not due: hold the head and pause its partition until it is.
+                self.set_paused(consumer, &[tp], true);
+                self.parked.insert(tp, (key, part));
+            }
+            Err(why) => self.dead_letter(key, m, why),
+        }
+    }
+
+    /// The earliest due time of a parked head.
+    fn next_due(&self) -> Option<Instant> {
+        let due = self.parked.values().map(|(_, p)| p.verify_after).min()?;
+        let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        Some(Instant::now() + wait)
+    }
+
+    /// Starts the checks of the heads that are due and resumes their partitions.
+    fn wake(&mut self, consumer: &Consumer_) {
+        let now = Utc::now();
+        let due: Vec<Tp> = self
+            .parked
+            .iter()
+            .filter(|(_, (_, p))| p.verify_after <= now)
+            .map(|(tp, _)| *tp)
+            .collect();
+        for tp in &due {
+            if let Some((key, part)) = self.parked.remove(tp) {
+                self.start(key, part);
+            }
+        }
+        if !self.throttled {
+            self.set_paused(consumer, &due, false);
+        }
+    }
+
+    fn start(&mut self, key: Key, part: DeletionRequested) {
+        let held = Held {
+            accepted_at: part.accepted_at,
+            deadline: part.deadline,
+        };
+        self.in_flight.insert(key, Some(held));
+        let (v, sem, done) = (self.v.clone(), self.checks.clone(), self.done.clone());
+        tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            for o in super::check::check(&v, &part).await {
+                crate::output::publish(&v.config, &v.publisher, &o).await;
+            }
+            let _ = done.send(key).await;
+        });
+    }
+
+    fn dead_letter(&mut self, key: Key, m: &BorrowedMessage<'_>, why: Rejection) {
+        tracing::error!(topic = m.topic(), partition = m.partition(), offset = m.offset(), reason = why.reason,
+            detail = %why.detail, "unreadable event sent to the DLQ");
+        let headers: Vec<(&str, Option<&[u8]>)> = m
+            .headers()
+            .map(|h| h.iter().map(|x| (x.key, x.value)).collect())
+            .unwrap_or_default();
+        let rec = Incoming {
+            payload: m.payload(),
+            headers,
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+        };
+        let headers = crate::output::dlq_headers(&rec, why);
+        let payload = m.payload().unwrap_or_default().to_vec();
+        let record_key = m.key().map(<[u8]>::to_vec);
+        self.in_flight.insert(key, None);
+        let (v, done) = (self.v.clone(), self.done.clone());
+        tokio::spawn(async move {
+            let record = Record {
+                topic: &v.config.topics.dlq,
+                key: record_key.as_deref(),
+                payload: &payload,
+                headers: headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect(),
+            };
+            v.publisher.send(record).await;
+            let _ = done.send(key).await;
+        });
+    }
+
+    /// A check's outcome is acknowledged: store the offset if the contiguous prefix moved.
+    fn on_done(&mut self, consumer: &Consumer_, key: Key) {
+        self.in_flight.remove(&key);
+        if self.generations.get(&key.tp) != Some(&key.generation) {
+            return;
+        }
+        if let Some(last) = self.offsets.complete(key.tp, key.offset) {
+            if let Err(e) = consumer.store_offset(&self.topics[key.tp.0], key.tp.1, last) {
+                tracing::debug!(partition = key.tp.1, error = %e, "offset not stored (partition revoked?)");
+            }
+        }
+    }
+
+    /// Past 4 × `max_concurrent_checks` checks in flight, pause every partition; resume (all but
+    /// those waiting on a head) below half of that.
+    fn backpressure(&mut self, consumer: &Consumer_) {
+        let max = self.v.config.verifier.max_concurrent_checks * 4;
+        let n = self.in_flight.len();
+        let want = if self.throttled { n * 2 > max } else { n >= max };
+        if want == self.throttled {
+            return;
+        }
+        self.throttled = want;
+        let tps: Vec<Tp> = self
+            .assigned
+            .iter()
+            .filter(|tp| !self.parked.contains_key(tp))
+            .copied()
+            .collect();
+        self.set_paused(consumer, &tps, want);
+    }
+
+    fn update_gauges(&self) {
+        let now = Utc::now();
+        let warning = chrono::TimeDelta::from_std(self.v.config.verifier.deadline_warning).unwrap_or_default();
+        let held = self
+            .parked
+            .values()
+            .map(|(_, p)| Held {
+                accepted_at: p.accepted_at,
+                deadline: p.deadline,
+            })
+            .chain(self.in_flight.values().flatten().copied());
+        let (mut oldest, mut at_risk) = (None::<DateTime<Utc>>, 0);
+        for h in held {
+            oldest = Some(oldest.map_or(h.accepted_at, |o| o.min(h.accepted_at)));
+            if h.deadline - now < warning {
+                at_risk += 1;
+            }
+        }
+        let m = &self.v.metrics;
+        let age = oldest.map_or(0.0, |o| (now - o).num_milliseconds().max(0) as f64 / 1000.0);
+        m.oldest_unverified_seconds.set(age);
+        m.deadline_at_risk.set(at_risk);
+    }
+}
