@@ -54,6 +54,10 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 }
 
 async fn bench(events: usize) {
+    // Tansu answers every fetch after sleeping half of `fetch.wait.max.ms`, even when it has data, so
+    // librdkafka's default (500 ms) caps a consumer there. The raw consumer and the worker use the same
+    // value: BENCH_FETCH_WAIT_MS, default librdkafka's 500.
+    let fetch_wait = std::env::var("BENCH_FETCH_WAIT_MS").unwrap_or_else(|_| "500".into());
     let dir = std::env::temp_dir().join(format!("erasure-bench-{}", std::process::id()));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka-broker");
     let out = Command::new(&script)
@@ -140,6 +144,7 @@ async fn bench(events: usize) {
     // Raw consume rate of the same broker and topic.
     let raw: StreamConsumer = client_config(&bootstrap)
         .set("group.id", "bench-raw")
+        .set("fetch.wait.max.ms", &fetch_wait)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
@@ -160,7 +165,7 @@ async fn bench(events: usize) {
     let key_file = dir.join("key");
     std::fs::write(&key_file, &key).unwrap();
     let config = format!(
-        "[kafka]\nbootstrap = \"{bootstrap}\"\nintake_group = \"bench-intake\"\n[topics]\nrequests = \"{}\"\ndlq = \"{}\"\ndeletion_requested = \"{}\"\n\
+        "[kafka]\nbootstrap = \"{bootstrap}\"\nintake_group = \"bench-intake\"\n[kafka.properties]\n\"fetch.wait.max.ms\" = \"{fetch_wait}\"\n[topics]\nrequests = \"{}\"\ndlq = \"{}\"\ndeletion_requested = \"{}\"\n\
          recheck = \"{}\"\ndeletion_verified = \"{}\"\ndeletion_failed = \"{}\"\n[limits]\ndelete_per_second = 1000\n[intake]\nmax_in_flight_ids = {}\n\
          [workspaces.main]\napi_url = \"{sim_url}\"\napi_key_file = \"{}\"\n",
         topics[0],
@@ -178,6 +183,7 @@ async fn bench(events: usize) {
     // worker is done with the backlog when the last one arrives.
     let reader: StreamConsumer = client_config(&bootstrap)
         .set("group.id", "bench-check")
+        .set("fetch.wait.max.ms", "10")
         .set("auto.offset.reset", "earliest")
         .create()
         .unwrap();
@@ -209,10 +215,11 @@ async fn bench(events: usize) {
                 seen.insert(m.unwrap().key().map(<[u8]>::to_vec));
             }
             _ = sample.tick() => {
+                let rss = status_kib(worker.id(), "VmRSS:");
                 if std::env::var_os("BENCH_PROGRESS").is_some() {
-                    eprintln!("{:>5.1} s: {} events done", t.elapsed().as_secs_f64(), seen.len());
+                    eprintln!("{:>5.1} s: {} events done, worker RSS {} MiB", t.elapsed().as_secs_f64(), seen.len(), rss / 1024);
                 }
-                peak_rss = peak_rss.max(status_kib(worker.id(), "VmRSS:"));
+                peak_rss = peak_rss.max(rss);
                 assert!(worker.try_wait().unwrap().is_none(), "the worker exited early");
             }
         }

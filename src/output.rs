@@ -88,19 +88,29 @@ pub fn encode(cfg: &Config, output: &Output) -> Encoded {
     }
 }
 
-/// Publishes `output` and returns once Kafka acknowledged it.
-pub async fn publish(cfg: &Config, publisher: &Publisher, output: &Output) {
-    let out = encode(cfg, output);
-    let record = Record {
-        topic: &out.topic,
-        key: Some(out.key.as_bytes()),
-        payload: &out.payload,
-        headers: vec![
-            ("content-type", event::CE_CONTENT_TYPE.as_bytes()),
-            ("ce_id", out.id.as_bytes()),
-        ],
-    };
-    publisher.send(record).await;
+/// Publishes `output` and returns once Kafka acknowledged it. Nothing of it is kept meanwhile but
+/// librdkafka's copy.
+pub async fn publish(cfg: &Config, publisher: &Publisher, output: Output) {
+    let out = encode(cfg, &output);
+    drop(output);
+    let delivery = publisher.enqueue(&out.record()).await;
+    drop(out);
+    publisher.confirm(delivery).await;
+}
+
+impl Encoded {
+    /// The Kafka record: keyed by request id, with the CloudEvents content type and id as headers.
+    pub fn record(&self) -> Record<'_> {
+        Record {
+            topic: &self.topic,
+            key: Some(self.key.as_bytes()),
+            payload: &self.payload,
+            headers: vec![
+                ("content-type", event::CE_CONTENT_TYPE.as_bytes()),
+                ("ce_id", self.id.as_bytes()),
+            ],
+        }
+    }
 }
 
 /// The original headers, untouched, plus why and where from.

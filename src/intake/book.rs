@@ -139,32 +139,31 @@ impl Book {
     /// Returns the parts that completed, with the events they owe.
     pub fn batch_done(
         &mut self,
-        owners: Vec<Vec<PartKey>>,
+        owners: Vec<(u32, PartKey)>,
         ids: &[Uuid],
         rejected: &HashMap<Uuid, String>,
         at: DateTime<Utc>,
         window: &Window,
     ) -> Vec<(MsgKey, Vec<Output>)> {
         let mut done = Vec::new();
-        for (id, owners) in ids.iter().zip(owners) {
-            for pk in owners {
-                let Some(part) = self.parts.get_mut(&pk) else { continue };
-                match rejected.get(id) {
-                    Some(detail) => {
-                        part.rejected.push(*id);
-                        part.reject_detail.clone_from(detail);
-                    }
-                    None => {
-                        part.accepted.push(*id);
-                        part.accepted_at = Some(part.accepted_at.map_or(at, |a| a.max(at)));
-                    }
+        for (i, pk) in owners {
+            let id = &ids[i as usize];
+            let Some(part) = self.parts.get_mut(&pk) else { continue };
+            match rejected.get(id) {
+                Some(detail) => {
+                    part.rejected.push(*id);
+                    part.reject_detail.clone_from(detail);
                 }
-                part.remaining -= 1;
-                self.ids_in_flight -= 1;
-                if part.remaining == 0 {
-                    if let Some(part) = self.parts.remove(&pk) {
-                        done.push((pk.msg, self.finish(pk, part, window)));
-                    }
+                None => {
+                    part.accepted.push(*id);
+                    part.accepted_at = Some(part.accepted_at.map_or(at, |a| a.max(at)));
+                }
+            }
+            part.remaining -= 1;
+            self.ids_in_flight -= 1;
+            if part.remaining == 0 {
+                if let Some(part) = self.parts.remove(&pk) {
+                    done.push((pk.msg, self.finish(pk, part, window)));
                 }
             }
         }

@@ -7,18 +7,19 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-/// A batch ready to send: distinct ids, each with the owners (request parts) waiting on it.
+/// A batch ready to send: distinct ids, and the owners (request parts) waiting on them as
+/// (index into `ids`, owner): one entry per id, plus one per duplicate of it.
 #[derive(Debug)]
 pub struct Batch<K, O> {
     pub key: K,
     pub ids: Vec<Uuid>,
-    pub owners: Vec<Vec<O>>,
+    pub owners: Vec<(u32, O)>,
 }
 
 struct Open<O> {
     ids: Vec<Uuid>,
-    owners: Vec<Vec<O>>,
-    index: HashMap<Uuid, usize>,
+    owners: Vec<(u32, O)>,
+    index: HashMap<Uuid, u32>,
     first_at: Instant,
 }
 
@@ -47,12 +48,13 @@ impl<K: Hash + Eq + Clone, O> Coalescer<K, O> {
             first_at: now,
         });
         if let Some(&i) = open.index.get(&id) {
-            open.owners[i].push(owner);
+            open.owners.push((i, owner));
             return None;
         }
-        open.index.insert(id, open.ids.len());
+        let i = open.ids.len() as u32;
+        open.index.insert(id, i);
         open.ids.push(id);
-        open.owners.push(vec![owner]);
+        open.owners.push((i, owner));
         if open.ids.len() >= self.max {
             return self.take(&key);
         }
@@ -114,7 +116,7 @@ mod tests {
         );
         let full = c.push("s", Uuid::from_u128(2), 'a', t0).expect("full at two ids");
         assert_eq!(full.ids.len(), 2);
-        assert_eq!(full.owners[0], vec!['a', 'b']);
+        assert_eq!(full.owners, vec![(0, 'a'), (0, 'b'), (1, 'a')]);
         c.push("t", Uuid::from_u128(3), 'c', t0 + Duration::from_secs(1));
         assert_eq!(c.next_deadline(), Some(t0 + Duration::from_secs(3)));
         assert!(c.expired(t0 + Duration::from_secs(2)).is_empty());
@@ -140,11 +142,10 @@ mod tests {
                 prop_assert!(b.ids.len() <= max && !b.ids.is_empty());
                 prop_assert_eq!(b.ids.iter().collect::<HashSet<_>>().len(), b.ids.len());
                 *batches.entry(b.key).or_default() += 1;
-                for owners in &b.owners {
-                    for o in owners {
-                        prop_assert!(seen.insert(*o), "owner {} twice", o);
-                        prop_assert_eq!(items[*o].0, b.key);
-                    }
+                for (i, o) in &b.owners {
+                    prop_assert!(seen.insert(*o), "owner {} twice", o);
+                    prop_assert_eq!(items[*o].0, b.key);
+                    prop_assert_eq!(Uuid::from_u128(items[*o].1 as u128), b.ids[*i as usize]);
                 }
             }
             prop_assert_eq!(seen.len(), items.len());

@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::api::{filter, Answer, LangSmith};
-use crate::event::{FailReason, Request, SessionRef, Target};
+use crate::event::{FailReason, SessionRef, Target};
 
 /// Cache entries kept at most; past it the cache starts over.
 const CACHE_MAX: usize = 10_000;
@@ -100,10 +100,10 @@ impl Resolver {
 
     /// Resolves without any call when every target is explicit and its project is cached: the common
     /// case under load, handled in line instead of in a task.
-    pub fn cached(&self, api: &LangSmith, req: &Request) -> Option<Resolved> {
+    pub fn cached(&self, api: &LangSmith, targets: &[Target]) -> Option<Resolved> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Resolved::default();
-        for target in &req.targets {
+        for target in targets {
             let Target::Explicit { session, trace_ids } = target else {
                 return None;
             };
@@ -117,9 +117,9 @@ impl Resolver {
         Some(out)
     }
 
-    pub async fn resolve(&self, api: &LangSmith, req: &Request) -> Resolved {
+    pub async fn resolve(&self, api: &LangSmith, targets: &[Target]) -> Resolved {
         let mut out = Resolved::default();
-        for target in &req.targets {
+        for target in targets {
             match target {
                 Target::Explicit { session, trace_ids } => match self.session(api, session).await {
                     Ok(Some(id)) => out.sessions.entry(id).or_default().extend(trace_ids.iter().copied()),

@@ -30,7 +30,7 @@ type BatchKey = (String, Uuid);
 /// What a finished delete call reports.
 struct BatchDone {
     ids: Vec<Uuid>,
-    owners: Vec<Vec<PartKey>>,
+    owners: Vec<(u32, PartKey)>,
     rejected: HashMap<Uuid, String>,
     at: chrono::DateTime<Utc>,
 }
@@ -59,7 +59,9 @@ struct State {
     paused: bool,
     last_received: HashMap<i32, i64>,
     dlq_pending: usize,
+    /// The last `dlq_window` events, whether each was invalid, and how many were.
     recent: VecDeque<bool>,
+    recent_bad: usize,
 }
 
 pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -105,6 +107,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         last_received: HashMap::new(),
         dlq_pending: 0,
         recent: VecDeque::new(),
+        recent_bad: 0,
     };
     tokio::pin!(shutdown);
     let mut grace: Option<Instant> = None;
@@ -221,12 +224,14 @@ impl State {
             offset,
         };
         match event::parse_request(&rec, &self.intake.limits, Utc::now()) {
-            Ok(request) => {
+            Ok(mut request) => {
                 self.note(false)?;
+                // The book keeps the request without its targets: their ids live on in the parts.
+                let targets = std::mem::take(&mut request.targets);
                 let request = Arc::new(request);
                 self.book.add(key, request.clone());
                 let api = &self.intake.clients[&request.workspace];
-                if let Some(resolved) = self.intake.resolver.cached(api, &request) {
+                if let Some(resolved) = self.intake.resolver.cached(api, &targets) {
                     self.on_resolved(key, resolved, false);
                     return Ok(());
                 }
@@ -234,7 +239,7 @@ impl State {
                 tokio::spawn(async move {
                     let _permit = sem.acquire_owned().await;
                     let api = &intake.clients[&request.workspace];
-                    let resolved = intake.resolver.resolve(api, &request).await;
+                    let resolved = intake.resolver.resolve(api, &targets).await;
                     let _ = tx.send((key, resolved)).await;
                 });
             }
@@ -255,10 +260,11 @@ impl State {
             return Ok(());
         }
         self.recent.push_back(invalid);
-        if self.recent.len() > cfg.dlq_window {
-            self.recent.pop_front();
+        self.recent_bad += usize::from(invalid);
+        if self.recent.len() > cfg.dlq_window && self.recent.pop_front() == Some(true) {
+            self.recent_bad -= 1;
         }
-        let bad = self.recent.iter().filter(|b| **b).count();
+        let bad = self.recent_bad;
         if self.recent.len() == cfg.dlq_window && bad as f64 >= cfg.dlq_stop_ratio * cfg.dlq_window as f64 {
             anyhow::bail!(
                 "{bad} of the last {} events were invalid (intake.dlq_stop_ratio = {}): stopping instead of dead-lettering everything; check the producers and the topic",
@@ -354,12 +360,30 @@ impl State {
         }
     }
 
+    /// Publishes an output event of `key`. Encoded and queued here, so that while it waits for its
+    /// acknowledgement only librdkafka's copy and a small task remain (thousands wait under a backlog).
     fn publish(&mut self, key: MsgKey, output: Output) {
-        let (intake, tx) = (self.intake.clone(), self.tx.acks.clone());
-        tokio::spawn(async move {
-            crate::output::publish(&intake.config, &intake.publisher, &output).await;
-            let _ = tx.send(Ack::Output(key)).await;
-        });
+        let out = crate::output::encode(&self.intake.config, &output);
+        drop(output);
+        let (publisher, tx) = (self.intake.publisher.clone(), self.tx.acks.clone());
+        match publisher.try_enqueue(&out.record()) {
+            Ok(delivery) => {
+                drop(out);
+                tokio::spawn(async move {
+                    publisher.confirm(delivery).await;
+                    let _ = tx.send(Ack::Output(key)).await;
+                });
+            }
+            // The local queue is full (or librdkafka refused): wait in a task of its own.
+            Err(_) => {
+                tokio::spawn(async move {
+                    let delivery = publisher.enqueue(&out.record()).await;
+                    drop(out);
+                    publisher.confirm(delivery).await;
+                    let _ = tx.send(Ack::Output(key)).await;
+                });
+            }
+        }
     }
 
     fn on_ack(&mut self, consumer: &Consumer_, ack: Ack) {

@@ -262,7 +262,7 @@ impl State {
         tokio::spawn(async move {
             let _permit = sem.acquire_owned().await;
             for o in super::check::check(&v, &part).await {
-                crate::output::publish(&v.config, &v.publisher, &o).await;
+                crate::output::publish(&v.config, &v.publisher, o).await;
             }
             let _ = done.send(key).await;
         });

@@ -58,7 +58,7 @@ fn parts_split_at_max_batch_and_complete_when_every_id_is_accepted() {
     let mut rejected = HashMap::new();
     rejected.insert(Uuid::from_u128(5), "HTTP 422".to_string());
     for (pk, ids) in work {
-        let owners = ids.iter().map(|_| vec![pk]).collect();
+        let owners = (0..ids.len() as u32).map(|i| (i, pk)).collect();
         outputs.extend(book.batch_done(owners, &ids, &rejected, Utc::now(), &window));
     }
     assert_eq!(book.ids_in_flight(), 0);
@@ -111,7 +111,7 @@ fn an_id_shared_by_two_requests_completes_both() {
     };
     let (a, _) = book.resolved(KEY, r(), 1000, Utc::now());
     let (b, _) = book.resolved(other, r(), 1000, Utc::now());
-    let owners = vec![vec![a[0].0, b[0].0]];
+    let owners = vec![(0, a[0].0), (0, b[0].0)];
     let window = Window::default();
     let done = book.batch_done(owners, &[Uuid::from_u128(1)], &HashMap::new(), Utc::now(), &window);
     assert_eq!(done.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![KEY, other]);
