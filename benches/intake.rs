@@ -3,7 +3,8 @@
 //! - intake throughput (events/s, trace ids/s) of the release worker binary draining the backlog;
 //! - the worker's peak RSS with that backlog.
 //!
-//! Run: `cargo bench --bench intake` (optional: `-- EVENTS`, default 1,000,000). Needs Tansu
+//! Run: `cargo bench --bench intake` (optional: `-- EVENTS`, default 1,000,000; 5,000 as a smoke run
+//! under `cargo test`). Needs Tansu
 //! (`scripts/kafka-broker install`).
 
 use std::path::PathBuf;
@@ -21,10 +22,13 @@ const PARTITIONS: i32 = 4;
 const SESSIONS: usize = 50;
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not, and then this is a smoke
+    // run at a small size, so CI proves the program works without spending minutes on it.
+    let full = std::env::args().any(|a| a == "--bench");
     let events: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(if full { 1_000_000 } else { 5_000 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -181,7 +181,7 @@ async fn demo(bootstrap: &str, langsmith_url: &str, api_key_env: &str) -> anyhow
     );
     println!(
         "next: the intake role reads {}, deletes the named traces in batches of at most 1000 per project \
-         and publishes {}; the verifier (to come) re-checks after the deletion window and publishes {} or {}.",
+         and publishes {}; the verifier re-checks after the deletion window and publishes {} or {}.",
         topics::REQUESTS,
         topics::DELETION_REQUESTED,
         topics::DELETION_VERIFIED,

@@ -3,7 +3,8 @@
 //! - requests per second with the simulator confined to one core (a current-thread runtime on its
 //!   own thread), driven by a client on another thread over loopback.
 //!
-//! Run: `cargo bench -p langsmith-sim --bench sim` (optional: `-- RUNS SECONDS`).
+//! Run: `cargo bench -p langsmith-sim --bench sim` (optional: `-- RUNS SECONDS`; a smoke run of
+//! 10,000 runs and 1 s under `cargo test`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,9 +26,17 @@ fn rss_mib() -> f64 {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` this is a small smoke run.
+    let bench = std::env::args().any(|a| a == "--bench");
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
-    let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
-    let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let runs: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if bench { 1_000_000 } else { 10_000 });
+    let seconds: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if bench { 5 } else { 1 });
 
     let sim = Sim::new(1);
     sim.clear_faults();
