@@ -27,7 +27,7 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
 /// The librdkafka config: bootstrap servers, then `defaults`, then every `kafka.properties` entry
 /// passed through (so an operator can override the defaults).
 pub fn configured(config: &Config, defaults: &[(&str, &str)]) -> ClientConfig {
-    let mut c = crate::kafka::client_config(&config.kafka.bootstrap);
+    let mut c = client_config(&config.kafka.bootstrap);
     for (k, v) in defaults {
         c.set(*k, *v);
     }
