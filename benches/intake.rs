@@ -169,7 +169,7 @@ async fn bench(events: usize) {
     let key_file = dir.join("key");
     std::fs::write(&key_file, &key).unwrap();
     let config = format!(
-        "[kafka]\nbootstrap = \"{bootstrap}\"\nintake_group = \"bench-intake\"\n[kafka.properties]\n\"fetch.wait.max.ms\" = \"{fetch_wait}\"\n[topics]\nrequests = \"{}\"\ndlq = \"{}\"\ndeletion_requested = \"{}\"\n\
+        "[http]\nlisten = \"127.0.0.1:0\"\n[kafka]\nbootstrap = \"{bootstrap}\"\nintake_group = \"bench-intake\"\n[kafka.properties]\n\"fetch.wait.max.ms\" = \"{fetch_wait}\"\n[topics]\nrequests = \"{}\"\ndlq = \"{}\"\ndeletion_requested = \"{}\"\n\
          recheck = \"{}\"\ndeletion_verified = \"{}\"\ndeletion_failed = \"{}\"\n[limits]\ndelete_per_second = 1000\n[intake]\nmax_in_flight_ids = {}\n\
          [workspaces.main]\napi_url = \"{sim_url}\"\napi_key_file = \"{}\"\n",
         topics[0],

@@ -62,24 +62,37 @@ pub enum Assignment {
 }
 
 /// A consumer context that reports rebalances on a channel. It turns the partition lists into plain
-/// vectors at once: holding a librdkafka list past the consumer's drop hangs the drop. With `lag`,
-/// librdkafka's statistics (`statistics.interval.ms`) set it to the consumer lag summed over the
-/// assigned partitions.
+/// vectors at once: holding a librdkafka list past the consumer's drop hangs the drop. librdkafka's
+/// statistics (`statistics.interval.ms`) set the broker and per-partition lag metrics, and `lag`
+/// (when given) to the consumer lag summed over the assigned partitions.
 pub struct RebalanceReporter {
     pub tx: tokio::sync::mpsc::UnboundedSender<Assignment>,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub lag: Option<prometheus::IntGauge>,
 }
 
+/// How often librdkafka reports statistics to [`RebalanceReporter`].
+pub const STATS_INTERVAL: (&str, &str) = ("statistics.interval.ms", "5000");
+
 impl rdkafka::ClientContext for RebalanceReporter {
     fn stats(&self, stats: rdkafka::Statistics) {
-        if let Some(lag) = &self.lag {
-            let total: i64 = stats
-                .topics
+        let up = stats.brokers.values().any(|b| b.nodeid >= 0 && b.state == "UP");
+        self.metrics.broker_up.set(i64::from(up));
+        let mut total = 0;
+        for (topic, t) in &stats.topics {
+            for p in t
+                .partitions
                 .values()
-                .flat_map(|t| t.partitions.values())
-                .filter(|p| p.partition >= 0 && p.consumer_lag > 0)
-                .map(|p| p.consumer_lag)
-                .sum();
+                .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+            {
+                total += p.consumer_lag;
+                self.metrics
+                    .consumer_lag
+                    .with_label_values(&[topic.as_str(), &p.partition.to_string()])
+                    .set(p.consumer_lag);
+            }
+        }
+        if let Some(lag) = &self.lag {
             lag.set(total);
         }
     }

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod config;
 pub mod event;
+pub mod http;
 pub mod intake;
 pub mod kafka;
 pub mod metrics;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use erasure_worker::config::Config;
 use erasure_worker::intake::Intake;
@@ -58,6 +59,12 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
+    /// Load and validate the config (with its `ERASURE__…` overrides), print what it says and check
+    /// that every API key can be read. Keys and Kafka passwords are never printed. Bad: exit 64.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Prepare the demo environment: create the topics and check that LangSmith answers.
     Demo {
         /// Kafka bootstrap servers.
@@ -97,14 +104,18 @@ async fn main() -> ExitCode {
             log_format,
         } => {
             init_logs(log_format);
-            let config = match Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("erasure-worker: bad configuration: {e}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
+            let Some(config) = load(&config) else {
+                return ExitCode::from(EXIT_CONFIG);
             };
             run(config, role).await
+        }
+        Command::CheckConfig { config: path } => {
+            let Some(config) = load(&path) else {
+                return ExitCode::from(EXIT_CONFIG);
+            };
+            print!("{}", describe(&config));
+            println!("config OK: {}", path.display());
+            Ok(())
         }
         Command::Demo {
             bootstrap,
@@ -121,17 +132,75 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The config, or `None` after saying what is wrong with it.
+fn load(path: &std::path::Path) -> Option<Config> {
+    Config::load(path)
+        .inspect_err(|e| eprintln!("erasure-worker: bad configuration: {e}"))
+        .ok()
+}
+
+/// What the config says, for `check-config`: no API key, and no value of a Kafka property whose name
+/// says it is secret.
+fn describe(c: &Config) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "kafka.bootstrap = {}", c.kafka.bootstrap);
+    let _ = writeln!(
+        out,
+        "kafka groups: intake {}, verifier {}",
+        c.kafka.intake_group, c.kafka.verifier_group
+    );
+    for (k, v) in &c.kafka.properties {
+        let secret = ["password", "secret", "key", "token", "jaas"]
+            .iter()
+            .any(|s| k.contains(s));
+        let _ = writeln!(out, "kafka.properties.{k} = {}", if secret { "<redacted>" } else { v });
+    }
+    let _ = writeln!(out, "topics: {:?}", c.topics);
+    let _ = writeln!(out, "http.listen = {}", c.http.listen);
+    let _ = writeln!(out, "intake: {:?}", c.intake);
+    let _ = writeln!(out, "verifier: {:?}", c.verifier);
+    let _ = writeln!(out, "limits: {:?}", c.limits);
+    let _ = writeln!(out, "retry: {:?}", c.retry);
+    let _ = writeln!(out, "window: {:?}", c.window);
+    for (alias, ws) in &c.workspaces {
+        let key = match (&ws.api_key_env, &ws.api_key_file) {
+            (Some(var), _) => format!("from environment variable {var} (set)"),
+            (_, Some(file)) => format!("from file {} (readable)", file.display()),
+            _ => String::new(),
+        };
+        let tenant = ws.tenant_id.as_deref().unwrap_or("-");
+        let _ = writeln!(out, "workspace {alias}: {} tenant {tenant}, API key {key}", ws.api_url);
+    }
+    let _ = writeln!(
+        out,
+        "default workspace: {}",
+        c.default_alias().unwrap_or("- (events must name one)")
+    );
+    out
+}
+
 /// Runs the roles until SIGTERM or SIGINT, or until one of them stops (then the others stop too).
 async fn run(config: Config, role: Role) -> anyhow::Result<()> {
-    let clients = api::clients(&config)?;
     let metrics = Arc::new(Metrics::new());
+    let clients = api::clients(&config, &metrics)?;
     let stop = Arc::new(watch::channel(false).0);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let listener = tokio::net::TcpListener::bind(&config.http.listen)
+        .await
+        .with_context(|| format!("http.listen: binding {}", config.http.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz and /readyz");
+    let http = tokio::spawn(erasure_worker::http::serve(
+        listener,
+        metrics.clone(),
+        clients.clone(),
+        stopped(stop.subscribe()),
+    ));
     let mut roles = tokio::task::JoinSet::new();
     if matches!(role, Role::Intake | Role::All) {
-        let intake = Intake::new(config.clone(), clients.clone())?;
+        let intake = Intake::new(config.clone(), clients.clone(), metrics.clone())?;
         tracing::info!("intake starting");
         roles.spawn(intake.run(stopped(stop.subscribe())));
     }
@@ -152,6 +221,9 @@ async fn run(config: Config, role: Role) -> anyhow::Result<()> {
             result = ended;
         }
         stop.send_replace(true);
+    }
+    if let Ok(Err(e)) = http.await {
+        tracing::warn!(error = %e, "the HTTP server stopped with an error");
     }
     result
 }

@@ -1,17 +1,40 @@
-//! Prometheus metrics (`erasure_` prefix, bounded labels). One [`Metrics`] per process, with its own
-//! registry; the roles update it.
+//! Prometheus metrics (`erasure_` prefix, bounded labels: endpoint classes, status classes, outcome
+//! and reason names, configured workspaces, topic partitions). One [`Metrics`] per process, with its
+//! own registry; the roles and the LangSmith client update it.
 
+use prometheus::core::Collector;
 use prometheus::{
-    exponential_buckets, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    exponential_buckets, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 pub struct Metrics {
     pub registry: Registry,
+    /// 1 while librdkafka reports a broker connection up (from its statistics, every 5 s).
+    pub broker_up: IntGauge,
+    /// 1 for a workspace whose API key LangSmith refuses (401/403), set when scraped.
+    pub workspace_broken: IntGaugeVec,
+    /// Consumer lag per (topic, partition) of both roles, from librdkafka's statistics.
+    pub consumer_lag: IntGaugeVec,
+    /// Input events by outcome: `valid`, `invalid` (dead-lettered).
+    pub events: IntCounterVec,
+    /// Dead-lettered events by reason.
+    pub dlq: IntCounterVec,
+    /// Trace ids LangSmith accepted for deletion.
+    pub traces_requested: IntCounter,
+    /// Distinct ids per delete batch.
+    pub batch_ids: Histogram,
+    /// LangSmith requests by endpoint class and status class (`2xx`, `4xx`, `429`, `5xx`, `error`).
+    pub requests: IntCounterVec,
+    /// LangSmith request latency by endpoint class.
+    pub request_seconds: HistogramVec,
+    /// Time spent waiting for a rate-limiter permit, by endpoint class.
+    pub limiter_wait_seconds: HistogramVec,
     /// Checks by outcome: `verified` (none left), `partial` (some left, rechecked), `failed`.
     pub checks: IntCounterVec,
-    /// Queries the checks sent.
+    /// Queries sent to LangSmith by checks.
     pub check_queries: IntCounter,
-    /// Terminal `deletion-failed` events by reason.
+    /// Terminal `deletion-failed` events by reason (both roles).
     pub failed: IntCounterVec,
     /// Parts waiting for their check in this replica's partitions (consumer lag of the verifier).
     pub pending_verifications: IntGauge,
@@ -23,68 +46,134 @@ pub struct Metrics {
     pub time_to_verified: Histogram,
 }
 
+/// Registers `c` and hands it back.
+fn reg<C: Collector + Clone + 'static>(r: &Registry, c: Result<C, prometheus::Error>) -> C {
+    let c = c.expect("valid metric");
+    r.register(Box::new(c.clone())).expect("metric registered once");
+    c
+}
+
+fn counters(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    reg(r, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+fn seconds(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    // 1 ms to about 65 s.
+    let buckets = exponential_buckets(0.001, 4.0, 9).expect("valid buckets");
+    reg(
+        r,
+        HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels),
+    )
+}
+
 impl Metrics {
     pub fn new() -> Metrics {
-        let registry = Registry::new();
-        let checks = IntCounterVec::new(
-            Opts::new("erasure_verification_checks_total", "Verification checks by outcome"),
-            &["outcome"],
-        )
-        .expect("valid metric");
-        let check_queries = IntCounter::new(
-            "erasure_verification_queries_total",
-            "Queries sent to LangSmith by verification checks",
-        )
-        .expect("valid metric");
-        let failed = IntCounterVec::new(
-            Opts::new("erasure_deletion_failed_total", "deletion-failed events by reason"),
-            &["reason"],
-        )
-        .expect("valid metric");
-        let pending_verifications = IntGauge::new(
-            "erasure_verification_pending",
-            "Parts waiting for their check in this replica's partitions",
-        )
-        .expect("valid metric");
-        let oldest_unverified_seconds = Gauge::new(
-            "erasure_verification_oldest_unverified_seconds",
-            "Age of the oldest part held unverified by this replica",
-        )
-        .expect("valid metric");
-        let deadline_at_risk = IntGauge::new(
-            "erasure_verification_deadline_at_risk",
-            "Parts held unverified whose deadline is near",
-        )
-        .expect("valid metric");
-        // 1 s to about 76 days: seconds in tests, days in production.
-        let time_to_verified = Histogram::with_opts(
-            HistogramOpts::new(
-                "erasure_time_to_verified_seconds",
-                "Time from a delete's acceptance to its verification",
-            )
-            .buckets(exponential_buckets(1.0, 4.0, 13).expect("valid buckets")),
-        )
-        .expect("valid metric");
-        for c in [
-            Box::new(checks.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(check_queries.clone()),
-            Box::new(failed.clone()),
-            Box::new(pending_verifications.clone()),
-            Box::new(oldest_unverified_seconds.clone()),
-            Box::new(deadline_at_risk.clone()),
-            Box::new(time_to_verified.clone()),
-        ] {
-            registry.register(c).expect("metric registered once");
-        }
+        let r = Registry::new();
+        let gauge = |name: &str, help: &str| reg(&r, IntGauge::new(name, help));
         Metrics {
-            registry,
-            checks,
-            check_queries,
-            failed,
-            pending_verifications,
-            oldest_unverified_seconds,
-            deadline_at_risk,
-            time_to_verified,
+            broker_up: gauge("erasure_broker_up", "1 while a Kafka broker connection is up"),
+            workspace_broken: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "erasure_workspace_broken",
+                        "1 while LangSmith refuses the workspace's API key",
+                    ),
+                    &["workspace"],
+                ),
+            ),
+            consumer_lag: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("erasure_consumer_lag", "Records behind the end of the partition"),
+                    &["topic", "partition"],
+                ),
+            ),
+            events: counters(
+                &r,
+                "erasure_events_consumed_total",
+                "Input events by outcome",
+                &["outcome"],
+            ),
+            dlq: counters(&r, "erasure_dlq_total", "Events sent to the DLQ by reason", &["reason"]),
+            traces_requested: reg(
+                &r,
+                IntCounter::new(
+                    "erasure_traces_requested_total",
+                    "Trace ids LangSmith accepted for deletion",
+                ),
+            ),
+            batch_ids: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new("erasure_delete_batch_ids", "Distinct trace ids per delete batch")
+                        .buckets(vec![1.0, 10.0, 100.0, 250.0, 500.0, 750.0, 999.0, 1000.0]),
+                ),
+            ),
+            requests: counters(
+                &r,
+                "erasure_langsmith_requests_total",
+                "LangSmith requests by endpoint class and status class",
+                &["endpoint", "status"],
+            ),
+            request_seconds: seconds(
+                &r,
+                "erasure_langsmith_request_seconds",
+                "LangSmith request latency",
+                &["endpoint"],
+            ),
+            limiter_wait_seconds: seconds(
+                &r,
+                "erasure_rate_limiter_wait_seconds",
+                "Wait for a rate-limiter permit",
+                &["endpoint"],
+            ),
+            checks: counters(
+                &r,
+                "erasure_verification_checks_total",
+                "Verification checks by outcome",
+                &["outcome"],
+            ),
+            check_queries: reg(
+                &r,
+                IntCounter::new(
+                    "erasure_verification_queries_total",
+                    "Queries sent by verification checks",
+                ),
+            ),
+            failed: counters(
+                &r,
+                "erasure_deletion_failed_total",
+                "deletion-failed events by reason",
+                &["reason"],
+            ),
+            pending_verifications: gauge(
+                "erasure_verification_pending",
+                "Parts waiting for their check in this replica's partitions",
+            ),
+            oldest_unverified_seconds: reg(
+                &r,
+                Gauge::new(
+                    "erasure_verification_oldest_unverified_seconds",
+                    "Age of the oldest part held unverified by this replica",
+                ),
+            ),
+            deadline_at_risk: gauge(
+                "erasure_verification_deadline_at_risk",
+                "Parts held unverified whose deadline is near",
+            ),
+            // 1 s to about 76 days: seconds in tests, days in production.
+            time_to_verified: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "erasure_time_to_verified_seconds",
+                        "Time from a delete's acceptance to its verification",
+                    )
+                    .buckets(exponential_buckets(1.0, 4.0, 13).expect("valid buckets")),
+                ),
+            ),
+            registry: r,
         }
     }
 }

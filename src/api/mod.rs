@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::config::{Config, ConfigError, Limits, RetryConfig, Secret, WorkspaceConfig};
+use crate::metrics::Metrics;
 pub use check::{QueryApi, Remaining};
 pub use gate::Gate;
 use retry::{backoff, classify, Action};
@@ -32,6 +33,18 @@ pub enum Class {
     /// v2 `traces/query`: checks (LangSmith limits v2 queries separately).
     QueryV2,
     Sessions,
+}
+
+impl Class {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Delete => "delete",
+            Class::Query => "query",
+            Class::QueryV2 => "query_v2",
+            Class::Sessions => "sessions",
+        }
+    }
 }
 
 /// An answer that is final for what was sent: a 2xx, or a 4xx other than auth and rate limits.
@@ -51,14 +64,13 @@ impl Answer {
 /// its rate limits.
 pub type Clients = Arc<HashMap<String, LangSmith>>;
 
-pub fn clients(config: &Config) -> Result<Clients, ConfigError> {
+pub fn clients(config: &Config, metrics: &Arc<Metrics>) -> Result<Clients, ConfigError> {
     let mut clients = HashMap::new();
     for (alias, ws) in &config.workspaces {
         let key = ws.api_key(alias)?;
-        clients.insert(
-            alias.clone(),
-            LangSmith::new(alias, ws, key, &config.limits, &config.retry),
-        );
+        let mut api = LangSmith::new(alias, ws, key, &config.limits, &config.retry);
+        api.metrics = Some(metrics.clone());
+        clients.insert(alias.clone(), api);
     }
     Ok(Arc::new(clients))
 }
@@ -75,6 +87,7 @@ pub struct LangSmith {
     sessions: Gate,
     retry: RetryConfig,
     broken: AtomicBool,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl LangSmith {
@@ -99,6 +112,7 @@ impl LangSmith {
             sessions: Gate::new(limits.sessions_per_second),
             retry: retry.clone(),
             broken: AtomicBool::new(false),
+            metrics: None,
         }
     }
 
@@ -126,12 +140,31 @@ impl LangSmith {
         let gate = self.gate(class);
         let mut attempt = 0u32;
         loop {
+            let waited = std::time::Instant::now();
             gate.ready().await;
+            self.observe(|m| {
+                m.limiter_wait_seconds
+                    .with_label_values(&[class.as_str()])
+                    .observe(waited.elapsed().as_secs_f64())
+            });
             let mut req = build(&self.http).header("x-api-key", self.key.expose());
             if let Some(t) = &self.tenant {
                 req = req.header("x-tenant-id", t);
             }
-            let wait = match req.send().await {
+            let sent = std::time::Instant::now();
+            let result = req.send().await;
+            self.observe(|m| {
+                let status = match &result {
+                    Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS => "429",
+                    Ok(r) => ["1xx", "2xx", "3xx", "4xx", "5xx"][(r.status().as_u16() / 100).clamp(1, 5) as usize - 1],
+                    Err(_) => "error",
+                };
+                m.requests.with_label_values(&[class.as_str(), status]).inc();
+                m.request_seconds
+                    .with_label_values(&[class.as_str()])
+                    .observe(sent.elapsed().as_secs_f64());
+            });
+            let wait = match result {
                 Err(e) => {
                     tracing::warn!(workspace = %self.alias, ?class, error = %e, attempt, "LangSmith request failed; retrying");
                     backoff(attempt, self.retry.base, self.retry.max)
@@ -167,6 +200,12 @@ impl LangSmith {
             };
             attempt = attempt.saturating_add(1);
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn observe(&self, f: impl FnOnce(&Metrics)) {
+        if let Some(m) = &self.metrics {
+            f(m);
         }
     }
 

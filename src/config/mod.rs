@@ -2,6 +2,7 @@
 //! Unknown fields are errors; secrets come from environment variables or files, never the TOML.
 
 mod duration;
+mod env;
 mod workspace;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,8 @@ pub struct Config {
     pub intake: IntakeConfig,
     #[serde(default)]
     pub verifier: VerifierConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -153,6 +156,21 @@ impl Default for IntakeConfig {
 /// replica: divide by the replica count.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "0.0.0.0:9464".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct VerifierConfig {
     /// Which query API answers the checks: `v2` (`/v2/traces/query`) or `v1` (`/api/v1/runs/query`).
     pub query_api: QueryApi,
@@ -230,18 +248,29 @@ impl Default for RetryConfig {
 }
 
 impl Config {
+    /// The TOML file with the process's `ERASURE__…` environment overrides applied.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.into(),
             source,
         })?;
-        Config::parse(&text)
+        Config::parse_with_env(&text, std::env::vars())
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// `text` with the `ERASURE__…` variables among `vars` applied (see `config/env.rs`).
+    pub fn parse_with_env(text: &str, vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        env::apply(&mut table, vars)?;
+        // Parsed again from text, so errors keep naming the key.
+        Config::parse(&table.to_string())
     }
 
     /// Cross-field checks, so a bad config fails at start-up and names the field.
@@ -264,6 +293,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&i.dlq_stop_ratio) {
             return Err(invalid("intake.dlq_stop_ratio", "must be between 0 and 1 (0 disables)"));
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid("http.listen", "must be an address and port, e.g. 0.0.0.0:9464"));
         }
         let v = &self.verifier;
         if v.max_attempts == 0 || v.max_concurrent_checks == 0 {

@@ -144,6 +144,19 @@ pub enum FailReason {
     CheckRejected,
 }
 
+impl FailReason {
+    /// The name in events and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailReason::UnknownSession => "unknown_session",
+            FailReason::RejectedByApi => "rejected_by_api",
+            FailReason::StillPresent => "still_present",
+            FailReason::DeadlineAtRisk => "deadline_at_risk",
+            FailReason::CheckRejected => "check_rejected",
+        }
+    }
+}
+
 /// `data` of `erasure.deletion.failed.v1`: these ids could not be erased (or proven erased).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,4 +173,22 @@ pub struct DeletionFailed {
     pub failed_at: DateTime<Utc>,
     pub attempts: u32,
     pub source: SourceRef,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FailReason;
+
+    #[test]
+    fn fail_reason_names_match_the_serialized_form() {
+        for r in [
+            FailReason::UnknownSession,
+            FailReason::RejectedByApi,
+            FailReason::StillPresent,
+            FailReason::DeadlineAtRisk,
+            FailReason::CheckRejected,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+    }
 }

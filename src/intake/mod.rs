@@ -3,6 +3,7 @@
 
 mod book;
 pub mod coalesce;
+mod invalid;
 pub mod resolve;
 mod run;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use crate::api::Clients;
 use crate::config::Config;
 use crate::event::Limits;
+use crate::metrics::Metrics;
 use crate::publish::Publisher;
 use resolve::Resolver;
 
@@ -22,13 +24,14 @@ const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 pub struct Intake {
     pub config: Config,
     pub clients: Clients,
+    pub metrics: Arc<Metrics>,
     resolver: Resolver,
     publisher: Publisher,
     limits: Limits,
 }
 
 impl Intake {
-    pub fn new(config: Config, clients: Clients) -> anyhow::Result<Arc<Intake>> {
+    pub fn new(config: Config, clients: Clients, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Intake>> {
         let limits = Limits {
             max_event_bytes: MAX_EVENT_BYTES,
             max_ids_per_request: config.intake.max_ids_per_request,
@@ -40,6 +43,7 @@ impl Intake {
         Ok(Arc::new(Intake {
             config,
             clients,
+            metrics,
             resolver,
             publisher,
             limits,

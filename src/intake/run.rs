@@ -2,7 +2,7 @@
 //! publishing run as tasks that report back on channels. Offsets are stored only when an event's
 //! every id is accepted and its every output event acknowledged, over the contiguous prefix.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::book::{Book, MsgKey, PartKey};
 use super::coalesce::{Batch, Coalescer};
+use super::invalid::InvalidShare;
 use super::resolve::Resolved;
 use super::Intake;
 use crate::event::{self, Incoming};
@@ -59,25 +60,27 @@ struct State {
     paused: bool,
     last_received: HashMap<i32, i64>,
     dlq_pending: usize,
-    /// The last `dlq_window` events, whether each was invalid, and how many were.
-    recent: VecDeque<bool>,
-    recent_bad: usize,
+    invalid: InvalidShare,
 }
 
 pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let cfg = &intake.config;
     let (assign_tx, mut assignments) = mpsc::unbounded_channel();
     // A bounded prefetch queue keeps memory down under a backlog; the rest is what the guarantee needs.
-    let consumer: Consumer_ = crate::kafka::configured(cfg, &[("queued.max.messages.kbytes", "16384")])
-        .set("group.id", &cfg.kafka.intake_group)
-        .set("enable.auto.commit", "true")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .create_with_context(RebalanceReporter {
-            tx: assign_tx,
-            lag: None,
-        })
-        .context("creating the intake consumer")?;
+    let consumer: Consumer_ = crate::kafka::configured(
+        cfg,
+        &[("queued.max.messages.kbytes", "16384"), crate::kafka::STATS_INTERVAL],
+    )
+    .set("group.id", &cfg.kafka.intake_group)
+    .set("enable.auto.commit", "true")
+    .set("enable.auto.offset.store", "false")
+    .set("auto.offset.reset", "earliest")
+    .create_with_context(RebalanceReporter {
+        tx: assign_tx,
+        metrics: intake.metrics.clone(),
+        lag: None,
+    })
+    .context("creating the intake consumer")?;
     consumer
         .subscribe(&[&cfg.topics.requests])
         .context("subscribing to the requests topic")?;
@@ -106,8 +109,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         paused: false,
         last_received: HashMap::new(),
         dlq_pending: 0,
-        recent: VecDeque::new(),
-        recent_bad: 0,
+        invalid: InvalidShare::default(),
     };
     tokio::pin!(shutdown);
     let mut grace: Option<Instant> = None;
@@ -255,27 +257,13 @@ impl State {
     /// Counts valid and invalid events; stops the worker when nearly everything is invalid, since that
     /// means misconfiguration rather than bad luck.
     fn note(&mut self, invalid: bool) -> anyhow::Result<()> {
-        let cfg = &self.intake.config.intake;
-        if cfg.dlq_stop_ratio <= 0.0 || cfg.dlq_window == 0 {
-            return Ok(());
-        }
-        self.recent.push_back(invalid);
-        self.recent_bad += usize::from(invalid);
-        if self.recent.len() > cfg.dlq_window && self.recent.pop_front() == Some(true) {
-            self.recent_bad -= 1;
-        }
-        let bad = self.recent_bad;
-        if self.recent.len() == cfg.dlq_window && bad as f64 >= cfg.dlq_stop_ratio * cfg.dlq_window as f64 {
-            anyhow::bail!(
-                "{bad} of the last {} events were invalid (intake.dlq_stop_ratio = {}): stopping instead of dead-lettering everything; check the producers and the topic",
-                cfg.dlq_window,
-                cfg.dlq_stop_ratio
-            );
-        }
-        Ok(())
+        let outcome = if invalid { "invalid" } else { "valid" };
+        self.intake.metrics.events.with_label_values(&[outcome]).inc();
+        self.invalid.note(invalid, &self.intake.config.intake)
     }
 
     fn dead_letter(&mut self, key: MsgKey, m: &BorrowedMessage<'_>, rec: Incoming<'_>, why: event::Rejection) {
+        self.intake.metrics.dlq.with_label_values(&[why.reason]).inc();
         let headers = crate::output::dlq_headers(&rec, why);
         let payload = rec.payload.unwrap_or_default().to_vec();
         let msg_key = m.key().map(<[u8]>::to_vec);
@@ -325,6 +313,7 @@ impl State {
 
     fn send_batch(&mut self, batch: Batch<BatchKey, PartKey>) {
         let ((workspace, session), ids, owners) = (batch.key, batch.ids, batch.owners);
+        self.intake.metrics.batch_ids.observe(ids.len() as f64);
         let sem = self.calls[&workspace].clone();
         let (intake, tx) = (self.intake.clone(), self.tx.batches.clone());
         tokio::spawn(async move {
@@ -346,6 +335,8 @@ impl State {
     }
 
     fn on_batch(&mut self, consumer: &Consumer_, done: BatchDone) {
+        let accepted = done.ids.len() - done.rejected.len();
+        self.intake.metrics.traces_requested.inc_by(accepted as u64);
         let window = &self.intake.config.window;
         for (msg, outputs) in self
             .book
@@ -363,6 +354,9 @@ impl State {
     /// Publishes an output event of `key`. Encoded and queued here, so that while it waits for its
     /// acknowledgement only librdkafka's copy and a small task remain (thousands wait under a backlog).
     fn publish(&mut self, key: MsgKey, output: Output) {
+        if let Output::Failed(f) = &output {
+            self.intake.metrics.failed.with_label_values(&[f.reason.as_str()]).inc();
+        }
         let out = crate::output::encode(&self.intake.config, &output);
         drop(output);
         let (publisher, tx) = (self.intake.publisher.clone(), self.tx.acks.clone());

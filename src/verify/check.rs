@@ -77,21 +77,11 @@ pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {
                 let age = (now - part.accepted_at).num_milliseconds().max(0) as f64 / 1000.0;
                 m.time_to_verified.observe(age);
             }
-            Output::Failed(f) => m.failed.with_label_values(&[reason(f.reason)]).inc(),
+            Output::Failed(f) => m.failed.with_label_values(&[f.reason.as_str()]).inc(),
             _ => {}
         }
     }
     tracing::info!(request_id = %part.request_id, workspace = %part.workspace, session = %part.session_id,
         part = part.part, attempt = part.attempt, ids = part.trace_ids.len(), left = left.len(), outcome, "checked");
     d.outputs
-}
-
-fn reason(r: FailReason) -> &'static str {
-    match r {
-        FailReason::UnknownSession => "unknown_session",
-        FailReason::RejectedByApi => "rejected_by_api",
-        FailReason::StillPresent => "still_present",
-        FailReason::DeadlineAtRisk => "deadline_at_risk",
-        FailReason::CheckRejected => "check_rejected",
-    }
 }

@@ -60,13 +60,14 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
     let cfg = &v.config;
     let topics = [cfg.topics.deletion_requested.clone(), cfg.topics.recheck.clone()];
     let (assign_tx, mut assignments) = mpsc::unbounded_channel();
-    let consumer: Consumer_ = crate::kafka::configured(cfg, &[("statistics.interval.ms", "5000")])
+    let consumer: Consumer_ = crate::kafka::configured(cfg, &[crate::kafka::STATS_INTERVAL])
         .set("group.id", &cfg.kafka.verifier_group)
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .create_with_context(RebalanceReporter {
             tx: assign_tx,
+            metrics: v.metrics.clone(),
             lag: Some(v.metrics.pending_verifications.clone()),
         })
         .context("creating the verifier consumer")?;

@@ -187,6 +187,38 @@ async fn ids_never_deleted_are_re_requested_then_failed_by_name() {
     verifier.await.unwrap().unwrap();
 }
 
+/// The address the worker's log says it serves HTTP on (the log may hold ANSI colours).
+fn http_addr(log: &str) -> String {
+    let line = log
+        .lines()
+        .find(|l| l.contains("serving /metrics"))
+        .unwrap_or_else(|| panic!("no HTTP address in the log:\n{log}"));
+    let mut pieces = line.split('\x1b');
+    let mut plain = pieces.next().unwrap_or_default().to_owned();
+    for p in pieces {
+        plain.push_str(p.split_once('m').map_or(p, |(_, rest)| rest));
+    }
+    let at = plain.find("addr=").expect("addr field") + "addr=".len();
+    plain[at..].split_whitespace().next().unwrap().to_owned()
+}
+
+/// `/readyz` answers 200 once librdkafka reported the broker up (its statistics come every 5 s).
+async fn wait_for_ready(http: &reqwest::Client, base: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = http.get(format!("{base}/readyz")).send().await.unwrap();
+        if r.status() == 200 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not ready: {}",
+            r.text().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Stops a worker process with SIGTERM and checks it exits cleanly.
 fn terminate(child: &mut std::process::Child) {
     Command::new("kill")
@@ -249,14 +281,35 @@ async fn a_wait_longer_than_the_poll_interval_keeps_the_assignment() {
         .collect(Duration::from_secs(120), |o| all_terminal(o, &want))
         .await;
     let log = std::fs::read_to_string(world.log_path("verifier")).unwrap();
+    let verified = data_of(&outs, "verified");
+    let parts: BTreeSet<_> = verified.iter().map(part_key).collect();
+    assert_eq!(parts.len(), verified.len(), "each part verified once");
+    // The worker's HTTP port: metrics count the checks; ready while the broker is up.
+    let base = format!("http://{}", http_addr(&log));
+    let http = reqwest::Client::new();
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let verified_checks = format!(
+        "erasure_verification_checks_total{{outcome=\"verified\"}} {}",
+        parts.len()
+    );
+    assert!(metrics.contains(&verified_checks), "{verified_checks} in:\n{metrics}");
+    assert!(metrics.contains(&format!("erasure_verification_queries_total {}", parts.len())));
+    assert!(metrics.contains("erasure_time_to_verified_seconds_count"));
+    wait_for_ready(&http, &base).await;
+    let healthz = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(healthz.status(), 200);
     terminate(&mut verifier);
     assert!(
         !log.contains("partitions revoked"),
         "the verifier kept its assignment:\n{log}"
     );
-    let verified = data_of(&outs, "verified");
-    let parts: BTreeSet<_> = verified.iter().map(part_key).collect();
-    assert_eq!(parts.len(), verified.len(), "each part verified once");
     stop_intake.send(()).unwrap();
     intake.await.unwrap().unwrap();
 }

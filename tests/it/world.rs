@@ -83,6 +83,8 @@ impl World {
         let base = format!(
             r#"
 event_source = "urn:erasure-worker:test"
+[http]
+listen = "127.0.0.1:0"
 [kafka]
 bootstrap = "{bootstrap}"
 intake_group = "{prefix}.intake"
@@ -179,8 +181,9 @@ api_key_file = "{key}"
     /// Starts the intake in this process; send on the returned channel to shut it down.
     pub fn start(&self, config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
         let (tx, rx) = oneshot::channel();
-        let clients = erasure_worker::api::clients(&config).expect("clients");
-        let intake = Intake::new(config, clients).expect("intake starts");
+        let metrics = Arc::new(erasure_worker::metrics::Metrics::new());
+        let clients = erasure_worker::api::clients(&config, &metrics).expect("clients");
+        let intake = Intake::new(config, clients, metrics).expect("intake starts");
         let handle = tokio::spawn(intake.run(async {
             let _ = rx.await;
         }));
@@ -190,8 +193,8 @@ api_key_file = "{key}"
     /// Starts the verifier in this process; send on the returned channel to shut it down.
     pub fn start_verifier(&self, config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
         let (tx, rx) = oneshot::channel();
-        let clients = erasure_worker::api::clients(&config).expect("clients");
         let metrics = Arc::new(erasure_worker::metrics::Metrics::new());
+        let clients = erasure_worker::api::clients(&config, &metrics).expect("clients");
         let verifier = Verifier::new(config, clients, metrics).expect("verifier starts");
         let handle = tokio::spawn(verifier.run(async {
             let _ = rx.await;
