@@ -5,6 +5,8 @@ mod cli;
 mod faults;
 mod harness;
 mod intake;
+mod logs;
+mod prometheus;
 mod schemas;
 mod support;
 mod verify;

@@ -37,7 +37,7 @@ fn part_key(d: &Value) -> (String, Uuid, u64) {
 }
 
 /// `n` requests over `sessions`, each naming 1..=4 traces that exist in the simulator.
-fn requests(world: &World, n: usize, sessions: usize) -> (Vec<Value>, BTreeMap<String, BTreeSet<Uuid>>) {
+pub fn requests(world: &World, n: usize, sessions: usize) -> (Vec<Value>, BTreeMap<String, BTreeSet<Uuid>>) {
     let sessions = world.sessions(sessions);
     let mut rng = Lcg(5);
     let mut want = BTreeMap::new();
@@ -59,7 +59,7 @@ fn requests(world: &World, n: usize, sessions: usize) -> (Vec<Value>, BTreeMap<S
 }
 
 /// Every request's ids are named by its terminal (verified or failed) events.
-fn all_terminal(outs: &[Out], want: &BTreeMap<String, BTreeSet<Uuid>>) -> bool {
+pub fn all_terminal(outs: &[Out], want: &BTreeMap<String, BTreeSet<Uuid>>) -> bool {
     let mut got: BTreeMap<String, BTreeSet<Uuid>> = BTreeMap::new();
     for d in data_of(outs, "verified").iter().chain(&data_of(outs, "failed")) {
         got.entry(d["request_id"].as_str().unwrap().to_owned())
@@ -188,7 +188,7 @@ async fn ids_never_deleted_are_re_requested_then_failed_by_name() {
 }
 
 /// The address the worker's log says it serves HTTP on (the log may hold ANSI colours).
-fn http_addr(log: &str) -> String {
+pub fn http_addr(log: &str) -> String {
     let line = log
         .lines()
         .find(|l| l.contains("serving /metrics"))
@@ -220,7 +220,7 @@ async fn wait_for_ready(http: &reqwest::Client, base: &str) {
 }
 
 /// Stops a worker process with SIGTERM and checks it exits cleanly.
-fn terminate(child: &mut std::process::Child) {
+pub fn terminate(child: &mut std::process::Child) {
     Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
