@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod config;
+pub mod demo;
 pub mod event;
 pub mod http;
 pub mod intake;

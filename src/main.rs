@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use erasure_worker::api;
 use erasure_worker::config::Config;
 use erasure_worker::intake::Intake;
 use erasure_worker::metrics::Metrics;
 use erasure_worker::verify::Verifier;
-use erasure_worker::{api, kafka, topics};
 use tokio::sync::watch;
 
 // glibc's malloc spent much of the intake's time and held on to memory under a backlog; mimalloc does
@@ -65,22 +65,21 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Prepare the demo environment: create the topics and check that LangSmith answers.
+    /// The main job on embedded defaults against a broker and the LangSmith simulator (`scripts/demo`
+    /// starts both): sample requests through both roles, printing each one's audit trail.
     Demo {
         /// Kafka bootstrap servers.
         #[arg(long, default_value = "127.0.0.1:9092")]
         bootstrap: String,
-        /// LangSmith (or simulator) base URL.
+        /// The LangSmith simulator's base URL (the demo uses its admin API).
         #[arg(long, default_value = "http://127.0.0.1:1984")]
         langsmith_url: String,
-        /// Environment variable holding the LangSmith API key.
-        #[arg(long, default_value = "LANGSMITH_API_KEY")]
-        api_key_env: String,
     },
 }
 
-fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+/// Logs to stderr; `RUST_LOG` overrides `default` (the level).
+fn init_logs(format: LogFormat, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -103,7 +102,7 @@ async fn main() -> ExitCode {
             role,
             log_format,
         } => {
-            init_logs(log_format);
+            init_logs(log_format, "info");
             let Some(config) = load(&config) else {
                 return ExitCode::from(EXIT_CONFIG);
             };
@@ -120,8 +119,10 @@ async fn main() -> ExitCode {
         Command::Demo {
             bootstrap,
             langsmith_url,
-            api_key_env,
-        } => demo(&bootstrap, &langsmith_url, &api_key_env).await,
+        } => {
+            init_logs(LogFormat::Text, "warn");
+            erasure_worker::demo::run(&bootstrap, &langsmith_url).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,30 +243,4 @@ async fn shutdown_signal() {
         _ = term => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-}
-
-async fn demo(bootstrap: &str, langsmith_url: &str, api_key_env: &str) -> anyhow::Result<()> {
-    let key = std::env::var(api_key_env).map_err(|_| anyhow::anyhow!("{api_key_env} is not set"))?;
-    kafka::create_topics(bootstrap, &topics::ALL, 3).await?;
-    println!("broker {bootstrap}: topics ready: {}", topics::ALL.join(", "));
-    let resp = reqwest::Client::new()
-        .get(format!("{langsmith_url}/api/v1/sessions?limit=100"))
-        .header("x-api-key", key)
-        .send()
-        .await?
-        .error_for_status()?;
-    let sessions: Vec<serde_json::Value> = resp.json().await?;
-    println!(
-        "langsmith {langsmith_url}: reachable, {} tracing project(s) visible",
-        sessions.len()
-    );
-    println!(
-        "next: the intake role reads {}, deletes the named traces in batches of at most 1000 per project \
-         and publishes {}; the verifier re-checks after the deletion window and publishes {} or {}.",
-        topics::REQUESTS,
-        topics::DELETION_REQUESTED,
-        topics::DELETION_VERIFIED,
-        topics::DELETION_FAILED
-    );
-    Ok(())
 }

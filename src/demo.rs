@@ -1,0 +1,260 @@
+//! `erasure-worker demo`: the main job on embedded defaults, against a broker and the LangSmith
+//! simulator (`scripts/demo` starts both on loopback). It gives itself a simulator workspace with two
+//! projects and traces, publishes sample requests (explicit, by project name, by metadata, one with a
+//! trace the simulator never deletes, one invalid), runs both roles in this process with a fast
+//! window, and prints each request's audit trail as it happens, then a summary.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::{api, intake, kafka, metrics, topics, verify};
+
+const PERSON: &str = "user-4711";
+
+/// A request's trail: the ids it named, those verified and failed, and whether it was dead-lettered.
+#[derive(Default)]
+struct Trail {
+    ids: BTreeSet<String>,
+    verified: BTreeSet<String>,
+    failed: BTreeSet<String>,
+    dlq: bool,
+}
+
+impl Trail {
+    fn done(&self) -> bool {
+        self.dlq
+            || (!self.ids.is_empty()
+                && self
+                    .ids
+                    .iter()
+                    .all(|i| self.verified.contains(i) || self.failed.contains(i)))
+    }
+}
+
+pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    kafka::create_topics(bootstrap, &topics::ALL, 3).await?;
+    let http = reqwest::Client::new();
+    let sim = |path: &str| format!("{langsmith_url}/_sim/{path}");
+    let key = format!("lsv2_pt_demo_{}", Uuid::new_v4().simple());
+    let ws: Value = post(&http, &sim("workspaces"), json!({"name": "demo", "api_keys": [key]})).await?;
+    let ws = ws["id"]
+        .as_str()
+        .context("the simulator answered no workspace id")?
+        .to_owned();
+    let loaded = post(
+        &http,
+        &sim(&format!("workspaces/{ws}/load")),
+        json!({"sessions": [{"name": "support-bot"}, {"name": "checkout-agent"}]}),
+    )
+    .await?;
+    let (support, checkout) = (loaded["sessions"][0].clone(), loaded["sessions"][1].clone());
+    let generate = |session: &Value, traces: u32, metadata: Value| json!({"session_id": session, "traces": traces, "return_ids": true, "metadata": metadata});
+    let traces = |v: Value| -> Vec<String> {
+        v["trace_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect()
+    };
+    let gen_url = sim(&format!("workspaces/{ws}/generate"));
+    let explicit = traces(post(&http, &gen_url, generate(&support, 3, json!([]))).await?);
+    let by_name = traces(post(&http, &gen_url, generate(&checkout, 2, json!([]))).await?);
+    let person = json!([{"key": "user_id", "prefix": PERSON, "distinct": 1}]);
+    let selected = traces(post(&http, &gen_url, generate(&support, 2, person)).await?);
+    let stuck = traces(post(&http, &gen_url, generate(&checkout, 2, json!([]))).await?);
+    put(&http, &sim("never"), json!({"traces": [stuck[0]]})).await?;
+    put(&http, &sim("window"), json!({"mode": "every", "seconds": 2})).await?;
+
+    let dir = std::env::temp_dir().join(format!("erasure-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, &key)?;
+    let config = Config::parse(&format!(
+        "[kafka]\nbootstrap = \"{bootstrap}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[intake]\nlinger = \"300ms\"\n\
+         [window]\nkind = \"fixed\"\ndelay = \"4s\"\n[verifier]\nmax_attempts = 2\n\
+         [workspaces.main]\napi_url = \"{langsmith_url}\"\napi_key_file = \"{}\"\n",
+        key_file.display()
+    ))?;
+    println!("demo: broker {bootstrap}, LangSmith simulator {langsmith_url} (deletion job every 2 s)");
+    println!("demo: the worker checks 4 s after each accepted delete, at most 2 times\n");
+
+    let requests = [
+        (
+            "gdpr-explicit",
+            json!({"targets": [{"session_id": support, "trace_ids": explicit}]}),
+        ),
+        (
+            "gdpr-by-name",
+            json!({"targets": [{"session_name": "checkout-agent", "trace_ids": by_name}]}),
+        ),
+        (
+            "gdpr-metadata",
+            json!({"targets": [{"metadata": {"user_id": format!("{PERSON}0")}, "session_name": "support-bot"}]}),
+        ),
+        (
+            "gdpr-stuck",
+            json!({"targets": [{"session_id": checkout, "trace_ids": stuck}]}),
+        ),
+    ];
+    let mut trails: BTreeMap<String, Trail> = BTreeMap::new();
+    for ((id, _), ids) in requests.iter().zip([&explicit, &by_name, &selected, &stuck]) {
+        trails.entry((*id).to_owned()).or_default().ids = ids.iter().cloned().collect();
+    }
+    trails.entry("gdpr-invalid".into()).or_default();
+
+    let metrics = std::sync::Arc::new(metrics::Metrics::new());
+    let clients = api::clients(&config, &metrics)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let intake = intake::Intake::new(config.clone(), clients.clone(), metrics.clone())?;
+    let verifier = verify::Verifier::new(config.clone(), clients, metrics)?;
+    let roles = [
+        tokio::spawn(intake.run(wait(stopped.clone()))),
+        tokio::spawn(verifier.run(wait(stopped.clone()))),
+    ];
+
+    let producer: FutureProducer = kafka::client_config(bootstrap).create()?;
+    for (id, data) in &requests {
+        let mut data = data.clone();
+        data["request_id"] = json!(id);
+        let event = json!({"specversion": "1.0", "id": format!("evt-{id}"), "source": "urn:demo",
+                           "type": "erasure.requested.v1", "data": data});
+        send(&producer, id, &serde_json::to_vec(&event)?).await?;
+    }
+    send(
+        &producer,
+        "gdpr-invalid",
+        br#"{"specversion": "1.0", "data": {"request_id": "#,
+    )
+    .await?;
+
+    let reader: StreamConsumer = kafka::client_config(bootstrap)
+        .set("group.id", format!("demo-reader-{}", Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    reader.subscribe(&[
+        topics::DELETION_REQUESTED,
+        topics::RECHECK,
+        topics::DELETION_VERIFIED,
+        topics::DELETION_FAILED,
+        topics::DLQ,
+    ])?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !trails.values().all(Trail::done) {
+        let m = match tokio::time::timeout_at(deadline, reader.recv()).await {
+            Ok(m) => m?,
+            Err(_) => break,
+        };
+        let key = m
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
+        let Some(trail) = trails.get_mut(&key) else { continue };
+        let at = started.elapsed().as_secs_f64();
+        if m.topic() == topics::DLQ {
+            trail.dlq = true;
+            let reason = m
+                .headers()
+                .and_then(|h| {
+                    use rdkafka::message::Headers;
+                    h.iter()
+                        .find(|x| x.key == "dlq_reason")
+                        .and_then(|x| x.value)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                })
+                .unwrap_or_default();
+            println!("{at:>5.1} s  {key:<14} dead-lettered ({reason})");
+            continue;
+        }
+        let event: Value = serde_json::from_slice(m.payload().unwrap_or_default())?;
+        let d = &event["data"];
+        let ids: Vec<String> = d["trace_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let what = match m.topic() {
+            topics::DELETION_REQUESTED => format!(
+                "deletion requested: {} traces, check after {}",
+                ids.len(),
+                d["verify_after"].as_str().unwrap_or("?")
+            ),
+            topics::RECHECK => format!(
+                "still present: {} traces, delete re-requested, attempt {}",
+                ids.len(),
+                d["attempt"]
+            ),
+            topics::DELETION_VERIFIED => {
+                trail.verified.extend(ids.iter().cloned());
+                format!("verified gone: {} traces (attempt {})", ids.len(), d["attempts"])
+            }
+            _ => {
+                trail.failed.extend(ids.iter().cloned());
+                format!(
+                    "FAILED: {} traces, {} ({})",
+                    ids.len(),
+                    d["reason"].as_str().unwrap_or("?"),
+                    d["detail"].as_str().unwrap_or("")
+                )
+            }
+        };
+        println!("{at:>5.1} s  {key:<14} {what}");
+    }
+    let _ = stop.send(true);
+    for role in roles {
+        role.await??;
+    }
+    tokio::task::spawn_blocking(move || drop(reader)).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!("\nsummary after {:.1} s:", started.elapsed().as_secs_f64());
+    for (id, t) in &trails {
+        let state = if t.dlq {
+            "invalid: in erasure.requests.dlq".to_owned()
+        } else {
+            format!(
+                "{} verified, {} failed of {} traces",
+                t.verified.len(),
+                t.failed.len(),
+                t.ids.len()
+            )
+        };
+        println!("  {id:<14} {state}");
+    }
+    if !trails.values().all(Trail::done) {
+        bail!("not every request reached a terminal event within 60 s");
+    }
+    Ok(())
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: Value) -> anyhow::Result<Value> {
+    let r = http.post(url).json(&body).send().await?.error_for_status()?;
+    Ok(r.json().await?)
+}
+
+async fn put(http: &reqwest::Client, url: &str, body: Value) -> anyhow::Result<Value> {
+    let r = http.put(url).json(&body).send().await?.error_for_status()?;
+    Ok(r.json().await?)
+}
+
+async fn send(producer: &FutureProducer, key: &str, payload: &[u8]) -> anyhow::Result<()> {
+    let record = FutureRecord::to(topics::REQUESTS).key(key).payload(payload);
+    producer
+        .send(record, Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("publishing {key}: {e}"))?;
+    Ok(())
+}
