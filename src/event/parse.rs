@@ -379,4 +379,6 @@ fn selector_pairs(i: usize, metadata: &BTreeMap<String, String>) -> Result<(), R
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
