@@ -92,6 +92,16 @@ impl<K: Hash + Eq + Clone, O> Coalescer<K, O> {
         keys.iter().filter_map(|k| self.take(k)).collect()
     }
 
+    /// The open batch with the most ids, taken early (the input is paused and nothing else moves).
+    pub fn take_fullest(&mut self) -> Option<Batch<K, O>> {
+        let key = self
+            .open
+            .iter()
+            .max_by_key(|(_, o)| o.ids.len())
+            .map(|(k, _)| k.clone())?;
+        self.take(&key)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.open.is_empty()
     }
@@ -122,6 +132,13 @@ mod tests {
         assert!(c.expired(t0 + Duration::from_secs(2)).is_empty());
         assert_eq!(c.expired(t0 + Duration::from_secs(3)).len(), 1);
         assert!(c.is_empty());
+        let mut c = Coalescer::new(10, Duration::from_secs(2));
+        c.push("u", Uuid::from_u128(4), 'd', t0);
+        c.push("v", Uuid::from_u128(5), 'e', t0);
+        c.push("v", Uuid::from_u128(6), 'e', t0);
+        assert_eq!(c.take_fullest().map(|b| b.key), Some("v"));
+        assert_eq!(c.take_fullest().map(|b| b.key), Some("u"));
+        assert!(c.take_fullest().is_none());
     }
 
     proptest! {

@@ -61,6 +61,9 @@ struct State {
     last_received: HashMap<i32, i64>,
     dlq_pending: usize,
     invalid: InvalidShare,
+    /// Delete batches sent and not answered; outputs queued and not acknowledged.
+    calls_in_flight: usize,
+    outputs_in_flight: usize,
 }
 
 pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -110,6 +113,8 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         last_received: HashMap::new(),
         dlq_pending: 0,
         invalid: InvalidShare::default(),
+        calls_in_flight: 0,
+        outputs_in_flight: 0,
     };
     tokio::pin!(shutdown);
     let mut grace: Option<Instant> = None;
@@ -314,6 +319,7 @@ impl State {
     fn send_batch(&mut self, batch: Batch<BatchKey, PartKey>) {
         let ((workspace, session), ids, owners) = (batch.key, batch.ids, batch.owners);
         self.intake.metrics.batch_ids.observe(ids.len() as f64);
+        self.calls_in_flight += 1;
         let sem = self.calls[&workspace].clone();
         let (intake, tx) = (self.intake.clone(), self.tx.batches.clone());
         tokio::spawn(async move {
@@ -335,6 +341,7 @@ impl State {
     }
 
     fn on_batch(&mut self, consumer: &Consumer_, done: BatchDone) {
+        self.calls_in_flight -= 1;
         let accepted = done.ids.len() - done.rejected.len();
         self.intake.metrics.traces_requested.inc_by(accepted as u64);
         let window = &self.intake.config.window;
@@ -359,6 +366,7 @@ impl State {
         }
         let out = crate::output::encode(&self.intake.config, &output);
         drop(output);
+        self.outputs_in_flight += 1;
         let (publisher, tx) = (self.intake.publisher.clone(), self.tx.acks.clone());
         match publisher.try_enqueue(&out.record()) {
             Ok(delivery) => {
@@ -383,6 +391,7 @@ impl State {
     fn on_ack(&mut self, consumer: &Consumer_, ack: Ack) {
         match ack {
             Ack::Output(key) => {
+                self.outputs_in_flight -= 1;
                 if self.book.published(key) {
                     self.complete(consumer, key);
                 }
@@ -411,11 +420,26 @@ impl State {
         let max = self.intake.config.intake.max_in_flight_ids;
         let load = self.book.ids_in_flight() + self.book.messages();
         let want_paused = if self.paused { load * 5 > max * 4 } else { load >= max };
-        if want_paused == self.paused {
-            return;
+        if want_paused != self.paused {
+            self.set_paused(consumer, want_paused, max);
         }
+        // Paused with no call and no output in flight, only open batches: they cannot grow, and
+        // waiting for their linger only stalls. Send the fullest now (more of them follow, one per
+        // turn, until the load is low enough to resume).
+        if self.paused && self.calls_in_flight == 0 && self.outputs_in_flight == 0 {
+            if let Some(batch) = self.coalescer.take_fullest() {
+                tracing::debug!(
+                    ids = batch.ids.len(),
+                    "input paused with only open batches: sending the fullest"
+                );
+                self.send_batch(batch);
+            }
+        }
+    }
+
+    fn set_paused(&mut self, consumer: &Consumer_, pause: bool, max: usize) {
         let result = consumer.assignment().and_then(|tpl| {
-            if want_paused {
+            if pause {
                 consumer.pause(&tpl)
             } else {
                 consumer.resume(&tpl)
@@ -423,9 +447,9 @@ impl State {
         });
         match result {
             Ok(()) => {
-                self.paused = want_paused;
+                self.paused = pause;
                 let (ids, events) = (self.book.ids_in_flight(), self.book.messages());
-                tracing::info!(paused = want_paused, ids, events, max, "input backpressure");
+                tracing::info!(paused = pause, ids, events, max, "input backpressure");
             }
             Err(e) => tracing::warn!(error = %e, "pausing/resuming the input failed"),
         }
