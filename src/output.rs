@@ -113,8 +113,38 @@ impl Encoded {
     }
 }
 
+/// A record for the DLQ: the original key and bytes untouched, the original headers plus why and
+/// where from.
+pub struct DeadLetter {
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl DeadLetter {
+    pub fn new(m: &rdkafka::message::BorrowedMessage<'_>, why: Rejection) -> DeadLetter {
+        use rdkafka::message::Message;
+        DeadLetter {
+            headers: dlq_headers(&Incoming::from_message(m), why),
+            payload: m.payload().unwrap_or_default().to_vec(),
+            key: m.key().map(<[u8]>::to_vec),
+        }
+    }
+
+    /// Publishes to `topic` and returns once Kafka acknowledged it.
+    pub async fn send(self, publisher: &Publisher, topic: &str) {
+        let record = Record {
+            topic,
+            key: self.key.as_deref(),
+            payload: &self.payload,
+            headers: self.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect(),
+        };
+        publisher.send(record).await;
+    }
+}
+
 /// The original headers, untouched, plus why and where from.
-pub fn dlq_headers(rec: &Incoming<'_>, why: Rejection) -> Vec<(String, Vec<u8>)> {
+fn dlq_headers(rec: &Incoming<'_>, why: Rejection) -> Vec<(String, Vec<u8>)> {
     let mut headers: Vec<(String, Vec<u8>)> = rec
         .headers
         .iter()

@@ -38,6 +38,23 @@ pub struct Incoming<'a> {
     pub offset: i64,
 }
 
+impl<'a> Incoming<'a> {
+    /// The record as consumed.
+    pub fn from_message(m: &'a rdkafka::message::BorrowedMessage<'_>) -> Incoming<'a> {
+        use rdkafka::message::{Headers, Message};
+        Incoming {
+            payload: m.payload(),
+            headers: m
+                .headers()
+                .map(|h| h.iter().map(|x| (x.key, x.value)).collect())
+                .unwrap_or_default(),
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+        }
+    }
+}
+
 impl Incoming<'_> {
     fn header(&self, name: &str) -> Result<Option<&str>, Rejection> {
         match self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {

@@ -9,16 +9,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::TopicPartitionList;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
 use super::Verifier;
-use crate::event::{self, DeletionRequested, Incoming, Rejection};
+use crate::event::{self, DeletionRequested, Rejection};
 use crate::kafka::{Assignment, RebalanceReporter};
 use crate::offsets::Offsets;
-use crate::publish::Record;
+use crate::output::DeadLetter;
 
 type Consumer_ = StreamConsumer<RebalanceReporter>;
 /// (index into the two input topics, partition).
@@ -272,30 +272,11 @@ impl State {
     fn dead_letter(&mut self, key: Key, m: &BorrowedMessage<'_>, why: Rejection) {
         tracing::error!(topic = m.topic(), partition = m.partition(), offset = m.offset(), reason = why.reason,
             detail = %why.detail, "unreadable event sent to the DLQ");
-        let headers: Vec<(&str, Option<&[u8]>)> = m
-            .headers()
-            .map(|h| h.iter().map(|x| (x.key, x.value)).collect())
-            .unwrap_or_default();
-        let rec = Incoming {
-            payload: m.payload(),
-            headers,
-            topic: m.topic(),
-            partition: m.partition(),
-            offset: m.offset(),
-        };
-        let headers = crate::output::dlq_headers(&rec, why);
-        let payload = m.payload().unwrap_or_default().to_vec();
-        let record_key = m.key().map(<[u8]>::to_vec);
+        let letter = DeadLetter::new(m, why);
         self.in_flight.insert(key, None);
         let (v, done) = (self.v.clone(), self.done.clone());
         tokio::spawn(async move {
-            let record = Record {
-                topic: &v.config.topics.dlq,
-                key: record_key.as_deref(),
-                payload: &payload,
-                headers: headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect(),
-            };
-            v.publisher.send(record).await;
+            letter.send(&v.publisher, &v.config.topics.dlq).await;
             let _ = done.send(key).await;
         });
     }

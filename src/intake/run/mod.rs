@@ -9,10 +9,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::Utc;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
+
+mod outputs;
 
 use super::book::{Book, MsgKey, PartKey};
 use super::coalesce::{Batch, Coalescer};
@@ -22,8 +24,6 @@ use super::Intake;
 use crate::event::{self, Incoming};
 use crate::kafka::{Assignment, RebalanceReporter};
 use crate::offsets::Offsets;
-use crate::output::Output;
-use crate::publish::Record;
 
 type Consumer_ = StreamConsumer<RebalanceReporter>;
 type BatchKey = (String, Uuid);
@@ -219,17 +219,7 @@ impl State {
             }
         }
         self.offsets.received(partition, offset);
-        let headers: Vec<(&str, Option<&[u8]>)> = m
-            .headers()
-            .map(|h| h.iter().map(|x| (x.key, x.value)).collect())
-            .unwrap_or_default();
-        let rec = Incoming {
-            payload: m.payload(),
-            headers,
-            topic: m.topic(),
-            partition,
-            offset,
-        };
+        let rec = Incoming::from_message(m);
         match event::parse_request(&rec, &self.intake.limits, Utc::now()) {
             Ok(mut request) => {
                 self.note(false)?;
@@ -252,7 +242,7 @@ impl State {
             }
             Err(rejection) => {
                 tracing::info!(partition, offset, reason = rejection.reason, detail = %rejection.detail, "invalid event sent to the DLQ");
-                self.dead_letter(key, m, rec, rejection);
+                self.dead_letter(key, m, rejection);
                 self.note(true)?;
             }
         }
@@ -265,25 +255,6 @@ impl State {
         let outcome = if invalid { "invalid" } else { "valid" };
         self.intake.metrics.events.with_label_values(&[outcome]).inc();
         self.invalid.note(invalid, &self.intake.config.intake)
-    }
-
-    fn dead_letter(&mut self, key: MsgKey, m: &BorrowedMessage<'_>, rec: Incoming<'_>, why: event::Rejection) {
-        self.intake.metrics.dlq.with_label_values(&[why.reason]).inc();
-        let headers = crate::output::dlq_headers(&rec, why);
-        let payload = rec.payload.unwrap_or_default().to_vec();
-        let msg_key = m.key().map(<[u8]>::to_vec);
-        let (intake, tx) = (self.intake.clone(), self.tx.acks.clone());
-        self.dlq_pending += 1;
-        tokio::spawn(async move {
-            let record = Record {
-                topic: &intake.config.topics.dlq,
-                key: msg_key.as_deref(),
-                payload: &payload,
-                headers: headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect(),
-            };
-            intake.publisher.send(record).await;
-            let _ = tx.send(Ack::Dlq(key)).await;
-        });
     }
 
     fn on_resolved(&mut self, key: MsgKey, r: Resolved, stopping: bool) {
@@ -354,63 +325,6 @@ impl State {
             }
             if self.book.finished(msg) {
                 self.complete(consumer, msg);
-            }
-        }
-    }
-
-    /// Publishes an output event of `key`. Encoded and queued here, so that while it waits for its
-    /// acknowledgement only librdkafka's copy and a small task remain (thousands wait under a backlog).
-    fn publish(&mut self, key: MsgKey, output: Output) {
-        if let Output::Failed(f) = &output {
-            self.intake.metrics.failed.with_label_values(&[f.reason.as_str()]).inc();
-        }
-        let out = crate::output::encode(&self.intake.config, &output);
-        drop(output);
-        self.outputs_in_flight += 1;
-        let (publisher, tx) = (self.intake.publisher.clone(), self.tx.acks.clone());
-        match publisher.try_enqueue(&out.record()) {
-            Ok(delivery) => {
-                drop(out);
-                tokio::spawn(async move {
-                    publisher.confirm(delivery).await;
-                    let _ = tx.send(Ack::Output(key)).await;
-                });
-            }
-            // The local queue is full (or librdkafka refused): wait in a task of its own.
-            Err(_) => {
-                tokio::spawn(async move {
-                    let delivery = publisher.enqueue(&out.record()).await;
-                    drop(out);
-                    publisher.confirm(delivery).await;
-                    let _ = tx.send(Ack::Output(key)).await;
-                });
-            }
-        }
-    }
-
-    fn on_ack(&mut self, consumer: &Consumer_, ack: Ack) {
-        match ack {
-            Ack::Output(key) => {
-                self.outputs_in_flight -= 1;
-                if self.book.published(key) {
-                    self.complete(consumer, key);
-                }
-            }
-            Ack::Dlq(key) => {
-                self.dlq_pending -= 1;
-                self.complete(consumer, key);
-            }
-        }
-    }
-
-    /// The event is done: store the offset if the contiguous prefix moved (and the partition is still ours).
-    fn complete(&mut self, consumer: &Consumer_, key: MsgKey) {
-        if self.generations.get(&key.partition) != Some(&key.generation) {
-            return;
-        }
-        if let Some(last) = self.offsets.complete(key.partition, key.offset) {
-            if let Err(e) = consumer.store_offset(&self.intake.config.topics.requests, key.partition, last) {
-                tracing::debug!(partition = key.partition, error = %e, "offset not stored (partition revoked?)");
             }
         }
     }
