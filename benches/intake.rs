@@ -113,12 +113,32 @@ async fn bench(events: usize) {
     let mut ids_total = 0usize;
     let mut per_session = vec![0usize; SESSIONS];
     let mut pending = Vec::new();
+    // BENCH_MIX=zipf: projects drawn with Zipf weights (exponent 1.1) instead of round robin.
+    let zipf = std::env::var("BENCH_MIX").is_ok_and(|m| m == "zipf");
+    let weights: Vec<f64> = (1..=SESSIONS).map(|k| 1.0 / (k as f64).powf(1.1)).collect();
+    let total: f64 = weights.iter().sum();
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut pick = |i: usize| {
+        if !zipf {
+            return i % SESSIONS;
+        }
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut x = (rng >> 11) as f64 / (1u64 << 53) as f64 * total;
+        weights
+            .iter()
+            .position(|w| {
+                x -= w;
+                x < 0.0
+            })
+            .unwrap_or(SESSIONS - 1)
+    };
     for i in 0..events {
+        let s = pick(i);
         let n = 1 + i % 3;
         ids_total += n;
-        per_session[i % SESSIONS] += n;
+        per_session[s] += n;
         let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
-        let data = json!({"request_id": format!("b-{i}"), "targets": [{"session_id": sessions[i % SESSIONS], "trace_ids": ids}]});
+        let data = json!({"request_id": format!("b-{i}"), "targets": [{"session_id": sessions[s], "trace_ids": ids}]});
         let ev = json!({"specversion": "1.0", "id": format!("e{i}"), "source": "urn:bench", "type": "erasure.requested.v1", "data": data});
         let payload = serde_json::to_vec(&ev).unwrap();
         let key = format!("b-{i}");
@@ -141,7 +161,8 @@ async fn bench(events: usize) {
         d.await.unwrap().unwrap();
     }
     println!(
-        "backlog: {events} events ({ids_total} trace ids) produced in {:.1} s",
+        "backlog: {events} events ({ids_total} trace ids, {} mix over {SESSIONS} projects) produced in {:.1} s",
+        if zipf { "Zipf 1.1" } else { "uniform" },
         t.elapsed().as_secs_f64()
     );
 
