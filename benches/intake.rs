@@ -213,13 +213,12 @@ async fn bench(events: usize) {
         .create()
         .unwrap();
     reader.subscribe(&[&topics[2]]).unwrap();
-    let broker_cpu_before = cpu_secs(
-        std::fs::read_to_string(dir.join("pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap(),
-    );
+    let broker_pid: u32 = std::fs::read_to_string(dir.join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let broker_cpu_before = cpu_secs(broker_pid);
     let t = Instant::now();
     let mut worker = Command::new(env!("CARGO_BIN_EXE_erasure-worker"))
         .args(["run", "--role", "intake", "--config"])
@@ -252,13 +251,7 @@ async fn bench(events: usize) {
     let elapsed = t.elapsed().as_secs_f64();
     let hwm = status_kib(worker.id(), "VmHWM:");
     let worker_cpu = cpu_secs(worker.id());
-    let broker_cpu = cpu_secs(
-        std::fs::read_to_string(dir.join("pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap(),
-    ) - broker_cpu_before;
+    let broker_cpu = cpu_secs(broker_pid) - broker_cpu_before;
     tokio::task::spawn_blocking(move || drop(reader)).await.unwrap();
     // And every input offset gets committed (auto-commit runs every 5 s).
     let probe: StreamConsumer = client_config(&bootstrap)

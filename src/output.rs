@@ -93,6 +93,11 @@ pub fn encode(cfg: &Config, output: &Output) -> Encoded {
 pub async fn publish(cfg: &Config, publisher: &Publisher, output: Output) {
     let out = encode(cfg, &output);
     drop(output);
+    publish_encoded(publisher, out).await;
+}
+
+/// Publishes an encoded event, freeing it once librdkafka holds its copy.
+pub async fn publish_encoded(publisher: &Publisher, out: Encoded) {
     let delivery = publisher.enqueue(&out.record()).await;
     drop(out);
     publisher.confirm(delivery).await;

@@ -42,9 +42,7 @@ impl State {
             // The local queue is full (or librdkafka refused): wait in a task of its own.
             Err(_) => {
                 tokio::spawn(async move {
-                    let delivery = publisher.enqueue(&out.record()).await;
-                    drop(out);
-                    publisher.confirm(delivery).await;
+                    crate::output::publish_encoded(&publisher, out).await;
                     let _ = tx.send(Ack::Output(key)).await;
                 });
             }
