@@ -136,8 +136,28 @@ impl DeadLetter {
         }
     }
 
-    /// Publishes to `topic` and returns once Kafka acknowledged it.
-    pub async fn send(self, publisher: &Publisher, topic: &str) {
+    /// Publishes to `topic` and returns once Kafka acknowledged it. A record too large for the
+    /// producer goes without its payload, then without its original headers, then without its key
+    /// (each omission is named in a header); `dlq_topic`, `dlq_partition` and `dlq_offset` still
+    /// point at the original. Sent as it was, it would be refused for ever and stall its partition.
+    pub async fn send(mut self, publisher: &Publisher, topic: &str) {
+        // Room for the record's framing and the omission headers.
+        let limit = publisher.max_bytes().saturating_sub(1024);
+        let original = self.headers.len() - DLQ_HEADERS;
+        if self.size() > limit {
+            let bytes = std::mem::take(&mut self.payload).len();
+            self.headers
+                .push(("dlq_payload_omitted".into(), bytes.to_string().into_bytes()));
+        }
+        if self.size() > limit {
+            self.headers.drain(..original);
+            self.headers
+                .push(("dlq_headers_omitted".into(), original.to_string().into_bytes()));
+        }
+        if self.size() > limit {
+            self.key = None;
+            self.headers.push(("dlq_key_omitted".into(), b"true".to_vec()));
+        }
         let record = Record {
             topic,
             key: self.key.as_deref(),
@@ -147,6 +167,16 @@ impl DeadLetter {
         publisher.send(record).await;
     }
 }
+
+impl DeadLetter {
+    fn size(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.key.as_ref().map_or(0, Vec::len) + self.payload.len() + headers
+    }
+}
+
+/// How many headers `dlq_headers` adds after the original ones.
+const DLQ_HEADERS: usize = 5;
 
 /// The original headers, untouched, plus why and where from.
 fn dlq_headers(rec: &Incoming<'_>, why: Rejection) -> Vec<(String, Vec<u8>)> {

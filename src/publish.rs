@@ -14,7 +14,11 @@ use crate::api::retry::backoff;
 #[derive(Clone)]
 pub struct Publisher {
     producer: FutureProducer,
+    max_bytes: usize,
 }
+
+/// librdkafka's default `message.max.bytes`.
+const DEFAULT_MAX_BYTES: usize = 1_000_000;
 
 /// A record to publish; headers are (name, value) pairs.
 pub struct Record<'a> {
@@ -30,9 +34,19 @@ impl Publisher {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5");
+        let max_bytes = config
+            .get("message.max.bytes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_MAX_BYTES);
         Ok(Publisher {
             producer: config.create()?,
+            max_bytes,
         })
+    }
+
+    /// The largest record (key, payload and headers) the producer accepts: `message.max.bytes`.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     /// Sends until Kafka acknowledges: [`Publisher::enqueue`], then [`Publisher::confirm`].

@@ -181,16 +181,25 @@ async fn run_schedule(sim: Arc<Sim>) {
 impl Sim {
     /// Every accepted trace-id delete of a workspace: (session, trace ids) per call, in order.
     pub fn delete_calls(&self, workspace: Uuid) -> Vec<(Uuid, Vec<Uuid>)> {
+        self.delete_calls_from(workspace, 0).0
+    }
+
+    /// The accepted trace-id deletes from entry `from` of the workspace's delete log on, and the
+    /// log's length (where the next read starts).
+    pub fn delete_calls_from(&self, workspace: Uuid, from: usize) -> (Vec<(Uuid, Vec<Uuid>)>, usize) {
         let state = self.state();
         let Some(ws) = state.workspaces.get(&workspace) else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
-        ws.delete_log
+        let calls = ws
+            .delete_log
             .iter()
+            .skip(from)
             .filter_map(|t| match t {
                 DeleteTarget::Traces { session_id, trace_ids } => Some((*session_id, trace_ids.clone())),
                 DeleteTarget::Metadata { .. } => None,
             })
-            .collect()
+            .collect();
+        (calls, ws.delete_log.len())
     }
 }

@@ -13,6 +13,8 @@ use super::{ErasureRequested, Request, SessionRef, SourceRef, Target, TargetSpec
 const MAX_TARGETS: usize = 100;
 const MAX_PAIRS: usize = 10;
 const MAX_TEXT: usize = 256;
+/// CloudEvents `id` and `source` are copied into every output event: bounded, so outputs stay small.
+const MAX_ATTRIBUTE: usize = 512;
 const DEFAULT_DEADLINE_DAYS: i64 = 30;
 
 /// Why an event went to the DLQ: a stable `reason` code and a human `detail` without personal data.
@@ -108,6 +110,12 @@ pub fn parse_request(rec: &Incoming<'_>, limits: &Limits, now: DateTime<Utc>) ->
         );
     }
     let env = envelope(rec, payload)?;
+    if env.id.len() > MAX_ATTRIBUTE || env.source.len() > MAX_ATTRIBUTE {
+        return reject(
+            "invalid_envelope",
+            format!("id and source must be at most {MAX_ATTRIBUTE} bytes"),
+        );
+    }
     let data: ErasureRequested = serde_json::from_str(env.data).or_else(|e| {
         reject(
             "schema_violation",

@@ -1,12 +1,15 @@
 //! Integration tests against a real Kafka-protocol broker (Tansu) and the LangSmith simulator,
 //! both over real loopback sockets.
 
+mod chaos;
 mod cli;
 mod faults;
 mod harness;
+mod hostile;
 mod intake;
 mod logs;
 mod prometheus;
+mod proxy;
 mod schemas;
 mod support;
 mod verify;

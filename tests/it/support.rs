@@ -13,33 +13,57 @@ use rdkafka::consumer::StreamConsumer;
 use uuid::Uuid;
 
 pub struct Broker {
+    /// Where clients connect: the broker, or the proxy it advertises.
     pub bootstrap: String,
-    _dir: tempdir::Dir,
+    /// The broker's own listener.
+    pub listener: String,
+    dir: tempdir::Dir,
 }
 
-/// The broker for this test binary, started on first use on a free loopback port. It stops when the
-/// test binary exits (the script watches our pid). A broker that cannot be had fails the test, saying why.
+/// The broker for this test binary, started on first use on a free loopback port.
 pub fn broker() -> &'static Broker {
     static BROKER: OnceLock<Broker> = OnceLock::new();
-    BROKER.get_or_init(|| {
-        let dir = tempdir::Dir::new("broker");
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka-broker");
-        let out = Command::new(&script)
-            .arg("start")
-            .arg(&dir.path)
-            .env("KAFKA_BROKER_NO_INSTALL", "1")
-            .env("KAFKA_BROKER_WATCH_PID", std::process::id().to_string())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "the test broker could not be started (install it with `scripts/kafka-broker install`, \
-             or run the whole suite with `scripts/test`):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let bootstrap = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        Broker { bootstrap, _dir: dir }
-    })
+    BROKER.get_or_init(|| start_broker(None))
+}
+
+/// A broker of the caller's own; with `advertised`, clients are sent there (a proxy in front). It
+/// stops when dropped or when the test binary exits (the script watches our pid). A broker that
+/// cannot be had fails the test, saying why.
+pub fn start_broker(advertised: Option<&str>) -> Broker {
+    let dir = tempdir::Dir::new("broker");
+    let mut cmd = Command::new(script());
+    cmd.arg("start")
+        .arg(&dir.path)
+        .env("KAFKA_BROKER_NO_INSTALL", "1")
+        .env("KAFKA_BROKER_WATCH_PID", std::process::id().to_string());
+    if let Some(a) = advertised {
+        cmd.env("KAFKA_BROKER_ADVERTISED", a);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script().display()));
+    assert!(
+        out.status.success(),
+        "the test broker could not be started (install it with `scripts/kafka-broker install`, \
+         or run the whole suite with `scripts/test`):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listener = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Broker {
+        bootstrap: advertised.map_or_else(|| listener.clone(), str::to_owned),
+        listener,
+        dir,
+    }
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka-broker")
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = Command::new(script()).arg("stop").arg(&self.dir.path).status();
+    }
 }
 
 /// The simulator for this test binary, on its own runtime thread so it outlives each test's runtime.

@@ -23,11 +23,35 @@ use crate::support::{broker, drop_consumer, unique, Simulator};
 
 pub struct World {
     pub prefix: String,
+    /// Where the worker and the test's clients reach the broker.
+    pub bootstrap: String,
     pub sim: Arc<Sim>,
     pub sim_url: String,
     pub ws: Uuid,
     pub key_file: PathBuf,
     pub producer: FutureProducer,
+}
+
+/// One input record, as it goes on the wire.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Record {
+    /// An erasure request with `data`, in structured CloudEvents mode, keyed by its request id.
+    pub fn event(data: &Value) -> Record {
+        let id = data["request_id"].as_str().unwrap_or("x").to_owned();
+        let envelope = json!({"specversion": "1.0", "id": format!("evt-{id}"), "source": "urn:test",
+                              "type": "erasure.requested.v1", "time": chrono::Utc::now().to_rfc3339(), "data": data});
+        Record {
+            key: Some(id),
+            payload: serde_json::to_vec(&envelope).unwrap(),
+            headers: vec![("content-type".into(), b"application/cloudevents+json".to_vec())],
+        }
+    }
 }
 
 /// One record the worker published.
@@ -47,25 +71,33 @@ impl Out {
 
 impl World {
     pub async fn new(sim: &Simulator, partitions: i32) -> World {
+        World::on(&broker().bootstrap, sim, partitions).await
+    }
+
+    /// A world on a broker of the test's own (reached at `bootstrap`).
+    pub async fn on(bootstrap: &str, sim: &Simulator, partitions: i32) -> World {
         let prefix = unique("t");
         let topics: Vec<String> = ["requests", "dlq", "requested", "recheck", "verified", "failed"]
             .iter()
             .map(|t| format!("{prefix}.{t}"))
             .collect();
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        create_topics(&broker().bootstrap, &names, partitions)
+        create_topics(bootstrap, &names, partitions)
             .await
             .expect("create topics");
         let (ws, key) = sim.workspace();
         let key_file = std::env::temp_dir().join(format!("{prefix}.key"));
         std::fs::write(&key_file, &key).expect("write key file");
-        let producer = client_config(&broker().bootstrap)
+        // Large enough for the hostile suite's oversized records.
+        let producer = client_config(bootstrap)
+            .set("message.max.bytes", "16000000")
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .create()
             .expect("producer");
         World {
             prefix,
+            bootstrap: bootstrap.to_owned(),
             sim: sim.sim.clone(),
             sim_url: sim.base_url.clone(),
             ws,
@@ -105,7 +137,7 @@ delay = "5s"
 api_url = "{url}"
 api_key_file = "{key}"
 "#,
-            bootstrap = broker().bootstrap,
+            bootstrap = self.bootstrap,
             prefix = self.prefix,
             url = self.sim_url,
             key = self.key_file.display(),
@@ -135,47 +167,51 @@ api_key_file = "{key}"
         self.publish_many(std::slice::from_ref(&data)).await;
     }
 
-    /// Publishes many requests at once, waiting for every acknowledgement at the end.
-    pub async fn publish_many(&self, data: &[Value]) {
+    /// Publishes many requests at once (structured CloudEvents, keyed by request id); returns
+    /// where each landed, as (partition, offset).
+    pub async fn publish_many(&self, data: &[Value]) -> Vec<(i32, i64)> {
+        self.publish_records(&data.iter().map(Record::event).collect::<Vec<_>>())
+            .await
+    }
+
+    pub async fn publish_raw(&self, key: Option<&str>, payload: &[u8], headers: &[(&str, &str)]) {
+        let record = Record {
+            key: key.map(str::to_owned),
+            payload: payload.to_vec(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        };
+        self.publish_records(&[record]).await;
+    }
+
+    /// Publishes records as given, waiting for every acknowledgement at the end.
+    pub async fn publish_records(&self, records: &[Record]) -> Vec<(i32, i64)> {
         let topic = self.topic("requests");
-        let mut pending = Vec::with_capacity(data.len());
-        for d in data {
-            let id = d["request_id"].as_str().unwrap_or("x").to_owned();
-            let envelope = json!({"specversion": "1.0", "id": format!("evt-{id}"), "source": "urn:test",
-                                  "type": "erasure.requested.v1", "time": chrono::Utc::now().to_rfc3339(), "data": d});
-            let payload = serde_json::to_vec(&envelope).unwrap();
-            let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
-                key: "content-type",
-                value: Some("application/cloudevents+json"),
-            });
-            let record = FutureRecord::to(&topic).key(&id).payload(&payload).headers(headers);
+        let mut pending = Vec::with_capacity(records.len());
+        for r in records {
+            let mut headers = rdkafka::message::OwnedHeaders::new();
+            for (k, v) in &r.headers {
+                headers = headers.insert(rdkafka::message::Header { key: k, value: Some(v) });
+            }
+            let mut record = FutureRecord::<str, [u8]>::to(&topic)
+                .payload(&r.payload)
+                .headers(headers);
+            if let Some(k) = &r.key {
+                record = record.key(k);
+            }
             match self.producer.send_result(record) {
                 Ok(delivery) => pending.push(delivery),
                 Err((e, _)) => panic!("queueing input: {e}"),
             }
         }
+        let mut at = Vec::with_capacity(pending.len());
         for delivery in pending {
-            delivery.await.expect("delivery").expect("input acknowledged");
+            let d = delivery.await.expect("delivery").expect("input acknowledged");
+            at.push((d.partition, d.offset));
         }
-    }
-
-    pub async fn publish_raw(&self, key: Option<&str>, payload: &[u8], headers: &[(&str, &str)]) {
-        let topic = self.topic("requests");
-        let mut hs = rdkafka::message::OwnedHeaders::new();
-        for (k, v) in headers {
-            hs = hs.insert(rdkafka::message::Header {
-                key: k,
-                value: Some(*v),
-            });
-        }
-        let mut record = FutureRecord::<str, [u8]>::to(&topic).payload(payload).headers(hs);
-        if let Some(k) = key {
-            record = record.key(k);
-        }
-        self.producer
-            .send(record, Duration::from_secs(10))
-            .await
-            .expect("publish input");
+        at
     }
 
     /// Starts the intake in this process; send on the returned channel to shut it down.
@@ -223,7 +259,19 @@ api_key_file = "{key}"
 
     /// Reads the output topics (and the DLQ) until `done` says so, failing after `within`.
     pub async fn collect(&self, within: Duration, done: impl Fn(&[Out]) -> bool) -> Vec<Out> {
-        let consumer: StreamConsumer = client_config(&broker().bootstrap)
+        let (got, finished) = self.collect_until(within, done).await;
+        assert!(
+            finished,
+            "outputs incomplete after {within:?}: {} records; last: {:?}",
+            got.len(),
+            got.last()
+        );
+        got
+    }
+
+    /// Reads the output topics (and the DLQ) until `done` says so or `within` ran out; says which.
+    pub async fn collect_until(&self, within: Duration, done: impl Fn(&[Out]) -> bool) -> (Vec<Out>, bool) {
+        let consumer: StreamConsumer = client_config(&self.bootstrap)
             .set("group.id", unique("reader"))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
@@ -249,11 +297,7 @@ api_key_file = "{key}"
                 Err(_) if tokio::time::Instant::now() < deadline => continue,
                 Err(_) => {
                     drop_consumer(consumer).await;
-                    panic!(
-                        "outputs incomplete after {within:?}: {} records; last: {:?}",
-                        got.len(),
-                        got.last()
-                    );
+                    return (got, false);
                 }
             };
             let headers = m
@@ -284,12 +328,12 @@ api_key_file = "{key}"
             }
         }
         drop_consumer(consumer).await;
-        got
+        (got, true)
     }
 
     /// The committed offsets of the intake group on the requests topic, per partition.
     pub async fn committed(&self, partitions: i32) -> BTreeMap<i32, i64> {
-        let consumer: StreamConsumer = client_config(&broker().bootstrap)
+        let consumer: StreamConsumer = client_config(&self.bootstrap)
             .set("group.id", format!("{}.intake", self.prefix))
             .create()
             .expect("probe");

@@ -104,6 +104,10 @@ fn each_kind_of_bad_input_has_its_reason() {
     );
     let v03 = br#"{"specversion":"0.3","id":"a","source":"b","type":"erasure.requested.v1","data":{}}"#;
     assert_eq!(parse(v03, vec![]).unwrap_err().reason, "invalid_envelope");
+    let long_id =
+        json!({"specversion": "1.0", "id": "i".repeat(513), "source": "s", "type": "erasure.requested.v1", "data": {}});
+    let long_id = serde_json::to_vec(&long_id).unwrap();
+    assert_eq!(parse(&long_id, vec![]).unwrap_err().reason, "invalid_envelope");
     assert_eq!(
         parse(&event(json!({})), vec![("content-type", Some(b"text/plain"))])
             .unwrap_err()

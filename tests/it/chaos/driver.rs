@@ -1,0 +1,234 @@
+//! The chaos driver: worker replicas as processes it can SIGKILL, and faults it turns on and off
+//! at random: broker and API outages, black holes, resets and slow links through the proxies,
+//! 429 storms and 5xx bursts in the simulator.
+
+use std::collections::BTreeMap;
+use std::process::Child;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use langsmith_sim::faults::{Class, FaultSpec, RateLimit};
+use langsmith_sim::Sim;
+
+use crate::intake::Lcg;
+use crate::proxy::{Mode, Proxy};
+use crate::verify::terminate;
+use crate::world::World;
+
+const API: [Class; 4] = [Class::Delete, Class::Query, Class::QueryV2, Class::Sessions];
+
+/// Worker processes by role; a killed one is started again under a new log name.
+pub struct Replicas {
+    extra: String,
+    live: Mutex<Vec<(String, Child)>>,
+    started: Mutex<usize>,
+}
+
+impl Replicas {
+    pub fn start(world: &World, extra: &str, roles: &[&str]) -> Replicas {
+        let r = Replicas {
+            extra: extra.to_owned(),
+            live: Mutex::new(Vec::new()),
+            started: Mutex::new(0),
+        };
+        for role in roles {
+            r.spawn(world, role);
+        }
+        r
+    }
+
+    fn spawn(&self, world: &World, role: &str) {
+        let n = {
+            let mut s = self.started.lock().unwrap();
+            *s += 1;
+            *s
+        };
+        let child = world.spawn_worker(&self.extra, &format!("{role}-{n}"), role);
+        self.live.lock().unwrap().push((role.to_owned(), child));
+    }
+
+    /// SIGKILLs replica `i` (mod the count) and starts a new one of its role; returns the role.
+    fn kill_and_replace(&self, world: &World, i: usize) -> String {
+        let (role, mut child) = {
+            let mut live = self.live.lock().unwrap();
+            let at = i % live.len();
+            live.remove(at)
+        };
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        self.spawn(world, &role);
+        role
+    }
+
+    /// Stops every replica with SIGTERM; each must exit cleanly.
+    pub fn stop_all(&self) {
+        for (_, child) in self.live.lock().unwrap().iter_mut() {
+            terminate(child);
+        }
+    }
+
+    pub fn started(&self) -> usize {
+        *self.started.lock().unwrap()
+    }
+}
+
+/// The simulator's limits for the run: above what two replicas send, so 429s come from storms.
+pub fn calm(sim: &Sim) {
+    let mut faults = sim.faults();
+    for (class, requests) in [
+        (Class::Delete, 500),
+        (Class::Query, 200),
+        (Class::QueryV2, 1000),
+        (Class::Sessions, 500),
+    ] {
+        let spec = FaultSpec {
+            rate_limit: Some(RateLimit {
+                requests,
+                window_ms: 1000,
+                retry_after: false,
+                plain_body: false,
+            }),
+            ..Default::default()
+        };
+        faults.set(class, spec);
+    }
+}
+
+pub struct Chaos<'a> {
+    pub world: &'a World,
+    pub replicas: &'a Replicas,
+    pub broker: &'a Proxy,
+    pub api: &'a Proxy,
+    pub sim: &'a Sim,
+}
+
+impl Chaos<'_> {
+    /// Faults at random for `seconds`, with one long outage of the broker and one of the API
+    /// (`long` each) among them; then everything is healed. Returns how often each fault ran.
+    pub async fn run(&self, seconds: u64, long: Duration, seed: u64) -> BTreeMap<&'static str, u64> {
+        let mut rng = Lcg(seed);
+        let mut counts = BTreeMap::new();
+        let start = tokio::time::Instant::now();
+        let end = start + Duration::from_secs(seconds);
+        let (mut long_broker, mut long_api) = (false, false);
+        while tokio::time::Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(500 + rng.next(2500))).await;
+            let elapsed = start.elapsed().as_secs();
+            let span = Duration::from_millis(2000 + rng.next(6000));
+            let what = if !long_broker && elapsed >= seconds / 4 {
+                long_broker = true;
+                self.cut(self.broker, Mode::Refuse, long).await;
+                "broker outage (long)"
+            } else if !long_api && elapsed >= seconds / 2 {
+                long_api = true;
+                self.cut(self.api, Mode::Refuse, long).await;
+                "API outage (long)"
+            } else {
+                self.one(&mut rng, span).await
+            };
+            *counts.entry(what).or_default() += 1;
+        }
+        self.heal();
+        counts
+    }
+
+    async fn one(&self, rng: &mut Lcg, span: Duration) -> &'static str {
+        match rng.next(14) {
+            0..=3 => {
+                let role = self.replicas.kill_and_replace(self.world, rng.next(4) as usize);
+                if role == "intake" {
+                    "SIGKILL intake"
+                } else {
+                    "SIGKILL verifier"
+                }
+            }
+            4 => {
+                self.cut(self.broker, Mode::Refuse, span).await;
+                "broker outage"
+            }
+            5 => {
+                self.cut(self.broker, Mode::Blackhole, span).await;
+                "broker black hole"
+            }
+            6 => {
+                self.broker.reset_all();
+                "broker connections reset"
+            }
+            7 => {
+                self.cut(self.broker, Mode::Delay(Duration::from_millis(50)), span)
+                    .await;
+                "broker slow (50 ms per chunk)"
+            }
+            8 => {
+                self.cut(self.api, Mode::Refuse, span).await;
+                "API outage"
+            }
+            9 => {
+                self.cut(self.api, Mode::Blackhole, span).await;
+                "API black hole"
+            }
+            10 => {
+                self.api.reset_all();
+                "API connections reset"
+            }
+            11 => {
+                self.cut(self.api, Mode::Delay(Duration::from_millis(400)), span).await;
+                "API slow (400 ms per chunk)"
+            }
+            12 => {
+                self.storm(span, rng.next(2) == 0).await;
+                "429 storm"
+            }
+            _ => {
+                self.burst(span, [500, 502, 503][rng.next(3) as usize]).await;
+                "5xx burst"
+            }
+        }
+    }
+
+    async fn cut(&self, proxy: &Proxy, mode: Mode, span: Duration) {
+        proxy.set(mode);
+        tokio::time::sleep(span).await;
+        proxy.set(Mode::Pass);
+    }
+
+    /// Two requests a second per class and key, with or without `Retry-After`.
+    async fn storm(&self, span: Duration, retry_after: bool) {
+        for class in API {
+            let limit = RateLimit {
+                requests: 2,
+                window_ms: 1000,
+                retry_after,
+                plain_body: !retry_after,
+            };
+            self.sim.faults().set(
+                class,
+                FaultSpec {
+                    rate_limit: Some(limit),
+                    ..Default::default()
+                },
+            );
+        }
+        tokio::time::sleep(span).await;
+        calm(self.sim);
+    }
+
+    /// Half of all requests answered with `status`.
+    async fn burst(&self, span: Duration, status: u16) {
+        for class in API {
+            let mut faults = self.sim.faults();
+            let mut spec = faults.specs()[&class].clone();
+            spec.error_ratio = 0.5;
+            spec.error_status = Some(status);
+            faults.set(class, spec);
+        }
+        tokio::time::sleep(span).await;
+        calm(self.sim);
+    }
+
+    fn heal(&self) {
+        self.broker.set(Mode::Pass);
+        self.api.set(Mode::Pass);
+        calm(self.sim);
+    }
+}

@@ -1,0 +1,156 @@
+//! The chaos suite: two intake and two verifier replicas (worker processes) behind fault proxies
+//! to the broker and the API, while a driver SIGKILLs replicas, cuts, black-holes, resets and slows
+//! both links, and turns on 429 storms and 5xx bursts. A reconciler then proves nothing was lost.
+//!
+//! Knobs (environment): CHAOS_REQUESTS (default 20000), CHAOS_SECONDS of faults (default 60),
+//! CHAOS_LONG_OUTAGE_SECONDS (default 20; one broker and one API outage that long), CHAOS_SEED.
+
+mod commits;
+mod driver;
+mod plan;
+mod reconcile;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use langsmith_sim::window::Schedule;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::proxy::Proxy;
+use crate::support::{private_simulator, start_broker};
+use crate::world::World;
+use commits::Commits;
+use driver::{Chaos, Replicas};
+
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a whole number, not {v:?}"))
+    })
+}
+
+const PARTITIONS: i32 = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_every_request_ends_and_nothing_is_lost() {
+    let n = knob("CHAOS_REQUESTS", 20_000) as usize;
+    let seconds = knob("CHAOS_SECONDS", 60);
+    let long = Duration::from_secs(knob("CHAOS_LONG_OUTAGE_SECONDS", 20));
+    let seed = knob("CHAOS_SEED", 1);
+    let began = Instant::now();
+
+    let sim = private_simulator();
+    sim.sim.set_schedule(Schedule::Every { seconds: 0.5 });
+    driver::calm(&sim.sim);
+    let listener = Proxy::listener();
+    let broker = start_broker(Some(&listener.local_addr().unwrap().to_string()));
+    let broker_proxy = Proxy::start(listener, broker.listener.parse().unwrap());
+    let sim_addr = sim.base_url.trim_start_matches("http://").parse().unwrap();
+    let api_proxy = Proxy::start(Proxy::listener(), sim_addr);
+
+    let mut world = World::on(&broker.bootstrap, &sim, PARTITIONS).await;
+    world.sim_url = format!("http://{}", api_proxy.addr);
+    let (second, second_key) = sim.workspace();
+    let second_key_file = std::env::temp_dir().join(format!("{}.second.key", world.prefix));
+    std::fs::write(&second_key_file, second_key).unwrap();
+    let second_sessions: Vec<Uuid> = (0..30)
+        .map(|i| {
+            let new = serde_json::from_value(json!({"name": format!("second-{i}")})).unwrap();
+            world.sim.state().add_session(second, new).unwrap()
+        })
+        .collect();
+    let workspaces = vec![
+        (world.ws, "main", world.sessions(30)),
+        (second, "second", second_sessions),
+    ];
+    let plan = plan::plan(&world, workspaces, n, seed);
+
+    let extra = format!(
+        r#"
+default_workspace = "main"
+[intake]
+linger = "200ms"
+[verifier]
+max_attempts = 3
+[window]
+kind = "fixed"
+delay = "3s"
+[retry]
+base = "100ms"
+max = "2s"
+timeout = "3s"
+rate_limited_base = "500ms"
+[limits]
+delete_per_second = 100
+query_per_second = 50
+query_v2_per_second = 300
+sessions_per_second = 50
+[kafka.properties]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "1000"
+[workspaces.second]
+api_url = "{url}"
+api_key_file = "{key}"
+"#,
+        url = world.sim_url,
+        key = second_key_file.display()
+    );
+    let replicas = Replicas::start(&world, &extra, &["intake", "intake", "verifier", "verifier"]);
+    let chaos = Chaos {
+        world: &world,
+        replicas: &replicas,
+        broker: &broker_proxy,
+        api: &api_proxy,
+        sim: &sim.sim,
+    };
+    let mut commits = Commits::new(&world, PARTITIONS);
+    let faults_over = AtomicBool::new(false);
+
+    // Input arrives over the first 80% of the fault phase, in 20 slices.
+    let publish = async {
+        let mut at = Vec::with_capacity(n);
+        let slice = n.div_ceil(20).max(1);
+        let pause = Duration::from_millis(seconds * 800 / 20);
+        for chunk in plan.records.chunks(slice) {
+            at.extend(world.publish_records(chunk).await);
+            tokio::time::sleep(pause).await;
+        }
+        at
+    };
+    let faults = async {
+        let counts = chaos.run(seconds, long, seed).await;
+        faults_over.store(true, Ordering::Relaxed);
+        counts
+    };
+    let sample = async {
+        while !faults_over.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            commits.sample(&plan, &sim.sim);
+        }
+    };
+    let (at, counts, ()) = tokio::join!(publish, faults, sample);
+    eprintln!("chaos: faults over after {:.0?}: {counts:?}", began.elapsed());
+
+    let within = Duration::from_secs(300 + n as u64 / 200);
+    let (outs, finished) = world.collect_until(within, |o| reconcile::all_terminal(&plan, o)).await;
+    commits.sample(&plan, &sim.sim);
+    replicas.stop_all();
+    let mut problems = reconcile::reconcile(&plan, &outs, &sim.sim);
+    let (samples, late) = commits.check(&plan, &at, &sim.sim);
+    problems.extend(late);
+    commits.close().await;
+    eprintln!(
+        "  {samples} samples of committed offsets checked against the delete log; {} replicas started; \
+         connections through the proxies: broker {}, API {}; took {:.0?}",
+        replicas.started(),
+        broker_proxy.accepted(),
+        api_proxy.accepted(),
+        began.elapsed()
+    );
+    for p in problems.iter().take(30) {
+        eprintln!("  PROBLEM {p}");
+    }
+    assert!(finished, "not every request reached a terminal event within {within:?}");
+    assert!(problems.is_empty(), "{} problems (the first 30 above)", problems.len());
+}

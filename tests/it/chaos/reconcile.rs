@@ -1,0 +1,225 @@
+//! The reconciler: what the outputs and the simulator say happened to every request of a plan,
+//! as counts, and every way that falls short of the contract, as problems.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use langsmith_sim::Sim;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::plan::{Kind, Plan};
+use crate::world::Out;
+
+/// Per request: ids verified, ids failed by reason, dead-lettered or not.
+#[derive(Default)]
+struct Seen {
+    verified: HashSet<Uuid>,
+    failed: HashMap<String, HashSet<Uuid>>,
+    dead: bool,
+}
+
+fn ids(d: &Value) -> impl Iterator<Item = Uuid> + '_ {
+    d["trace_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str()?.parse().ok())
+}
+
+fn seen(outs: &[Out]) -> HashMap<String, Seen> {
+    let mut by: HashMap<String, Seen> = HashMap::new();
+    for o in outs {
+        if o.topic == "dlq" {
+            if let Some(k) = &o.key {
+                by.entry(k.clone()).or_default().dead = true;
+            }
+            continue;
+        }
+        let v = o.json();
+        let d = &v["data"];
+        let Some(r) = d["request_id"].as_str() else { continue };
+        let s = by.entry(r.to_owned()).or_default();
+        match o.topic.as_str() {
+            "verified" => s.verified.extend(ids(d)),
+            "failed" => s
+                .failed
+                .entry(d["reason"].as_str().unwrap_or("?").to_owned())
+                .or_default()
+                .extend(ids(d)),
+            _ => {}
+        }
+    }
+    by
+}
+
+fn failed_as<'a>(s: &'a Seen, reason: &str) -> impl Fn(&Uuid) -> bool + 'a {
+    let set = s.failed.get(reason);
+    move |id| set.is_some_and(|f| f.contains(id))
+}
+
+/// Every request has its terminal events (the contract's "done"); cheap enough to ask often.
+pub fn all_terminal(plan: &Plan, outs: &[Out]) -> bool {
+    let by = seen(outs);
+    plan.requests.iter().all(|r| {
+        let Some(s) = by.get(&r.id) else { return false };
+        match r.kind {
+            Kind::Invalid => s.dead,
+            Kind::UnknownSession => r.ids.values().flatten().all(failed_as(s, "unknown_session")),
+            Kind::Explicit | Kind::Selector => {
+                let still = failed_as(s, "still_present");
+                r.ids.values().flatten().all(|id| {
+                    if r.never.contains(id) {
+                        still(id)
+                    } else {
+                        s.verified.contains(id)
+                    }
+                })
+            }
+        }
+    })
+}
+
+/// Checks every request against the outputs and the simulator; returns the problems and prints
+/// the counts.
+pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim) -> Vec<String> {
+    let by = seen(outs);
+    let mut problems = Vec::new();
+    let mut kinds: BTreeMap<Kind, usize> = BTreeMap::new();
+    let state = sim.state();
+    let present = |ws: usize, id: &Uuid| state.workspaces[&plan.workspaces[ws].0].traces.contains_key(id);
+    let planned: HashSet<&str> = plan.requests.iter().map(|r| r.id.as_str()).collect();
+    for r in &plan.requests {
+        *kinds.entry(r.kind).or_default() += 1;
+        let empty = Seen::default();
+        let s = by.get(&r.id).unwrap_or(&empty);
+        let all: Vec<&Uuid> = r.ids.values().flatten().collect();
+        let other_reasons: Vec<&String> = s
+            .failed
+            .keys()
+            .filter(|k| !matches!((r.kind, k.as_str()), (Kind::UnknownSession, "unknown_session")))
+            .filter(|k| k.as_str() != "still_present" || r.never.is_empty())
+            .collect();
+        if !other_reasons.is_empty() {
+            problems.push(format!("{}: failed with {other_reasons:?}", r.id));
+        }
+        if r.kind != Kind::Invalid && s.dead {
+            problems.push(format!("{}: a valid request was dead-lettered", r.id));
+        }
+        match r.kind {
+            Kind::Invalid if !s.dead => problems.push(format!("{}: invalid, never dead-lettered", r.id)),
+            Kind::UnknownSession if !all.iter().all(|id| failed_as(s, "unknown_session")(id)) => {
+                problems.push(format!("{}: no unknown_session failure for all its ids", r.id))
+            }
+            Kind::Explicit | Kind::Selector => {
+                for id in all {
+                    let never = r.never.contains(id);
+                    if never && !failed_as(s, "still_present")(id) {
+                        problems.push(format!("{}: {id} is never deleted but did not fail", r.id));
+                    }
+                    if never && s.verified.contains(id) {
+                        problems.push(format!("{}: {id} verified but never deleted", r.id));
+                    }
+                    if !never && !s.verified.contains(id) {
+                        problems.push(format!("{}: {id} was not verified", r.id));
+                    }
+                    if present(r.ws, id) != never {
+                        problems.push(format!("{}: {id} present in the simulator: {}", r.id, !never));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    drop(state);
+    for k in by.keys().filter(|k| !planned.contains(k.as_str())) {
+        problems.push(format!("an output names a request never made: {k}"));
+    }
+    problems.extend(unsent(plan, sim));
+    print_counts(plan, outs, &kinds, sim);
+    problems
+}
+
+/// Every valid trace id of a known project reached the delete API in its own project.
+fn unsent(plan: &Plan, sim: &Sim) -> Vec<String> {
+    let sent: Vec<HashMap<Uuid, HashSet<Uuid>>> = plan
+        .workspaces
+        .iter()
+        .map(|(ws, _, _)| {
+            let mut by: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
+            for (s, ids) in sim.delete_calls(*ws) {
+                by.entry(s).or_default().extend(ids);
+            }
+            by
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for r in plan
+        .requests
+        .iter()
+        .filter(|r| matches!(r.kind, Kind::Explicit | Kind::Selector))
+    {
+        for (session, ids) in &r.ids {
+            let got = sent[r.ws].get(session);
+            let missing = ids.iter().filter(|id| !got.is_some_and(|g| g.contains(id))).count();
+            if missing > 0 {
+                problems.push(format!("{}: {missing} ids never reached the delete API", r.id));
+            }
+        }
+    }
+    problems
+}
+
+type IdSet = BTreeSet<(String, Uuid)>;
+
+fn print_counts(plan: &Plan, outs: &[Out], kinds: &BTreeMap<Kind, usize>, sim: &Sim) {
+    let mut events: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut keys: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    // Per topic: ids reported, and the distinct (request, id) pairs among them.
+    let mut id_reports: BTreeMap<&str, (usize, IdSet)> = BTreeMap::new();
+    for o in outs {
+        *events.entry(o.topic.as_str()).or_default() += 1;
+        let v = o.json();
+        let d = &v["data"];
+        let key = format!(
+            "{}|{}|{}|{}",
+            d["request_id"], d["session_id"], d["part"], d["attempts"]
+        );
+        let key = if o.topic == "dlq" { format!("{:?}", o.key) } else { key };
+        keys.entry(o.topic.as_str()).or_default().insert(key);
+        let r = d["request_id"].as_str().unwrap_or_default().to_owned();
+        let e = id_reports.entry(o.topic.as_str()).or_default();
+        for id in ids(d) {
+            e.0 += 1;
+            e.1.insert((r.clone(), id));
+        }
+    }
+    let wanted: usize = plan
+        .requests
+        .iter()
+        .map(|r| r.ids.values().map(BTreeSet::len).sum::<usize>())
+        .sum();
+    let calls: usize = plan
+        .workspaces
+        .iter()
+        .map(|(ws, _, _)| sim.delete_calls(*ws).len())
+        .sum();
+    let c = sim.counters().clone();
+    eprintln!("chaos reconciler:");
+    eprintln!(
+        "  requests: {} ({kinds:?}); trace ids named: {wanted}",
+        plan.requests.len()
+    );
+    for (topic, n) in &events {
+        let distinct = keys[topic].len();
+        let (idn, idd) = id_reports.get(topic).map_or((0, 0), |(n, set)| (*n, set.len()));
+        eprintln!(
+            "  {topic}: {n} events, {} duplicate events; {idn} id reports for {idd} distinct ids ({} repeats)",
+            n - distinct,
+            idn - idd
+        );
+    }
+    eprintln!(
+        "  delete API: {calls} accepted calls, {} ids; simulator answered {} 429s and {} injected errors",
+        c.delete_ids_total, c.rate_limited, c.injected_errors
+    );
+}
