@@ -16,22 +16,29 @@ const MAX_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
 
 pub struct Gate {
     limiter: DefaultDirectRateLimiter,
-    paused_until: Mutex<Option<Instant>>,
+    /// The current 429 pause: until when, and when it was set.
+    paused: Mutex<Option<(Instant, Instant)>>,
     consecutive_429: AtomicU32,
 }
 
 impl Gate {
+    /// Spaces requests evenly at `per_second`, without bursts: a burst on top of the steady rate
+    /// puts up to twice the rate into one second, and a server counting requests per window answers
+    /// the excess with 429s (measured: 16 of 116 calls at a 20/s limit, and 0.07 of the limit used).
     pub fn new(per_second: u32) -> Gate {
         let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
         Gate {
-            limiter: RateLimiter::direct(Quota::per_second(rate)),
-            paused_until: Mutex::new(None),
+            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN)),
+            paused: Mutex::new(None),
             consecutive_429: AtomicU32::new(0),
         }
     }
 
     fn paused_until(&self) -> Option<Instant> {
-        *self.paused_until.lock().unwrap_or_else(|e| e.into_inner())
+        self.paused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|(until, _)| until)
     }
 
     /// Waits out any 429 pause, then takes a permit. Returns how long it waited.
@@ -44,18 +51,26 @@ impl Gate {
         start.elapsed()
     }
 
-    /// A 429: pause every caller for `Retry-After` when given, else for an exponential, jittered
-    /// backoff that starts at `base` and stops growing at 60 s. Returns the pause.
-    pub fn rate_limited(&self, retry_after: Option<Duration>, base: Duration) -> Duration {
+    /// A 429 for a request sent at `sent`: pause every caller for `Retry-After` when given, else for
+    /// an exponential, jittered backoff that starts at `base` and stops growing at 60 s. Requests
+    /// already in flight when a pause began are part of the same episode: their 429s do not make
+    /// the pause longer. Returns the pause.
+    pub fn rate_limited(&self, retry_after: Option<Duration>, base: Duration, sent: Instant) -> Duration {
+        let now = Instant::now();
+        let mut slot = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((until, set)) = *slot {
+            if sent <= set && retry_after.is_none() {
+                return until.saturating_duration_since(now);
+            }
+        }
         let n = self.consecutive_429.fetch_add(1, Ordering::Relaxed).min(16);
         let pause = match retry_after {
             Some(d) => d.min(MAX_RATE_LIMIT_PAUSE * 10),
             None => jitter(base.saturating_mul(1 << n).min(MAX_RATE_LIMIT_PAUSE)),
         };
-        let until = Instant::now() + pause;
-        let mut slot = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none_or(|current| current < until) {
-            *slot = Some(until);
+        let until = now + pause;
+        if slot.is_none_or(|(current, _)| current < until) {
+            *slot = Some((until, now));
         }
         pause
     }
@@ -73,7 +88,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_429_pauses_every_caller() {
         let gate = std::sync::Arc::new(Gate::new(1000));
-        gate.rate_limited(Some(Duration::from_secs(5)), Duration::from_secs(1));
+        gate.rate_limited(Some(Duration::from_secs(5)), Duration::from_secs(1), Instant::now());
         let other = gate.clone();
         let waited = tokio::spawn(async move { other.ready().await }).await.unwrap();
         assert!(waited >= Duration::from_secs(5), "{waited:?}");
@@ -82,9 +97,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn backoff_without_retry_after_grows_and_caps_at_a_minute() {
         let gate = Gate::new(1000);
-        let pauses: Vec<Duration> = (0..10)
-            .map(|_| gate.rate_limited(None, Duration::from_secs(2)))
-            .collect();
+        // Each request sent after the pause before it began.
+        let mut pauses = Vec::new();
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_millis(1)).await;
+            pauses.push(gate.rate_limited(None, Duration::from_secs(2), Instant::now()));
+        }
         assert!(
             pauses[0] >= Duration::from_secs(1) && pauses[0] <= Duration::from_secs(2),
             "{pauses:?}"
@@ -92,6 +110,40 @@ mod tests {
         assert!(pauses[3] >= Duration::from_secs(8), "{pauses:?}");
         assert!(pauses.iter().all(|p| *p <= MAX_RATE_LIMIT_PAUSE));
         gate.succeeded();
-        assert!(gate.rate_limited(None, Duration::from_secs(2)) <= Duration::from_secs(2));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(gate.rate_limited(None, Duration::from_secs(2), Instant::now()) <= Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_in_flight_when_a_pause_began_do_not_lengthen_it() {
+        let gate = Gate::new(1000);
+        let sent = Instant::now();
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let first = gate.rate_limited(None, Duration::from_secs(2), sent);
+        let same_episode: Vec<Duration> = (0..3)
+            .map(|_| gate.rate_limited(None, Duration::from_secs(2), sent))
+            .collect();
+        assert!(
+            same_episode.iter().all(|p| *p <= first),
+            "{first:?} then {same_episode:?}"
+        );
+        tokio::time::advance(first).await;
+        let later = gate.rate_limited(None, Duration::from_secs(2), Instant::now());
+        assert!(
+            later >= Duration::from_secs(2),
+            "a new episode backs off further: {later:?}"
+        );
+    }
+
+    /// The limiter runs on the real clock: eleven permits at 100/s span at least 100 ms (a bound
+    /// the limiter guarantees, not a speed).
+    #[tokio::test]
+    async fn requests_are_spaced_without_a_burst() {
+        let gate = Gate::new(100);
+        let start = std::time::Instant::now();
+        for _ in 0..11 {
+            gate.ready().await;
+        }
+        assert!(start.elapsed() >= Duration::from_millis(99), "{:?}", start.elapsed());
     }
 }

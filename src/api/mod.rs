@@ -152,6 +152,7 @@ impl LangSmith {
                 req = req.header("x-tenant-id", t);
             }
             let sent = std::time::Instant::now();
+            let sent_at = tokio::time::Instant::now();
             let result = req.send().await;
             self.observe(|m| {
                 let status = match &result {
@@ -181,7 +182,7 @@ impl LangSmith {
                             return Answer { status, body };
                         }
                         Action::RateLimited(retry_after) => {
-                            let pause = gate.rate_limited(retry_after, self.retry.rate_limited_base);
+                            let pause = gate.rate_limited(retry_after, self.retry.rate_limited_base, sent_at);
                             tracing::info!(workspace = %self.alias, ?class, pause_ms = pause.as_millis() as u64, "rate limited by LangSmith");
                             continue;
                         }

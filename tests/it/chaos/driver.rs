@@ -15,6 +15,9 @@ use crate::proxy::{Mode, Proxy};
 use crate::verify::terminate;
 use crate::world::World;
 
+/// Kinds of fault `Chaos::fault` knows.
+const FAULTS: u64 = 13;
+
 const API: [Class; 4] = [Class::Delete, Class::Query, Class::QueryV2, Class::Sessions];
 
 /// Worker processes by role; a killed one is started again under a new log name.
@@ -103,84 +106,106 @@ pub struct Chaos<'a> {
 }
 
 impl Chaos<'_> {
-    /// Faults at random for `seconds`, with one long outage of the broker and one of the API
-    /// (`long` each) among them; then everything is healed. Returns how often each fault ran.
+    /// Faults for `seconds`: every kind in a seeded random order, over and over, with one long
+    /// outage of the broker and one of the API (`long` each) among them; meanwhile a replica is
+    /// SIGKILLed every 4 to 12 s. Then everything is healed. Returns how often each fault ran.
     pub async fn run(&self, seconds: u64, long: Duration, seed: u64) -> BTreeMap<&'static str, u64> {
+        let end = tokio::time::Instant::now() + Duration::from_secs(seconds);
         let mut rng = Lcg(seed);
-        let mut counts = BTreeMap::new();
-        let start = tokio::time::Instant::now();
-        let end = start + Duration::from_secs(seconds);
-        let (mut long_broker, mut long_api) = (false, false);
-        while tokio::time::Instant::now() < end {
-            tokio::time::sleep(Duration::from_millis(500 + rng.next(2500))).await;
-            let elapsed = start.elapsed().as_secs();
-            let span = Duration::from_millis(2000 + rng.next(6000));
-            let what = if !long_broker && elapsed >= seconds / 4 {
-                long_broker = true;
-                self.cut(self.broker, Mode::Refuse, long).await;
-                "broker outage (long)"
-            } else if !long_api && elapsed >= seconds / 2 {
-                long_api = true;
-                self.cut(self.api, Mode::Refuse, long).await;
-                "API outage (long)"
-            } else {
-                self.one(&mut rng, span).await
-            };
-            *counts.entry(what).or_default() += 1;
-        }
+        let mut kill_rng = Lcg(seed ^ 0xdead);
+        let faults = async {
+            let mut counts = BTreeMap::new();
+            let mut order: Vec<u64> = Vec::new();
+            while tokio::time::Instant::now() < end {
+                if order.is_empty() {
+                    order = (0..FAULTS).collect();
+                    for i in (1..order.len()).rev() {
+                        order.swap(i, rng.next(i as u64 + 1) as usize);
+                    }
+                }
+                let span = Duration::from_millis(2000 + rng.next(4000));
+                let what = self.fault(order.pop().unwrap_or(0), span, long).await;
+                *counts.entry(what).or_default() += 1;
+                tokio::time::sleep(Duration::from_millis(500 + rng.next(1500))).await;
+            }
+            counts
+        };
+        let kills = async {
+            let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+            loop {
+                let next = tokio::time::Instant::now() + Duration::from_millis(4000 + kill_rng.next(8000));
+                if next >= end {
+                    return counts;
+                }
+                tokio::time::sleep_until(next).await;
+                let role = self.replicas.kill_and_replace(self.world, kill_rng.next(4) as usize);
+                let what = if role == "intake" {
+                    "SIGKILL intake"
+                } else {
+                    "SIGKILL verifier"
+                };
+                *counts.entry(what).or_default() += 1;
+            }
+        };
+        let (mut counts, kills) = tokio::join!(faults, kills);
+        counts.extend(kills);
         self.heal();
         counts
     }
 
-    async fn one(&self, rng: &mut Lcg, span: Duration) -> &'static str {
-        match rng.next(14) {
-            0..=3 => {
-                let role = self.replicas.kill_and_replace(self.world, rng.next(4) as usize);
-                if role == "intake" {
-                    "SIGKILL intake"
-                } else {
-                    "SIGKILL verifier"
-                }
+    async fn fault(&self, which: u64, span: Duration, long: Duration) -> &'static str {
+        match which {
+            0 => {
+                self.cut(self.broker, Mode::Refuse, long).await;
+                "broker outage (long)"
             }
-            4 => {
+            1 => {
+                self.cut(self.api, Mode::Refuse, long).await;
+                "API outage (long)"
+            }
+            2 => {
                 self.cut(self.broker, Mode::Refuse, span).await;
                 "broker outage"
             }
-            5 => {
+            3 => {
                 self.cut(self.broker, Mode::Blackhole, span).await;
                 "broker black hole"
             }
-            6 => {
+            4 => {
                 self.broker.reset_all();
                 "broker connections reset"
             }
-            7 => {
+            5 => {
                 self.cut(self.broker, Mode::Delay(Duration::from_millis(50)), span)
                     .await;
                 "broker slow (50 ms per chunk)"
             }
-            8 => {
+            6 => {
                 self.cut(self.api, Mode::Refuse, span).await;
                 "API outage"
             }
-            9 => {
+            7 => {
                 self.cut(self.api, Mode::Blackhole, span).await;
                 "API black hole"
             }
-            10 => {
+            8 => {
                 self.api.reset_all();
                 "API connections reset"
             }
-            11 => {
+            9 => {
                 self.cut(self.api, Mode::Delay(Duration::from_millis(400)), span).await;
                 "API slow (400 ms per chunk)"
             }
-            12 => {
-                self.storm(span, rng.next(2) == 0).await;
-                "429 storm"
+            10 => {
+                self.storm(span, true).await;
+                "429 storm with Retry-After"
+            }
+            11 => {
+                self.storm(span, false).await;
+                "429 storm without Retry-After"
             }
             _ => {
-                self.burst(span, [500, 502, 503][rng.next(3) as usize]).await;
+                self.burst(span, [500, 502, 503][(span.as_millis() % 3) as usize]).await;
                 "5xx burst"
             }
         }

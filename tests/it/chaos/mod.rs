@@ -2,8 +2,8 @@
 //! to the broker and the API, while a driver SIGKILLs replicas, cuts, black-holes, resets and slows
 //! both links, and turns on 429 storms and 5xx bursts. A reconciler then proves nothing was lost.
 //!
-//! Knobs (environment): CHAOS_REQUESTS (default 20000), CHAOS_SECONDS of faults (default 60),
-//! CHAOS_LONG_OUTAGE_SECONDS (default 20; one broker and one API outage that long), CHAOS_SEED.
+//! Knobs (environment): CHAOS_REQUESTS (default 20000), CHAOS_SECONDS of faults (default 90),
+//! CHAOS_LONG_OUTAGE_SECONDS (default 15; broker and API outages that long), CHAOS_SEED.
 
 mod commits;
 mod driver;
@@ -35,8 +35,8 @@ const PARTITIONS: i32 = 4;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_every_request_ends_and_nothing_is_lost() {
     let n = knob("CHAOS_REQUESTS", 20_000) as usize;
-    let seconds = knob("CHAOS_SECONDS", 60);
-    let long = Duration::from_secs(knob("CHAOS_LONG_OUTAGE_SECONDS", 20));
+    let seconds = knob("CHAOS_SECONDS", 90);
+    let long = Duration::from_secs(knob("CHAOS_LONG_OUTAGE_SECONDS", 15));
     let seed = knob("CHAOS_SEED", 1);
     let began = Instant::now();
 

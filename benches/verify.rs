@@ -1,0 +1,99 @@
+//! Verification benchmark (a program that prints figures, not a timed test): the worker runs both
+//! roles under the default query limits (its own `query_v2_per_second` default against the
+//! simulator's documented 300 per 10 s), a fixed 5 s window, and the simulator's deletion job every
+//! second. Requests name traces that exist. Prints queries per verified part and the verify
+//! throughput from the first verified event to the last.
+//!
+//! Run: `cargo bench --bench verify` (optional: `-- REQUESTS`, default 3,000; 100 as a smoke run
+//! under `cargo test`). Needs Tansu (`scripts/kafka-broker install`).
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::{drop_consumer, Broker, SimWorld};
+use erasure_worker::kafka::client_config;
+use langsmith_sim::window::Schedule;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::Message;
+use serde_json::json;
+
+fn main() {
+    let requests = common::size(3_000, 100);
+    common::runtime().block_on(bench(requests));
+}
+
+async fn bench(requests: usize) {
+    let broker = Broker::start();
+    let sim = SimWorld::start(20, true);
+    sim.sim.set_schedule(Schedule::Every { seconds: 1.0 });
+    let topics = common::topics(&broker.bootstrap).await;
+    let producer: FutureProducer = client_config(&broker.bootstrap)
+        .set("linger.ms", "20")
+        .create()
+        .unwrap();
+    let mut pending = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let session = sim.sessions[i % sim.sessions.len()];
+        let gen = json!({"session_id": session, "traces": 1 + i % 3, "return_ids": true});
+        let (_, ids) = sim
+            .sim
+            .state()
+            .generate(sim.ws, serde_json::from_value(gen).unwrap())
+            .unwrap();
+        let payload = common::request(i, session, &ids);
+        let key = format!("b-{i}");
+        pending.push(
+            producer
+                .send_result(FutureRecord::to(&topics[0]).key(&key).payload(&payload))
+                .map_err(|(e, _)| e)
+                .unwrap(),
+        );
+    }
+    for d in pending {
+        d.await.unwrap().unwrap();
+    }
+    let reader: StreamConsumer = client_config(&broker.bootstrap)
+        .set("group.id", "bench-check")
+        .set("fetch.wait.max.ms", "10")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    reader.subscribe(&[&topics[4], &topics[5]]).unwrap();
+    let extra = "[intake]\nlinger = \"200ms\"\n[window]\nkind = \"fixed\"\ndelay = \"5s\"\n";
+    let worker = common::spawn_worker(&broker, &sim, &topics, "all", extra);
+    let start = Instant::now();
+    let mut done = HashSet::with_capacity(requests);
+    let (mut first, mut last, mut failed) = (None, start, 0);
+    while done.len() < requests {
+        let m = tokio::time::timeout(Duration::from_secs(600), reader.recv())
+            .await
+            .expect("the worker stalled")
+            .unwrap();
+        if m.topic() == topics[5] {
+            failed += 1;
+        }
+        done.insert(m.key().map(<[u8]>::to_vec));
+        first.get_or_insert_with(Instant::now);
+        last = Instant::now();
+    }
+    worker.stop();
+    drop_consumer(reader).await;
+    let c = sim.sim.counters().clone();
+    let queries: u64 = c.calls.get("POST /v2/traces/query").map_or(0, |s| s.values().sum());
+    let span = (last - first.unwrap()).as_secs_f64().max(0.001);
+    println!(
+        "verification: {requests} requests (one part each) verified {:.1} s after the worker started; {failed} failed",
+        (last - start).as_secs_f64()
+    );
+    println!(
+        "queries per verified part: {:.2} ({queries} v2 queries, {} answered 429); verify throughput {:.1} parts/s from the first verified event to the last; query limit {} per second",
+        queries as f64 / requests as f64,
+        c.rate_limited,
+        (requests - 1) as f64 / span,
+        erasure_worker::config::Limits::default().query_v2_per_second
+    );
+    assert_eq!(failed, 0, "every trace exists and is deleted");
+}
