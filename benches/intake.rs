@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::{cpu_secs, drop_consumer, status_kib, Broker, SimWorld, PARTITIONS};
 use erasure_worker::kafka::client_config;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::Message;
 use uuid::Uuid;
 
@@ -88,14 +88,7 @@ async fn produce(
         let s = mix.pick(i);
         let ids: Vec<Uuid> = (0..1 + i % 3).map(|_| Uuid::new_v4()).collect();
         per_session[s] += ids.len();
-        let payload = common::request(i, sim.sessions[s], &ids);
-        let key = format!("b-{i}");
-        loop {
-            match producer.send_result(FutureRecord::to(topic).key(&key).payload(&payload)) {
-                Ok(d) => break pending.push(d),
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            }
-        }
+        pending.push(common::send(producer, topic, i, sim.sessions[s], &ids).await);
         if pending.len() >= 50_000 {
             for d in pending.drain(..) {
                 d.await.unwrap().unwrap();
@@ -166,11 +159,7 @@ async fn bench(events: usize) {
         .map(|r| r.parse().expect("BENCH_RATE: events per second"));
     let mut mix = Mix::from_env();
     let mut per_session = vec![0usize; SESSIONS];
-    let producer: FutureProducer = client_config(&broker.bootstrap)
-        .set("linger.ms", "20")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .unwrap();
+    let producer = common::producer(&broker.bootstrap);
     let mix_name = if mix.zipf { "Zipf 1.1" } else { "uniform" };
     let mut raw_rate = None;
     if rate.is_none() {
@@ -188,13 +177,7 @@ async fn bench(events: usize) {
 
     // Every request yields one deletion-requested event here (one project, at most 3 ids): the
     // worker is done when the last one arrives. This reader polls briskly so it is never the limit.
-    let reader: StreamConsumer = client_config(&broker.bootstrap)
-        .set("group.id", "bench-check")
-        .set("fetch.wait.max.ms", "10")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    reader.subscribe(&[&topics[2]]).unwrap();
+    let reader = common::reader(&broker.bootstrap, &[&topics[2]]);
     let broker_cpu_before = cpu_secs(broker.pid);
     let t = Instant::now();
     let extra = format!(

@@ -11,9 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Broker, SimWorld};
-use erasure_worker::kafka::client_config;
 use langsmith_sim::faults::{Class, FaultSpec, RateLimit};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use uuid::Uuid;
 
 const BATCH: usize = 10;
@@ -42,25 +40,10 @@ async fn bench(limit: u32, seconds: u64) {
     // Two ids per event: BATCH / 2 events fill a call; enough for `seconds` of calls at L.
     let calls = limit as usize * seconds as usize;
     let events = calls * BATCH / 2;
-    let producer: FutureProducer = client_config(&broker.bootstrap)
-        .set("linger.ms", "20")
-        .create()
-        .unwrap();
-    let mut pending = Vec::with_capacity(events);
-    for i in 0..events {
-        let ids = [Uuid::new_v4(), Uuid::new_v4()];
-        let payload = common::request(i, sim.sessions[i % sim.sessions.len()], &ids);
-        let key = format!("b-{i}");
-        pending.push(
-            producer
-                .send_result(FutureRecord::to(&topics[0]).key(&key).payload(&payload))
-                .map_err(|(e, _)| e)
-                .unwrap(),
-        );
-    }
-    for d in pending {
-        d.await.unwrap().unwrap();
-    }
+    let producer = common::producer(&broker.bootstrap);
+    let sessions = &sim.sessions;
+    let requests = (0..events).map(|i| (i, sessions[i % sessions.len()], vec![Uuid::new_v4(), Uuid::new_v4()]));
+    common::publish(&producer, &topics[0], requests).await;
     println!(
         "backlog: {events} events, {} trace ids over {} projects",
         events * 2,

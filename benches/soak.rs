@@ -12,10 +12,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::{drop_consumer, status_kib, Broker, SimWorld};
-use erasure_worker::kafka::client_config;
 use langsmith_sim::window::Schedule;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 use uuid::Uuid;
 
@@ -30,17 +27,8 @@ async fn bench(seconds: u64) {
     let sim = SimWorld::start(50, false);
     sim.sim.set_schedule(Schedule::Every { seconds: 1.0 });
     let topics = common::topics(&broker.bootstrap).await;
-    let producer: FutureProducer = client_config(&broker.bootstrap)
-        .set("linger.ms", "20")
-        .create()
-        .unwrap();
-    let reader: StreamConsumer = client_config(&broker.bootstrap)
-        .set("group.id", "bench-check")
-        .set("fetch.wait.max.ms", "10")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    reader.subscribe(&[&topics[4]]).unwrap();
+    let producer = common::producer(&broker.bootstrap);
+    let reader = common::reader(&broker.bootstrap, &[&topics[4]]);
     // No rate limits in the simulator; the worker's query limit well above the input rate.
     let extra = "[window]\nkind = \"fixed\"\ndelay = \"10s\"\n[limits]\nquery_v2_per_second = 1000\n";
     let worker = common::spawn_worker(&broker, &sim, &topics, "all", extra);
@@ -52,10 +40,7 @@ async fn bench(seconds: u64) {
             let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
             tokio::time::sleep_until(due.into()).await;
             let ids: Vec<Uuid> = (0..1 + i % 3).map(|_| Uuid::new_v4()).collect();
-            let payload = common::request(i, sim.sessions[i % sim.sessions.len()], &ids);
-            let key = format!("b-{i}");
-            let record = FutureRecord::to(&topics[0]).key(&key).payload(&payload);
-            pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+            pending.push(common::send(&producer, &topics[0], i, sim.sessions[i % sim.sessions.len()], &ids).await);
             if pending.len() >= 1000 {
                 for d in pending.drain(..) {
                     d.await.unwrap().unwrap();

@@ -13,10 +13,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::{drop_consumer, Broker, SimWorld};
-use erasure_worker::kafka::client_config;
 use langsmith_sim::window::Schedule;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 use serde_json::json;
 
@@ -30,38 +27,21 @@ async fn bench(requests: usize) {
     let sim = SimWorld::start(20, true);
     sim.sim.set_schedule(Schedule::Every { seconds: 1.0 });
     let topics = common::topics(&broker.bootstrap).await;
-    let producer: FutureProducer = client_config(&broker.bootstrap)
-        .set("linger.ms", "20")
-        .create()
-        .unwrap();
-    let mut pending = Vec::with_capacity(requests);
-    for i in 0..requests {
-        let session = sim.sessions[i % sim.sessions.len()];
-        let gen = json!({"session_id": session, "traces": 1 + i % 3, "return_ids": true});
-        let (_, ids) = sim
-            .sim
-            .state()
-            .generate(sim.ws, serde_json::from_value(gen).unwrap())
-            .unwrap();
-        let payload = common::request(i, session, &ids);
-        let key = format!("b-{i}");
-        pending.push(
-            producer
-                .send_result(FutureRecord::to(&topics[0]).key(&key).payload(&payload))
-                .map_err(|(e, _)| e)
-                .unwrap(),
-        );
-    }
-    for d in pending {
-        d.await.unwrap().unwrap();
-    }
-    let reader: StreamConsumer = client_config(&broker.bootstrap)
-        .set("group.id", "bench-check")
-        .set("fetch.wait.max.ms", "10")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    reader.subscribe(&[&topics[4], &topics[5]]).unwrap();
+    let producer = common::producer(&broker.bootstrap);
+    let made: Vec<_> = (0..requests)
+        .map(|i| {
+            let session = sim.sessions[i % sim.sessions.len()];
+            let gen = json!({"session_id": session, "traces": 1 + i % 3, "return_ids": true});
+            let (_, ids) = sim
+                .sim
+                .state()
+                .generate(sim.ws, serde_json::from_value(gen).unwrap())
+                .unwrap();
+            (i, session, ids)
+        })
+        .collect();
+    common::publish(&producer, &topics[0], made.into_iter()).await;
+    let reader = common::reader(&broker.bootstrap, &[&topics[4], &topics[5]]);
     let extra = "[intake]\nlinger = \"200ms\"\n[window]\nkind = \"fixed\"\ndelay = \"5s\"\n";
     let worker = common::spawn_worker(&broker, &sim, &topics, "all", extra);
     let start = Instant::now();

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::Arc;
 
-use erasure_worker::kafka::create_topics;
+use erasure_worker::kafka::{client_config, create_topics};
 use langsmith_sim::Sim;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -234,4 +236,48 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
 
 pub async fn drop_consumer<C: Send + 'static>(c: C) {
     tokio::task::spawn_blocking(move || drop(c)).await.unwrap();
+}
+
+pub fn producer(bootstrap: &str) -> FutureProducer {
+    client_config(bootstrap)
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap()
+}
+
+/// Queues request `i` (keyed `b-{i}`) naming `ids` in `session`, waiting while the local queue is
+/// full; returns its delivery.
+pub async fn send(producer: &FutureProducer, topic: &str, i: usize, session: Uuid, ids: &[Uuid]) -> DeliveryFuture {
+    let payload = request(i, session, ids);
+    let key = format!("b-{i}");
+    loop {
+        match producer.send_result(FutureRecord::to(topic).key(&key).payload(&payload)) {
+            Ok(d) => return d,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+        }
+    }
+}
+
+/// Publishes the requests and waits for every acknowledgement.
+pub async fn publish(producer: &FutureProducer, topic: &str, requests: impl Iterator<Item = (usize, Uuid, Vec<Uuid>)>) {
+    let mut pending = Vec::new();
+    for (i, session, ids) in requests {
+        pending.push(send(producer, topic, i, session, &ids).await);
+    }
+    for d in pending {
+        d.await.unwrap().unwrap();
+    }
+}
+
+/// A reader of the worker's outputs that polls briskly, so it is never what a benchmark measures.
+pub fn reader(bootstrap: &str, topics: &[&str]) -> StreamConsumer {
+    let reader: StreamConsumer = client_config(bootstrap)
+        .set("group.id", "bench-check")
+        .set("fetch.wait.max.ms", "10")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    reader.subscribe(topics).unwrap();
+    reader
 }

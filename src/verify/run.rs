@@ -1,7 +1,7 @@
 //! The verifier loop: one task owns the consumer, the parked partition heads and the offsets;
 //! checks run as tasks and report back. An offset is stored only once its outcome is acknowledged.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,8 +46,9 @@ struct State {
     generations: HashMap<Tp, u64>,
     next_generation: u64,
     offsets: Offsets<Tp>,
-    /// Partition heads not due yet; their partitions are paused.
-    parked: HashMap<Tp, (Key, DeletionRequested)>,
+    /// Partition heads not due yet, and any record delivered behind one (librdkafka may hand over
+    /// what it fetched before the pause); their partitions are paused.
+    parked: HashMap<Tp, VecDeque<(Key, DeletionRequested)>>,
     /// Checks (and dead-letterings, with no `Held`) not finished yet.
     in_flight: HashMap<Key, Option<Held>>,
     /// Every partition paused because too many checks are in flight.
@@ -202,7 +203,7 @@ impl State {
             offset: m.offset(),
             generation: self.generations.get(&tp).copied().unwrap_or(0),
         };
-        if self.in_flight.contains_key(&key) || self.parked.get(&tp).is_some_and(|(k, _)| *k == key) {
+        if self.in_flight.contains_key(&key) || self.parked.get(&tp).is_some_and(|q| q.iter().any(|(k, _)| *k == key)) {
             return;
         }
         self.offsets.received(tp, key.offset);
@@ -217,11 +218,16 @@ impl State {
             }
         });
         match part {
+            // Behind a parked head: wait in line. Dropping it would lose it (the consumer's position
+            // is past it), and overwriting the head with it lost the head.
+            Ok(part) if self.parked.contains_key(&tp) => {
+                self.parked.entry(tp).or_default().push_back((key, part));
+            }
             Ok(part) if part.verify_after <= Utc::now() => self.start(key, part),
             Ok(part) => {
                 // Not due: hold the head and pause its partition until it is.
                 self.set_paused(consumer, &[tp], true);
-                self.parked.insert(tp, (key, part));
+                self.parked.insert(tp, VecDeque::from([(key, part)]));
             }
             Err(why) => self.dead_letter(key, m, why),
         }
@@ -229,27 +235,37 @@ impl State {
 
     /// The earliest due time of a parked head.
     fn next_due(&self) -> Option<Instant> {
-        let due = self.parked.values().map(|(_, p)| p.verify_after).min()?;
+        let due = self
+            .parked
+            .values()
+            .filter_map(|q| q.front())
+            .map(|(_, p)| p.verify_after)
+            .min()?;
         let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         Some(Instant::now() + wait)
     }
 
-    /// Starts the checks of the heads that are due and resumes their partitions.
+    /// Starts the checks of the parked records that are due, in order, and resumes the partitions
+    /// with none left waiting.
     fn wake(&mut self, consumer: &Consumer_) {
         let now = Utc::now();
-        let due: Vec<Tp> = self
-            .parked
-            .iter()
-            .filter(|(_, (_, p))| p.verify_after <= now)
-            .map(|(tp, _)| *tp)
-            .collect();
-        for tp in &due {
-            if let Some((key, part)) = self.parked.remove(tp) {
-                self.start(key, part);
+        let mut due = Vec::new();
+        for queue in self.parked.values_mut() {
+            while queue.front().is_some_and(|(_, p)| p.verify_after <= now) {
+                due.extend(queue.pop_front());
             }
         }
+        self.parked.retain(|_, q| !q.is_empty());
+        let resumed: Vec<Tp> = due
+            .iter()
+            .map(|(k, _): &(Key, DeletionRequested)| k.tp)
+            .filter(|tp| !self.parked.contains_key(tp))
+            .collect();
+        for (key, part) in due {
+            self.start(key, part);
+        }
         if !self.throttled {
-            self.set_paused(consumer, &due, false);
+            self.set_paused(consumer, &resumed, false);
         }
     }
 
@@ -261,8 +277,13 @@ impl State {
         self.in_flight.insert(key, Some(held));
         let (v, sem, done) = (self.v.clone(), self.checks.clone(), self.done.clone());
         tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            for o in super::check::check(&v, &part).await {
+            // The permit bounds LangSmith calls, not the wait for Kafka's acknowledgement: held
+            // through publishing, it capped a verifier at 16 checks per ack latency (~83/s here).
+            let outputs = {
+                let _permit = sem.acquire_owned().await;
+                super::check::check(&v, &part).await
+            };
+            for o in outputs {
                 crate::output::publish(&v.config, &v.publisher, o).await;
             }
             let _ = done.send(key).await;
@@ -319,6 +340,7 @@ impl State {
         let held = self
             .parked
             .values()
+            .flatten()
             .map(|(_, p)| Held {
                 accepted_at: p.accepted_at,
                 deadline: p.deadline,

@@ -32,6 +32,32 @@ pub struct World {
     pub producer: FutureProducer,
 }
 
+/// A worker process, killed if the test ends without stopping it (a failed assertion), so it does
+/// not outlive its broker.
+pub struct Worker(Child);
+
+impl std::ops::Deref for Worker {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Worker {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// One input record, as it goes on the wire.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -239,7 +265,7 @@ api_key_file = "{key}"
     }
 
     /// Starts the worker binary with `role`; its log (info) goes to `{prefix}.{name}.log`.
-    pub fn spawn_worker(&self, extra: &str, name: &str, role: &str) -> Child {
+    pub fn spawn_worker(&self, extra: &str, name: &str, role: &str) -> Worker {
         let path = std::env::temp_dir().join(format!("{}.{name}.toml", self.prefix));
         std::fs::write(&path, self.config_toml(extra)).unwrap();
         let log = std::fs::File::create(self.log_path(name)).expect("worker log file");
@@ -250,6 +276,7 @@ api_key_file = "{key}"
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
+            .map(Worker)
             .expect("start the worker binary")
     }
 
@@ -258,7 +285,7 @@ api_key_file = "{key}"
     }
 
     /// Reads the output topics (and the DLQ) until `done` says so, failing after `within`.
-    pub async fn collect(&self, within: Duration, done: impl Fn(&[Out]) -> bool) -> Vec<Out> {
+    pub async fn collect(&self, within: Duration, done: impl FnMut(&[Out]) -> bool) -> Vec<Out> {
         let (got, finished) = self.collect_until(within, done).await;
         assert!(
             finished,
@@ -270,7 +297,7 @@ api_key_file = "{key}"
     }
 
     /// Reads the output topics (and the DLQ) until `done` says so or `within` ran out; says which.
-    pub async fn collect_until(&self, within: Duration, done: impl Fn(&[Out]) -> bool) -> (Vec<Out>, bool) {
+    pub async fn collect_until(&self, within: Duration, mut done: impl FnMut(&[Out]) -> bool) -> (Vec<Out>, bool) {
         let consumer: StreamConsumer = client_config(&self.bootstrap)
             .set("group.id", unique("reader"))
             .set("enable.auto.commit", "false")

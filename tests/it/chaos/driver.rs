@@ -3,7 +3,6 @@
 //! 429 storms and 5xx bursts in the simulator.
 
 use std::collections::BTreeMap;
-use std::process::Child;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use langsmith_sim::Sim;
 use crate::intake::Lcg;
 use crate::proxy::{Mode, Proxy};
 use crate::verify::terminate;
-use crate::world::World;
+use crate::world::{Worker, World};
 
 /// Kinds of fault `Chaos::fault` knows.
 const FAULTS: u64 = 13;
@@ -23,7 +22,7 @@ const API: [Class; 4] = [Class::Delete, Class::Query, Class::QueryV2, Class::Ses
 /// Worker processes by role; a killed one is started again under a new log name.
 pub struct Replicas {
     extra: String,
-    live: Mutex<Vec<(String, Child)>>,
+    live: Mutex<Vec<(String, Worker)>>,
     started: Mutex<usize>,
 }
 

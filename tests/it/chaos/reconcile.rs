@@ -7,7 +7,7 @@ use langsmith_sim::Sim;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::plan::{Kind, Plan};
+use super::plan::{Kind, Plan, Request};
 use crate::world::Out;
 
 /// Per request: ids verified, ids failed by reason, dead-lettered or not.
@@ -26,28 +26,33 @@ fn ids(d: &Value) -> impl Iterator<Item = Uuid> + '_ {
         .filter_map(|v| v.as_str()?.parse().ok())
 }
 
+/// Files one output under its request; returns the request's id.
+fn note(by: &mut HashMap<String, Seen>, o: &Out) -> Option<String> {
+    if o.topic == "dlq" {
+        let k = o.key.clone()?;
+        by.entry(k.clone()).or_default().dead = true;
+        return Some(k);
+    }
+    let v = o.json();
+    let d = &v["data"];
+    let r = d["request_id"].as_str()?;
+    let s = by.entry(r.to_owned()).or_default();
+    match o.topic.as_str() {
+        "verified" => s.verified.extend(ids(d)),
+        "failed" => s
+            .failed
+            .entry(d["reason"].as_str().unwrap_or("?").to_owned())
+            .or_default()
+            .extend(ids(d)),
+        _ => {}
+    }
+    Some(r.to_owned())
+}
+
 fn seen(outs: &[Out]) -> HashMap<String, Seen> {
-    let mut by: HashMap<String, Seen> = HashMap::new();
+    let mut by = HashMap::new();
     for o in outs {
-        if o.topic == "dlq" {
-            if let Some(k) = &o.key {
-                by.entry(k.clone()).or_default().dead = true;
-            }
-            continue;
-        }
-        let v = o.json();
-        let d = &v["data"];
-        let Some(r) = d["request_id"].as_str() else { continue };
-        let s = by.entry(r.to_owned()).or_default();
-        match o.topic.as_str() {
-            "verified" => s.verified.extend(ids(d)),
-            "failed" => s
-                .failed
-                .entry(d["reason"].as_str().unwrap_or("?").to_owned())
-                .or_default()
-                .extend(ids(d)),
-            _ => {}
-        }
+        note(&mut by, o);
     }
     by
 }
@@ -57,26 +62,63 @@ fn failed_as<'a>(s: &'a Seen, reason: &str) -> impl Fn(&Uuid) -> bool + 'a {
     move |id| set.is_some_and(|f| f.contains(id))
 }
 
-/// Every request has its terminal events (the contract's "done"); cheap enough to ask often.
-pub fn all_terminal(plan: &Plan, outs: &[Out]) -> bool {
-    let by = seen(outs);
-    plan.requests.iter().all(|r| {
-        let Some(s) = by.get(&r.id) else { return false };
-        match r.kind {
-            Kind::Invalid => s.dead,
-            Kind::UnknownSession => r.ids.values().flatten().all(failed_as(s, "unknown_session")),
-            Kind::Explicit | Kind::Selector => {
-                let still = failed_as(s, "still_present");
-                r.ids.values().flatten().all(|id| {
-                    if r.never.contains(id) {
-                        still(id)
-                    } else {
-                        s.verified.contains(id)
-                    }
-                })
+/// The request has its terminal events (the contract's "done").
+fn terminal(r: &Request, s: &Seen) -> bool {
+    match r.kind {
+        Kind::Invalid => s.dead,
+        Kind::UnknownSession => r.ids.values().flatten().all(failed_as(s, "unknown_session")),
+        Kind::Explicit | Kind::Selector => {
+            let still = failed_as(s, "still_present");
+            r.ids.values().flatten().all(|id| {
+                if r.never.contains(id) {
+                    still(id)
+                } else {
+                    s.verified.contains(id)
+                }
+            })
+        }
+    }
+}
+
+/// Which requests are still open, updated from new outputs only (a big run reads millions).
+pub struct Progress {
+    by: HashMap<String, Seen>,
+    read: usize,
+    index: HashMap<String, usize>,
+    open: HashSet<usize>,
+}
+
+impl Progress {
+    pub fn new(plan: &Plan) -> Progress {
+        Progress {
+            by: HashMap::new(),
+            read: 0,
+            index: plan
+                .requests
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.id.clone(), i))
+                .collect(),
+            open: (0..plan.requests.len()).collect(),
+        }
+    }
+
+    /// Reads the outputs not read yet; true once every request has its terminal events.
+    pub fn done(&mut self, plan: &Plan, outs: &[Out]) -> bool {
+        let mut touched = HashSet::new();
+        for o in &outs[self.read.min(outs.len())..] {
+            touched.extend(note(&mut self.by, o));
+        }
+        self.read = outs.len();
+        for r in touched {
+            if let (Some(i), Some(s)) = (self.index.get(&r), self.by.get(&r)) {
+                if terminal(&plan.requests[*i], s) {
+                    self.open.remove(i);
+                }
             }
         }
-    })
+        self.open.is_empty()
+    }
 }
 
 /// Checks every request against the outputs and the simulator; returns the problems and prints
