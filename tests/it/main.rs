@@ -14,4 +14,5 @@ mod schemas;
 mod stream;
 mod support;
 mod verify;
+mod worker;
 mod world;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::support::{broker, drop_consumer, unique, Simulator};
+pub use crate::worker::Worker;
 
 pub struct World {
     pub prefix: String,
@@ -30,32 +31,6 @@ pub struct World {
     pub ws: Uuid,
     pub key_file: PathBuf,
     pub producer: FutureProducer,
-}
-
-/// A worker process, killed if the test ends without stopping it (a failed assertion), so it does
-/// not outlive its broker.
-pub struct Worker(Child);
-
-impl std::ops::Deref for Worker {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Worker {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// One input record, as it goes on the wire.

@@ -1,0 +1,29 @@
+//! A worker process started by a test.
+
+use std::process::Child;
+
+/// A worker process, killed if the test ends without stopping it (a failed assertion), so it does
+/// not outlive its broker.
+pub struct Worker(pub Child);
+
+impl std::ops::Deref for Worker {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Worker {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
