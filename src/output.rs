@@ -136,6 +136,11 @@ impl DeadLetter {
         }
     }
 
+    fn size(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.key.as_ref().map_or(0, Vec::len) + self.payload.len() + headers
+    }
+
     /// Publishes to `topic` and returns once Kafka acknowledged it. A record too large for the
     /// producer goes without its payload, then without its original headers, then without its key
     /// (each omission is named in a header); `dlq_topic`, `dlq_partition` and `dlq_offset` still
@@ -165,13 +170,6 @@ impl DeadLetter {
             headers: self.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect(),
         };
         publisher.send(record).await;
-    }
-}
-
-impl DeadLetter {
-    fn size(&self) -> usize {
-        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
-        self.key.as_ref().map_or(0, Vec::len) + self.payload.len() + headers
     }
 }
 
