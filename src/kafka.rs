@@ -101,11 +101,18 @@ impl rdkafka::ClientContext for RebalanceReporter {
 impl rdkafka::consumer::ConsumerContext for RebalanceReporter {
     fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
         if let rdkafka::consumer::Rebalance::Revoke(tpl) = rebalance {
-            let parts = tpl
+            let parts: Vec<(String, i32)> = tpl
                 .elements()
                 .iter()
                 .map(|e| (e.topic().to_owned(), e.partition()))
                 .collect();
+            // A partition this replica no longer owns must not keep reporting its last lag.
+            for (topic, p) in &parts {
+                let _ = self
+                    .metrics
+                    .consumer_lag
+                    .remove_label_values(&[topic.as_str(), &p.to_string()]);
+            }
             let _ = self.tx.send(Assignment::Revoked(parts));
         }
     }

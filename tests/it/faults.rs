@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
 
+use langsmith_sim::faults::Class;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::intake::{all_requested, explicit_requests, wanted};
 use crate::support::{private_simulator, simulator, wait_for};
+use crate::verify::terminate;
 use crate::world::World;
 
 /// Every id of every request reached the delete API in its own session.
@@ -233,4 +235,39 @@ async fn two_replicas_split_the_partitions_and_lose_nothing() {
         .map(|e| e.api_key_id)
         .collect();
     assert_eq!(keys.len(), 2, "both replicas deleted: they split the partitions");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_paused_by_backpressure_reads_again_after_a_rebalance() {
+    let sim = private_simulator();
+    sim.sim.clear_faults();
+    let world = World::new(&sim, 2).await;
+    let sessions = world.sessions(20);
+    let reqs = explicit_requests(2000, &sessions, 3, 4);
+    world
+        .publish_many(&reqs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
+        .await;
+    let want = wanted(&reqs);
+    // Delete calls that take 20 s and a low in-flight bound: the first replica pauses its input
+    // and stays paused while the second one joins.
+    let slow = json!({"latency_ms": 20_000});
+    sim.sim
+        .faults()
+        .set(Class::Delete, serde_json::from_value(slow).unwrap());
+    let extra = "[intake]\nlinger = \"100ms\"\nmax_batch = 50\nmax_in_flight_ids = 200\n";
+    let mut first = world.spawn_worker(extra, "paused", "intake");
+    let log = world.log_path("paused");
+    let paused = || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("input backpressure"));
+    wait_for("the first replica pauses its input", Duration::from_secs(60), paused).await;
+    // The first is revoked and handed a partition back while paused.
+    let mut second = world.spawn_worker(extra, "joined", "intake");
+    let revoked = || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("partitions revoked"));
+    wait_for("a rebalance", Duration::from_secs(60), revoked).await;
+    sim.sim.clear_faults();
+    world
+        .collect(Duration::from_secs(180), |o| all_requested(o, &want))
+        .await;
+    terminate(&mut first);
+    terminate(&mut second);
+    all_sent(&world, &want);
 }

@@ -331,6 +331,28 @@ async fn two_verifier_replicas_split_the_work_and_verify_each_part_once() {
     let outs = world
         .collect(Duration::from_secs(120), |o| all_terminal(o, &want))
         .await;
+    // Each replica reports consumer lag only for the partitions it owns: the series of partitions
+    // the first one gave up at the rebalance are gone.
+    let mut owned = Vec::new();
+    for name in ["verifier-a", "verifier-b"] {
+        let log = std::fs::read_to_string(world.log_path(name)).unwrap();
+        let text = reqwest::get(format!("http://{}/metrics", http_addr(&log)))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let series: BTreeSet<String> = text
+            .lines()
+            .filter(|l| l.starts_with("erasure_consumer_lag{"))
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
+            .collect();
+        owned.push(series);
+    }
+    assert!(
+        owned[0].is_disjoint(&owned[1]),
+        "a partition's lag reported by both replicas: {owned:?}"
+    );
     for r in &mut replicas {
         terminate(r);
     }

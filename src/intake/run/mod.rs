@@ -134,7 +134,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
                 tracing::warn!(in_flight = st.book.messages(), "shutdown grace elapsed: unfinished events will be replayed");
                 break Ok(());
             }
-            Some(a) = assignments.recv() => st.on_assignment(a),
+            Some(a) = assignments.recv() => st.on_assignment(&consumer, a),
             Some((key, r)) = resolved_rx.recv() => st.on_resolved(key, r, grace.is_some()),
             Some(done) = batch_rx.recv() => st.on_batch(&consumer, done),
             Some(ack) = ack_rx.recv() => st.on_ack(&consumer, ack),
@@ -146,7 +146,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
             m = consumer.recv(), if grace.is_none() => match m {
                 Ok(m) => {
                     while let Ok(a) = assignments.try_recv() {
-                        st.on_assignment(a);
+                        st.on_assignment(&consumer, a);
                     }
                     if let Err(e) = st.on_message(&m) {
                         break Err(e);
@@ -173,11 +173,12 @@ async fn sleep_until_opt(at: Option<Instant>) {
 }
 
 impl State {
-    fn on_assignment(&mut self, a: Assignment) {
+    fn on_assignment(&mut self, consumer: &Consumer_, a: Assignment) {
         match a {
             Assignment::Assigned(parts) => {
-                // New partitions arrive unpaused: let backpressure decide afresh.
-                self.paused = false;
+                // Whatever was paused before the rebalance, the new assignment starts resumed (as
+                // the verifier does); backpressure decides afresh.
+                self.set_paused(consumer, false, self.intake.config.intake.max_in_flight_ids);
                 for (_, p) in parts {
                     self.last_received.remove(&p);
                     self.next_generation += 1;
