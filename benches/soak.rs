@@ -4,7 +4,7 @@
 //! second minute and the end. Every request must be verified at the end.
 //!
 //! Run: `cargo bench --bench soak` (optional: `-- SECONDS`, default 600; 10 as a smoke run under
-//! `cargo test`). BENCH_RATE sets events per second (default 200). Needs Tansu.
+//! `cargo test`). BENCH_RATE sets events per second (default 100). Needs Tansu.
 
 mod common;
 
@@ -22,7 +22,7 @@ fn main() {
 }
 
 async fn bench(seconds: u64) {
-    let rate: u64 = std::env::var("BENCH_RATE").map_or(200, |r| r.parse().expect("BENCH_RATE: events per second"));
+    let rate: u64 = std::env::var("BENCH_RATE").map_or(100, |r| r.parse().expect("BENCH_RATE: events per second"));
     let broker = Broker::start();
     let sim = SimWorld::start(50, false);
     sim.sim.set_schedule(Schedule::Every { seconds: 1.0 });
@@ -55,7 +55,9 @@ async fn bench(seconds: u64) {
         let mut verified = HashSet::with_capacity(events);
         let mut samples: Vec<(u64, u64)> = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_secs(5));
-        let deadline = start + Duration::from_secs(seconds + 120);
+        // Generous: Tansu's in-memory log slows as it grows (its CPU, not the worker's, was the
+        // limit at 200/s), and this measures memory, not speed.
+        let deadline = start + Duration::from_secs(seconds + 600);
         while verified.len() < events {
             tokio::select! {
                 m = reader.recv() => { verified.insert(m.unwrap().key().map(<[u8]>::to_vec)); }
