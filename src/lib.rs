@@ -18,5 +18,6 @@ pub mod offsets;
 pub mod output;
 pub mod publish;
 pub mod topics;
+pub mod until;
 pub mod verify;
 pub mod window;

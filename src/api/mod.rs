@@ -151,8 +151,7 @@ impl LangSmith {
             if let Some(t) = &self.tenant {
                 req = req.header("x-tenant-id", t);
             }
-            let sent = std::time::Instant::now();
-            let sent_at = tokio::time::Instant::now();
+            let sent = tokio::time::Instant::now();
             let result = req.send().await;
             self.observe(|m| {
                 let status = match &result {
@@ -182,7 +181,7 @@ impl LangSmith {
                             return Answer { status, body };
                         }
                         Action::RateLimited(retry_after) => {
-                            let pause = gate.rate_limited(retry_after, self.retry.rate_limited_base, sent_at);
+                            let pause = gate.rate_limited(retry_after, self.retry.rate_limited_base, sent);
                             tracing::info!(workspace = %self.alias, ?class, pause_ms = pause.as_millis() as u64, "rate limited by LangSmith");
                             continue;
                         }

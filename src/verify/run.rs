@@ -104,13 +104,13 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
                 grace = Some(Instant::now() + cfg.intake.shutdown_grace);
                 st.parked.clear();
             }
-            _ = sleep_until_opt(grace) => {
+            _ = crate::until::sleep_until(grace) => {
                 tracing::warn!(checks = st.in_flight.len(), "shutdown grace elapsed: unfinished checks will be replayed");
                 break;
             }
             Some(a) = assignments.recv() => st.on_assignment(&consumer, a),
             Some(key) = done_rx.recv() => st.on_done(&consumer, key),
-            _ = sleep_until_opt(due), if grace.is_none() => st.wake(&consumer),
+            _ = crate::until::sleep_until(due), if grace.is_none() => st.wake(&consumer),
             _ = tick.tick() => st.update_gauges(),
             m = consumer.recv(), if grace.is_none() => match m {
                 Ok(m) => {
@@ -130,13 +130,6 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
     v.publisher.flush(Duration::from_secs(5));
     tokio::task::spawn_blocking(move || drop(consumer)).await.ok();
     Ok(())
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl State {

@@ -2,7 +2,6 @@
 //! and two replicas sharing the partitions. Each proves nothing is lost.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::Duration;
 
 use langsmith_sim::faults::Class;
@@ -11,7 +10,6 @@ use uuid::Uuid;
 
 use crate::intake::{all_requested, explicit_requests, wanted};
 use crate::support::{private_simulator, simulator, wait_for};
-use crate::verify::terminate;
 use crate::world::World;
 
 /// Every id of every request reached the delete API in its own session.
@@ -56,13 +54,7 @@ async fn a_worker_killed_mid_stream_and_restarted_loses_nothing() {
     let outs = world
         .collect(Duration::from_secs(120), |o| all_requested(o, &want))
         .await;
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(second.id().to_string())
-        .status()
-        .unwrap();
-    let status = second.wait().unwrap();
-    assert!(status.success(), "graceful stop: {status:?}");
+    second.terminate();
     all_sent(&world, &want);
     let events = outs.iter().filter(|o| o.topic == "requested").count();
     eprintln!(
@@ -267,7 +259,7 @@ async fn a_replica_paused_by_backpressure_reads_again_after_a_rebalance() {
     world
         .collect(Duration::from_secs(180), |o| all_requested(o, &want))
         .await;
-    terminate(&mut first);
-    terminate(&mut second);
+    first.terminate();
+    second.terminate();
     all_sent(&world, &want);
 }

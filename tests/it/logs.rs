@@ -51,7 +51,7 @@ async fn a_full_run_logs_no_key_and_no_personal_data() {
             done.len() == 2 && o.iter().any(|x| x.topic == "dlq")
         })
         .await;
-    crate::verify::terminate(&mut worker);
+    worker.terminate();
     let verified: BTreeSet<String> = data_of(&outs, "verified")
         .iter()
         .flat_map(|d| {

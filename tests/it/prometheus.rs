@@ -9,7 +9,7 @@ use langsmith_sim::window::Schedule;
 use serde_json::Value;
 
 use crate::support::{private_simulator, unique};
-use crate::verify::{all_terminal, http_addr, requests, terminate};
+use crate::verify::{all_terminal, http_addr, metrics_text, requests};
 use crate::world::World;
 
 /// Prometheus, stopped when dropped.
@@ -130,14 +130,7 @@ async fn prometheus_scrapes_the_worker_and_promtool_accepts_its_metrics() {
         "delete calls counted: {delete_calls:?}"
     );
 
-    let body = http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = metrics_text(&addr).await;
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -153,6 +146,6 @@ async fn prometheus_scrapes_the_worker_and_promtool_accepts_its_metrics() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    terminate(&mut worker);
+    worker.terminate();
     drop(prom);
 }

@@ -28,7 +28,7 @@ async fn a_steady_stream_is_verified_with_nothing_left_behind() {
     let outs = world
         .collect(Duration::from_secs(120), |o| all_terminal(o, &want))
         .await;
-    crate::verify::terminate(&mut worker);
+    worker.terminate();
     assert!(data_of(&outs, "failed").is_empty(), "nothing fails");
     eprintln!(
         "steady stream: {} requests, {} verified events",

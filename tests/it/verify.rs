@@ -3,7 +3,6 @@
 //! while waiting, a wait longer than `max.poll.interval.ms`, and two replicas.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -202,6 +201,14 @@ pub fn http_addr(log: &str) -> String {
     plain[at..].split_whitespace().next().unwrap().to_owned()
 }
 
+/// The text a worker serves on `/metrics` at `addr` (host:port).
+pub async fn metrics_text(addr: &str) -> String {
+    let resp = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("GET /metrics");
+    resp.text().await.expect("metrics body")
+}
+
 /// `/readyz` answers 200 once librdkafka reported the broker up (its statistics come every 5 s).
 async fn wait_for_ready(http: &reqwest::Client, base: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -217,17 +224,6 @@ async fn wait_for_ready(http: &reqwest::Client, base: &str) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// Stops a worker process with SIGTERM and checks it exits cleanly.
-pub fn terminate(child: &mut std::process::Child) {
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "graceful stop: {status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +247,7 @@ async fn a_verifier_killed_while_waiting_restarts_and_verifies_everything() {
     let outs = world
         .collect(Duration::from_secs(120), |o| all_terminal(o, &want))
         .await;
-    terminate(&mut second);
+    second.terminate();
     let verified = data_of(&outs, "verified");
     let parts: BTreeSet<_> = verified.iter().map(part_key).collect();
     assert_eq!(
@@ -287,14 +283,7 @@ async fn a_wait_longer_than_the_poll_interval_keeps_the_assignment() {
     // The worker's HTTP port: metrics count the checks; ready while the broker is up.
     let base = format!("http://{}", http_addr(&log));
     let http = reqwest::Client::new();
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&http_addr(&log)).await;
     let verified_checks = format!(
         "erasure_verification_checks_total{{outcome=\"verified\"}} {}",
         parts.len()
@@ -305,7 +294,7 @@ async fn a_wait_longer_than_the_poll_interval_keeps_the_assignment() {
     wait_for_ready(&http, &base).await;
     let healthz = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(healthz.status(), 200);
-    terminate(&mut verifier);
+    verifier.terminate();
     assert!(
         !log.contains("partitions revoked"),
         "the verifier kept its assignment:\n{log}"
@@ -336,12 +325,7 @@ async fn two_verifier_replicas_split_the_work_and_verify_each_part_once() {
     let mut owned = Vec::new();
     for name in ["verifier-a", "verifier-b"] {
         let log = std::fs::read_to_string(world.log_path(name)).unwrap();
-        let text = reqwest::get(format!("http://{}/metrics", http_addr(&log)))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(&http_addr(&log)).await;
         let series: BTreeSet<String> = text
             .lines()
             .filter(|l| l.starts_with("erasure_consumer_lag{"))
@@ -354,7 +338,7 @@ async fn two_verifier_replicas_split_the_work_and_verify_each_part_once() {
         "a partition's lag reported by both replicas: {owned:?}"
     );
     for r in &mut replicas {
-        terminate(r);
+        r.terminate();
     }
     let verified = data_of(&outs, "verified");
     let parts: BTreeSet<_> = verified.iter().map(part_key).collect();

@@ -1,6 +1,6 @@
 //! A worker process started by a test.
 
-use std::process::Child;
+use std::process::{Child, Command};
 
 /// A worker process, killed if the test ends without stopping it (a failed assertion), so it does
 /// not outlive its broker.
@@ -16,6 +16,19 @@ impl std::ops::Deref for Worker {
 impl std::ops::DerefMut for Worker {
     fn deref_mut(&mut self) -> &mut Child {
         &mut self.0
+    }
+}
+
+impl Worker {
+    /// Stops the worker with SIGTERM and checks it exits cleanly.
+    pub fn terminate(&mut self) {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status()
+            .unwrap();
+        let status = self.0.wait().unwrap();
+        assert!(status.success(), "graceful stop: {status:?}");
     }
 }
 

@@ -130,7 +130,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
                 grace = Some(Instant::now() + intake.config.intake.shutdown_grace);
                 st.flush_all();
             }
-            _ = sleep_until_opt(grace) => {
+            _ = crate::until::sleep_until(grace) => {
                 tracing::warn!(in_flight = st.book.messages(), "shutdown grace elapsed: unfinished events will be replayed");
                 break Ok(());
             }
@@ -138,7 +138,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
             Some((key, r)) = resolved_rx.recv() => st.on_resolved(key, r, grace.is_some()),
             Some(done) = batch_rx.recv() => st.on_batch(&consumer, done),
             Some(ack) = ack_rx.recv() => st.on_ack(&consumer, ack),
-            _ = sleep_until_opt(linger) => {
+            _ = crate::until::sleep_until(linger) => {
                 for batch in st.coalescer.expired(std::time::Instant::now()) {
                     st.send_batch(batch);
                 }
@@ -163,13 +163,6 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
     intake.publisher.flush(std::time::Duration::from_secs(5));
     tokio::task::spawn_blocking(move || drop(consumer)).await.ok();
     result
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl State {

@@ -11,7 +11,6 @@ use langsmith_sim::Sim;
 
 use crate::intake::Lcg;
 use crate::proxy::{Mode, Proxy};
-use crate::verify::terminate;
 use crate::world::{Worker, World};
 
 /// Kinds of fault `Chaos::fault` knows.
@@ -65,7 +64,7 @@ impl Replicas {
     /// Stops every replica with SIGTERM; each must exit cleanly.
     pub fn stop_all(&self) {
         for (_, child) in self.live.lock().unwrap().iter_mut() {
-            terminate(child);
+            child.terminate();
         }
     }
 

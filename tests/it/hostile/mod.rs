@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::support::simulator;
-use crate::verify::terminate;
 use crate::world::{data_of, Out, Record, World};
 use cases::{cases, explicit, Case, Want, INJECTIONS};
 
@@ -139,7 +138,7 @@ async fn hostile_records_are_dead_lettered_or_processed_and_good_ones_complete()
         })
         .await;
     let running = worker.try_wait().unwrap().is_none();
-    terminate(&mut worker);
+    worker.terminate();
 
     let mut problems = Vec::new();
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
