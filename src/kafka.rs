@@ -63,8 +63,9 @@ pub enum Assignment {
 
 /// A consumer context that reports rebalances on a channel. It turns the partition lists into plain
 /// vectors at once: holding a librdkafka list past the consumer's drop hangs the drop. librdkafka's
-/// statistics (`statistics.interval.ms`) set the broker and per-partition lag metrics, and `lag`
-/// (when given) to the consumer lag summed over the assigned partitions.
+/// statistics (`statistics.interval.ms`) set the broker, per-partition lag and topic-size metrics,
+/// and `lag` (when given) to the consumer lag summed over the assigned partitions; rebalances set
+/// the partitions owned.
 pub struct RebalanceReporter {
     pub tx: tokio::sync::mpsc::UnboundedSender<Assignment>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -80,6 +81,11 @@ impl rdkafka::ClientContext for RebalanceReporter {
         self.metrics.broker_up.set(i64::from(up));
         let mut total = 0;
         for (topic, t) in &stats.topics {
+            let known = t.partitions.keys().filter(|&&p| p >= 0).count();
+            self.metrics
+                .topic_partitions
+                .with_label_values(&[topic.as_str()])
+                .set(known as i64);
             for p in t
                 .partitions
                 .values()
@@ -108,6 +114,7 @@ impl rdkafka::consumer::ConsumerContext for RebalanceReporter {
                 .collect();
             // A partition this replica no longer owns must not keep reporting its last lag.
             for (topic, p) in &parts {
+                self.metrics.partitions_owned.with_label_values(&[topic.as_str()]).dec();
                 let _ = self
                     .metrics
                     .consumer_lag
@@ -119,11 +126,14 @@ impl rdkafka::consumer::ConsumerContext for RebalanceReporter {
 
     fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
         if let rdkafka::consumer::Rebalance::Assign(tpl) = rebalance {
-            let parts = tpl
+            let parts: Vec<(String, i32)> = tpl
                 .elements()
                 .iter()
                 .map(|e| (e.topic().to_owned(), e.partition()))
                 .collect();
+            for (topic, _) in &parts {
+                self.metrics.partitions_owned.with_label_values(&[topic.as_str()]).inc();
+            }
             let _ = self.tx.send(Assignment::Assigned(parts));
         }
     }

@@ -16,6 +16,11 @@ pub struct Metrics {
     pub workspace_broken: IntGaugeVec,
     /// Consumer lag per (topic, partition) of both roles, from librdkafka's statistics.
     pub consumer_lag: IntGaugeVec,
+    /// Partitions of each consumed topic this replica is assigned. Summed over the replicas of a
+    /// role it must reach [`Metrics::topic_partitions`]: a partition nobody owns is read by nobody.
+    pub partitions_owned: IntGaugeVec,
+    /// Partitions of each consumed topic, from the client's metadata (librdkafka's statistics).
+    pub topic_partitions: IntGaugeVec,
     /// Input events by outcome: `valid`, `invalid` (dead-lettered).
     pub events: IntCounterVec,
     /// Dead-lettered events by reason.
@@ -87,6 +92,23 @@ impl Metrics {
                 IntGaugeVec::new(
                     Opts::new("erasure_consumer_lag", "Records behind the end of the partition"),
                     &["topic", "partition"],
+                ),
+            ),
+            partitions_owned: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "erasure_partitions_owned",
+                        "Partitions of the topic this replica is assigned",
+                    ),
+                    &["topic"],
+                ),
+            ),
+            topic_partitions: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("erasure_topic_partitions", "Partitions of the consumed topic"),
+                    &["topic"],
                 ),
             ),
             events: counters(

@@ -124,13 +124,17 @@ pub struct DeadLetter {
     key: Option<Vec<u8>>,
     payload: Vec<u8>,
     headers: Vec<(String, Vec<u8>)>,
+    /// How many of `headers`, at the front, are the original's.
+    originals: usize,
 }
 
 impl DeadLetter {
     pub fn new(m: &rdkafka::message::BorrowedMessage<'_>, why: Rejection) -> DeadLetter {
         use rdkafka::message::Message;
+        let incoming = Incoming::from_message(m);
         DeadLetter {
-            headers: dlq_headers(&Incoming::from_message(m), why),
+            originals: incoming.headers.len(),
+            headers: dlq_headers(&incoming, why),
             payload: m.payload().unwrap_or_default().to_vec(),
             key: m.key().map(<[u8]>::to_vec),
         }
@@ -147,22 +151,7 @@ impl DeadLetter {
     /// point at the original. Sent as it was, it would be refused for ever and stall its partition.
     pub async fn send(mut self, publisher: &Publisher, topic: &str) {
         // Room for the record's framing and the omission headers.
-        let limit = publisher.max_bytes().saturating_sub(1024);
-        let original = self.headers.len() - DLQ_HEADERS;
-        if self.size() > limit {
-            let bytes = std::mem::take(&mut self.payload).len();
-            self.headers
-                .push(("dlq_payload_omitted".into(), bytes.to_string().into_bytes()));
-        }
-        if self.size() > limit {
-            self.headers.drain(..original);
-            self.headers
-                .push(("dlq_headers_omitted".into(), original.to_string().into_bytes()));
-        }
-        if self.size() > limit {
-            self.key = None;
-            self.headers.push(("dlq_key_omitted".into(), b"true".to_vec()));
-        }
+        self.shrink(publisher.max_bytes().saturating_sub(1024));
         let record = Record {
             topic,
             key: self.key.as_deref(),
@@ -171,10 +160,26 @@ impl DeadLetter {
         };
         publisher.send(record).await;
     }
-}
 
-/// How many headers `dlq_headers` adds after the original ones.
-const DLQ_HEADERS: usize = 5;
+    /// Drops the payload, then the original headers, then the key, until the record fits `limit`.
+    fn shrink(&mut self, limit: usize) {
+        if self.size() > limit {
+            let bytes = std::mem::take(&mut self.payload).len();
+            self.headers
+                .push(("dlq_payload_omitted".into(), bytes.to_string().into_bytes()));
+        }
+        if self.size() > limit {
+            self.headers.drain(..self.originals);
+            self.headers
+                .push(("dlq_headers_omitted".into(), self.originals.to_string().into_bytes()));
+            self.originals = 0;
+        }
+        if self.size() > limit {
+            self.key = None;
+            self.headers.push(("dlq_key_omitted".into(), b"true".to_vec()));
+        }
+    }
+}
 
 /// The original headers, untouched, plus why and where from.
 fn dlq_headers(rec: &Incoming<'_>, why: Rejection) -> Vec<(String, Vec<u8>)> {
@@ -189,4 +194,55 @@ fn dlq_headers(rec: &Incoming<'_>, why: Rejection) -> Vec<(String, Vec<u8>)> {
     headers.push(("dlq_partition".into(), rec.partition.to_string().into_bytes()));
     headers.push(("dlq_offset".into(), rec.offset.to_string().into_bytes()));
     headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(payload: usize, header: usize, key: usize) -> DeadLetter {
+        let mut headers = vec![("h".to_owned(), vec![b'v'; header]), ("g".to_owned(), vec![])];
+        headers.push(("dlq_reason".into(), b"too_large".to_vec()));
+        headers.push(("dlq_offset".into(), b"7".to_vec()));
+        DeadLetter {
+            key: Some(vec![b'k'; key]),
+            payload: vec![b'p'; payload],
+            headers,
+            originals: 2,
+        }
+    }
+
+    fn names(d: &DeadLetter) -> Vec<&str> {
+        d.headers.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    #[test]
+    fn a_letter_that_fits_is_sent_whole() {
+        let mut d = letter(100, 100, 10);
+        d.shrink(1000);
+        assert_eq!((d.payload.len(), d.key.as_ref().map(Vec::len)), (100, Some(10)));
+        assert_eq!(names(&d), ["h", "g", "dlq_reason", "dlq_offset"]);
+    }
+
+    #[test]
+    fn the_payload_goes_first_then_the_original_headers_then_the_key() {
+        let mut d = letter(5000, 100, 10);
+        d.shrink(1000);
+        assert!(d.payload.is_empty());
+        assert_eq!(names(&d), ["h", "g", "dlq_reason", "dlq_offset", "dlq_payload_omitted"]);
+
+        let mut d = letter(5000, 5000, 10);
+        d.shrink(1000);
+        assert_eq!(
+            names(&d),
+            ["dlq_reason", "dlq_offset", "dlq_payload_omitted", "dlq_headers_omitted"]
+        );
+        assert_eq!(d.headers[3].1, b"2", "the count of original headers omitted");
+        assert!(d.key.is_some());
+
+        let mut d = letter(5000, 5000, 5000);
+        d.shrink(1000);
+        assert!(d.key.is_none() && d.size() <= 1000);
+        assert_eq!(names(&d).last(), Some(&"dlq_key_omitted"));
+    }
 }

@@ -159,6 +159,7 @@ impl State {
     fn on_assignment(&mut self, consumer: &Consumer_, a: Assignment) {
         match a {
             Assignment::Assigned(parts) => {
+                tracing::info!(?parts, "verifier partitions assigned");
                 let mut tps = Vec::new();
                 for (topic, p) in parts {
                     let Some(t) = self.topic_index(&topic) else { continue };

@@ -11,6 +11,7 @@ mod logs;
 mod prometheus;
 mod proxy;
 mod schemas;
+mod session;
 mod stream;
 mod support;
 mod verify;

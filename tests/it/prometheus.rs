@@ -95,20 +95,29 @@ async fn prometheus_scrapes_the_worker_and_promtool_accepts_its_metrics() {
 
     let http = reqwest::Client::new();
     let ids: usize = want.values().map(|ids| ids.len()).sum();
+    let owned = |t: &str| format!("erasure_partitions_owned{{topic=\"{}\"}}", world.topic(t));
+    let size = |t: &str| format!("erasure_topic_partitions{{topic=\"{}\"}}", world.topic(t));
     let expect = [
-        ("erasure_events_consumed_total{outcome=\"valid\"}", want.len() as f64),
-        ("erasure_traces_requested_total", ids as f64),
+        (owned("requests"), 2.0),
+        (size("requests"), 2.0),
+        (owned("recheck"), 2.0),
+        (size("recheck"), 2.0),
         (
-            "erasure_verification_checks_total{outcome=\"verified\"}",
+            "erasure_events_consumed_total{outcome=\"valid\"}".into(),
             want.len() as f64,
         ),
-        ("erasure_broker_up", 1.0),
-        ("erasure_workspace_broken{workspace=\"main\"}", 0.0),
+        ("erasure_traces_requested_total".into(), ids as f64),
+        (
+            "erasure_verification_checks_total{outcome=\"verified\"}".into(),
+            want.len() as f64,
+        ),
+        ("erasure_broker_up".into(), 1.0),
+        ("erasure_workspace_broken{workspace=\"main\"}".into(), 0.0),
     ];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     for (q, value) in expect {
         loop {
-            let got = query(&http, &prom, q).await;
+            let got = query(&http, &prom, &q).await;
             if got == Some(value) {
                 break;
             }

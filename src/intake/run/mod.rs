@@ -169,6 +169,7 @@ impl State {
     fn on_assignment(&mut self, consumer: &Consumer_, a: Assignment) {
         match a {
             Assignment::Assigned(parts) => {
+                tracing::info!(?parts, "partitions assigned");
                 // Whatever was paused before the rebalance, the new assignment starts resumed (as
                 // the verifier does); backpressure decides afresh.
                 self.set_paused(consumer, false, self.intake.config.intake.max_in_flight_ids);
