@@ -8,6 +8,7 @@
 
 mod check;
 mod decide;
+mod parked;
 mod run;
 
 use std::future::Future;

@@ -1,7 +1,7 @@
 //! The verifier loop: one task owns the consumer, the parked partition heads and the offsets;
 //! checks run as tasks and report back. An offset is stored only once its outcome is acknowledged.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use rdkafka::TopicPartitionList;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
+use super::parked::{Offer, Parked};
 use super::Verifier;
 use crate::event::{self, DeletionRequested, Rejection};
 use crate::kafka::{Assignment, RebalanceReporter};
@@ -46,9 +47,8 @@ struct State {
     generations: HashMap<Tp, u64>,
     next_generation: u64,
     offsets: Offsets<Tp>,
-    /// Partition heads not due yet, and any record delivered behind one (librdkafka may hand over
-    /// what it fetched before the pause); their partitions are paused.
-    parked: HashMap<Tp, VecDeque<(Key, DeletionRequested)>>,
+    /// Partition heads not due yet, and the records behind them; their partitions are paused.
+    parked: Parked<Tp, (Key, DeletionRequested)>,
     /// Checks (and dead-letterings, with no `Held`) not finished yet.
     in_flight: HashMap<Key, Option<Held>>,
     /// Every partition paused because too many checks are in flight.
@@ -61,17 +61,18 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
     let cfg = &v.config;
     let topics = [cfg.topics.deletion_requested.clone(), cfg.topics.recheck.clone()];
     let (assign_tx, mut assignments) = mpsc::unbounded_channel();
-    let consumer: Consumer_ = crate::kafka::configured(cfg, &[crate::kafka::STATS_INTERVAL])
-        .set("group.id", &cfg.kafka.verifier_group)
-        .set("enable.auto.commit", "true")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .create_with_context(RebalanceReporter {
-            tx: assign_tx,
-            metrics: v.metrics.clone(),
-            lag: Some(v.metrics.pending_verifications.clone()),
-        })
-        .context("creating the verifier consumer")?;
+    let consumer: Consumer_ =
+        crate::kafka::configured(cfg, &[crate::kafka::STATS_INTERVAL, crate::kafka::COMMIT_INTERVAL])
+            .set("group.id", &cfg.kafka.verifier_group)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .create_with_context(RebalanceReporter {
+                tx: assign_tx,
+                metrics: v.metrics.clone(),
+                lag: Some(v.metrics.pending_verifications.clone()),
+            })
+            .context("creating the verifier consumer")?;
     consumer
         .subscribe(&[&topics[0], &topics[1]])
         .context("subscribing to the deletion-requested and recheck topics")?;
@@ -84,7 +85,7 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
         generations: HashMap::new(),
         next_generation: 0,
         offsets: Offsets::default(),
-        parked: HashMap::new(),
+        parked: Parked::new(),
         in_flight: HashMap::new(),
         throttled: false,
         done: done_tx,
@@ -197,7 +198,7 @@ impl State {
             offset: m.offset(),
             generation: self.generations.get(&tp).copied().unwrap_or(0),
         };
-        if self.in_flight.contains_key(&key) || self.parked.get(&tp).is_some_and(|q| q.iter().any(|(k, _)| *k == key)) {
+        if self.in_flight.contains_key(&key) || self.parked.of(&tp).any(|(k, _)| *k == key) {
             return;
         }
         self.offsets.received(tp, key.offset);
@@ -212,29 +213,19 @@ impl State {
             }
         });
         match part {
-            // Behind a parked head: wait in line. Dropping it would lose it (the consumer's position
-            // is past it), and overwriting the head with it lost the head.
-            Ok(part) if self.parked.contains_key(&tp) => {
-                self.parked.entry(tp).or_default().push_back((key, part));
-            }
-            Ok(part) if part.verify_after <= Utc::now() => self.start(key, part),
-            Ok(part) => {
-                // Not due: hold the head and pause its partition until it is.
-                self.set_paused(consumer, &[tp], true);
-                self.parked.insert(tp, VecDeque::from([(key, part)]));
-            }
+            Ok(part) => match self.parked.offer(tp, part.verify_after, (key, part), Utc::now()) {
+                Offer::Now((key, part)) => self.start(key, part),
+                // Not due: its partition waits until it is.
+                Offer::Head => self.set_paused(consumer, &[tp], true),
+                Offer::Behind => {}
+            },
             Err(why) => self.dead_letter(key, m, why),
         }
     }
 
     /// The earliest due time of a parked head.
     fn next_due(&self) -> Option<Instant> {
-        let due = self
-            .parked
-            .values()
-            .filter_map(|q| q.front())
-            .map(|(_, p)| p.verify_after)
-            .min()?;
+        let due = self.parked.next_due()?;
         let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         Some(Instant::now() + wait)
     }
@@ -242,19 +233,7 @@ impl State {
     /// Starts the checks of the parked records that are due, in order, and resumes the partitions
     /// with none left waiting.
     fn wake(&mut self, consumer: &Consumer_) {
-        let now = Utc::now();
-        let mut due = Vec::new();
-        for queue in self.parked.values_mut() {
-            while queue.front().is_some_and(|(_, p)| p.verify_after <= now) {
-                due.extend(queue.pop_front());
-            }
-        }
-        self.parked.retain(|_, q| !q.is_empty());
-        let resumed: Vec<Tp> = due
-            .iter()
-            .map(|(k, _): &(Key, DeletionRequested)| k.tp)
-            .filter(|tp| !self.parked.contains_key(tp))
-            .collect();
+        let (due, resumed) = self.parked.take_due(Utc::now());
         for (key, part) in due {
             self.start(key, part);
         }
@@ -322,7 +301,7 @@ impl State {
         let tps: Vec<Tp> = self
             .assigned
             .iter()
-            .filter(|tp| !self.parked.contains_key(tp))
+            .filter(|tp| !self.parked.holds(tp))
             .copied()
             .collect();
         self.set_paused(consumer, &tps, want);
@@ -333,8 +312,7 @@ impl State {
         let warning = chrono::TimeDelta::from_std(self.v.config.verifier.deadline_warning).unwrap_or_default();
         let held = self
             .parked
-            .values()
-            .flatten()
+            .all()
             .map(|(_, p)| Held {
                 accepted_at: p.accepted_at,
                 deadline: p.deadline,

@@ -216,27 +216,23 @@ api_key_file = "{key}"
     }
 
     /// Starts the intake in this process; send on the returned channel to shut it down.
-    pub fn start(&self, config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
-        let (tx, rx) = oneshot::channel();
-        let metrics = Arc::new(erasure_worker::metrics::Metrics::new());
-        let clients = erasure_worker::api::clients(&config, &metrics).expect("clients");
-        let intake = Intake::new(config, clients, metrics).expect("intake starts");
-        let handle = tokio::spawn(intake.run(async {
-            let _ = rx.await;
-        }));
-        (tx, handle)
+    pub fn start(&self, config: Config) -> Running {
+        in_process(config, |config, clients, metrics, stop| {
+            let intake = Intake::new(config, clients, metrics).expect("intake starts");
+            intake.run(async move {
+                let _ = stop.await;
+            })
+        })
     }
 
     /// Starts the verifier in this process; send on the returned channel to shut it down.
-    pub fn start_verifier(&self, config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
-        let (tx, rx) = oneshot::channel();
-        let metrics = Arc::new(erasure_worker::metrics::Metrics::new());
-        let clients = erasure_worker::api::clients(&config, &metrics).expect("clients");
-        let verifier = Verifier::new(config, clients, metrics).expect("verifier starts");
-        let handle = tokio::spawn(verifier.run(async {
-            let _ = rx.await;
-        }));
-        (tx, handle)
+    pub fn start_verifier(&self, config: Config) -> Running {
+        in_process(config, |config, clients, metrics, stop| {
+            let verifier = Verifier::new(config, clients, metrics).expect("verifier starts");
+            verifier.run(async move {
+                let _ = stop.await;
+            })
+        })
     }
 
     /// Starts the worker binary with `role`; its log (info) goes to `{prefix}.{name}.log`.
@@ -374,6 +370,22 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
             }
         }
     }
+}
+
+/// A role running in the test's process: send on the channel to shut it down, then await its end.
+pub type Running = (oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>);
+
+/// Runs the role that `role` builds (from the config, LangSmith clients, metrics and the shutdown
+/// signal) on the test's runtime.
+fn in_process<F, R>(config: Config, role: F) -> Running
+where
+    F: FnOnce(Config, erasure_worker::api::Clients, Arc<erasure_worker::metrics::Metrics>, oneshot::Receiver<()>) -> R,
+    R: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let metrics = Arc::new(erasure_worker::metrics::Metrics::new());
+    let clients = erasure_worker::api::clients(&config, &metrics).expect("clients");
+    (tx, tokio::spawn(role(config, clients, metrics, rx)))
 }
 
 /// Output events of one kind, as their `data`.

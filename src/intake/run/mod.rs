@@ -72,7 +72,11 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
     // A bounded prefetch queue keeps memory down under a backlog; the rest is what the guarantee needs.
     let consumer: Consumer_ = crate::kafka::configured(
         cfg,
-        &[("queued.max.messages.kbytes", "16384"), crate::kafka::STATS_INTERVAL],
+        &[
+            ("queued.max.messages.kbytes", "16384"),
+            crate::kafka::STATS_INTERVAL,
+            crate::kafka::COMMIT_INTERVAL,
+        ],
     )
     .set("group.id", &cfg.kafka.intake_group)
     .set("enable.auto.commit", "true")
