@@ -63,13 +63,49 @@ pub enum Assignment {
 
 /// A consumer context that reports rebalances on a channel. It turns the partition lists into plain
 /// vectors at once: holding a librdkafka list past the consumer's drop hangs the drop. librdkafka's
-/// statistics (`statistics.interval.ms`) set the broker, per-partition lag and topic-size metrics,
-/// and `lag` (when given) to the consumer lag summed over the assigned partitions; rebalances set
-/// the partitions owned.
+/// statistics (`statistics.interval.ms`) set the broker and topic-size metrics, the lag of each
+/// partition this replica owns, and `lag` (when given) to their sum; rebalances set the partitions
+/// owned.
 pub struct RebalanceReporter {
-    pub tx: tokio::sync::mpsc::UnboundedSender<Assignment>,
-    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
-    pub lag: Option<prometheus::IntGauge>,
+    tx: tokio::sync::mpsc::UnboundedSender<Assignment>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    lag: Option<prometheus::IntGauge>,
+    /// The assignment. librdkafka's statistics go on reporting a revoked partition's last lag.
+    owned: std::sync::Mutex<std::collections::HashSet<(String, i32)>>,
+}
+
+impl RebalanceReporter {
+    pub fn new(
+        tx: tokio::sync::mpsc::UnboundedSender<Assignment>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+        lag: Option<prometheus::IntGauge>,
+    ) -> RebalanceReporter {
+        RebalanceReporter {
+            tx,
+            metrics,
+            lag,
+            owned: Default::default(),
+        }
+    }
+
+    /// Adds (or removes) `parts` to the assignment and sets the owned-partition gauges.
+    fn own(&self, parts: &[(String, i32)], owned: bool) {
+        let mut set = self.owned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for part in parts {
+            if owned {
+                set.insert(part.clone());
+            } else {
+                set.remove(part);
+            }
+        }
+        for (topic, _) in parts {
+            let n = set.iter().filter(|(t, _)| t == topic).count();
+            self.metrics
+                .partitions_owned
+                .with_label_values(&[topic.as_str()])
+                .set(n as i64);
+        }
+    }
 }
 
 /// How often librdkafka reports statistics to [`RebalanceReporter`].
@@ -85,6 +121,7 @@ impl rdkafka::ClientContext for RebalanceReporter {
         let up = stats.brokers.values().any(|b| b.nodeid >= 0 && b.state == "UP");
         self.metrics.broker_up.set(i64::from(up));
         let mut total = 0;
+        let owned = self.owned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for (topic, t) in &stats.topics {
             let known = t.partitions.keys().filter(|&&p| p >= 0).count();
             self.metrics
@@ -94,7 +131,7 @@ impl rdkafka::ClientContext for RebalanceReporter {
             for p in t
                 .partitions
                 .values()
-                .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+                .filter(|p| p.consumer_lag >= 0 && owned.contains(&(topic.clone(), p.partition)))
             {
                 total += p.consumer_lag;
                 self.metrics
@@ -117,9 +154,9 @@ impl rdkafka::consumer::ConsumerContext for RebalanceReporter {
                 .iter()
                 .map(|e| (e.topic().to_owned(), e.partition()))
                 .collect();
+            self.own(&parts, false);
             // A partition this replica no longer owns must not keep reporting its last lag.
             for (topic, p) in &parts {
-                self.metrics.partitions_owned.with_label_values(&[topic.as_str()]).dec();
                 let _ = self
                     .metrics
                     .consumer_lag
@@ -136,9 +173,7 @@ impl rdkafka::consumer::ConsumerContext for RebalanceReporter {
                 .iter()
                 .map(|e| (e.topic().to_owned(), e.partition()))
                 .collect();
-            for (topic, _) in &parts {
-                self.metrics.partitions_owned.with_label_values(&[topic.as_str()]).inc();
-            }
+            self.own(&parts, true);
             let _ = self.tx.send(Assignment::Assigned(parts));
         }
     }

@@ -67,11 +67,11 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .create_with_context(RebalanceReporter {
-                tx: assign_tx,
-                metrics: v.metrics.clone(),
-                lag: Some(v.metrics.pending_verifications.clone()),
-            })
+            .create_with_context(RebalanceReporter::new(
+                assign_tx,
+                v.metrics.clone(),
+                Some(v.metrics.pending_verifications.clone()),
+            ))
             .context("creating the verifier consumer")?;
     consumer
         .subscribe(&[&topics[0], &topics[1]])

@@ -82,11 +82,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
     .set("enable.auto.commit", "true")
     .set("enable.auto.offset.store", "false")
     .set("auto.offset.reset", "earliest")
-    .create_with_context(RebalanceReporter {
-        tx: assign_tx,
-        metrics: intake.metrics.clone(),
-        lag: None,
-    })
+    .create_with_context(RebalanceReporter::new(assign_tx, intake.metrics.clone(), None))
     .context("creating the intake consumer")?;
     consumer
         .subscribe(&[&cfg.topics.requests])

@@ -119,6 +119,11 @@ impl Progress {
         }
         self.open.is_empty()
     }
+
+    /// Requests without their terminal events yet.
+    pub fn open(&self) -> usize {
+        self.open.len()
+    }
 }
 
 /// Checks every request against the outputs and the simulator; returns the problems and prints
