@@ -6,6 +6,9 @@
 //!
 //! Run: `cargo bench --bench verify` (optional: `-- REQUESTS`, default 3,000; 100 as a smoke run
 //! under `cargo test`). Needs Tansu (`scripts/kafka-broker install`).
+//!
+//! `BENCH_QUERY_PER_SECOND=N` measures the worker itself instead: the simulator without rate
+//! limits, the worker's query limits at N per second (`scripts/bench verify-backlog`).
 
 mod common;
 
@@ -24,7 +27,10 @@ fn main() {
 
 async fn bench(requests: usize) {
     let broker = Broker::start();
-    let sim = SimWorld::start(20, true);
+    let unlimited: Option<u32> = std::env::var("BENCH_QUERY_PER_SECOND")
+        .ok()
+        .map(|v| v.parse().expect("BENCH_QUERY_PER_SECOND is a whole number"));
+    let sim = SimWorld::start(20, unlimited.is_none());
     sim.sim.set_schedule(Schedule::Every { seconds: 1.0 });
     let topics = common::topics(&broker.bootstrap).await;
     let producer = common::producer(&broker.bootstrap);
@@ -42,8 +48,11 @@ async fn bench(requests: usize) {
         .collect();
     common::publish(&producer, &topics[0], made.into_iter()).await;
     let reader = common::reader(&broker.bootstrap, &[&topics[4], &topics[5]]);
-    let extra = "[intake]\nlinger = \"200ms\"\n[window]\nkind = \"fixed\"\ndelay = \"5s\"\n";
-    let worker = common::spawn_worker(&broker, &sim, &topics, "all", extra);
+    let mut extra = "[intake]\nlinger = \"200ms\"\n[window]\nkind = \"fixed\"\ndelay = \"5s\"\n".to_owned();
+    if let Some(n) = unlimited {
+        extra += &format!("[limits]\nquery_per_second = {n}\nquery_v2_per_second = {n}\n");
+    }
+    let worker = common::spawn_worker(&broker, &sim, &topics, "all", &extra);
     let start = Instant::now();
     let mut done = HashSet::with_capacity(requests);
     let (mut first, mut last, mut failed) = (None, start, 0);
@@ -73,7 +82,7 @@ async fn bench(requests: usize) {
         queries as f64 / requests as f64,
         c.rate_limited,
         (requests - 1) as f64 / span,
-        erasure_worker::config::Limits::default().query_v2_per_second
+        unlimited.unwrap_or(erasure_worker::config::Limits::default().query_v2_per_second)
     );
     assert_eq!(failed, 0, "every trace exists and is deleted");
 }

@@ -181,7 +181,7 @@ pub struct VerifierConfig {
     /// How far back the v2 query searches for a trace's start (LangSmith keeps traces up to 400 days).
     #[serde(deserialize_with = "duration")]
     pub lookback: Duration,
-    /// Checks in flight at once.
+    /// Checks calling LangSmith at once (64 times as many may wait for a turn or for Kafka).
     pub max_concurrent_checks: usize,
     /// A pending part whose deadline is nearer than this counts as at risk (metric).
     #[serde(deserialize_with = "duration")]
