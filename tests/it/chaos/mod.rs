@@ -156,7 +156,7 @@ api_key_file = "{key}"
         .await;
     commits.sample(&plan, &sim.sim);
     replicas.stop_all();
-    let mut problems = reconcile::reconcile(&plan, &outs, &sim.sim);
+    let mut problems = reconcile::reconcile(&plan, &outs, &sim.sim, &at);
     let (samples, late) = commits.check(&plan, &at, &sim.sim);
     problems.extend(late);
     commits.close().await;

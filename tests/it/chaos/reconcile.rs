@@ -10,9 +10,10 @@ use uuid::Uuid;
 use super::plan::{Kind, Plan, Request};
 use crate::world::Out;
 
-/// Per request: ids verified, ids failed by reason, dead-lettered or not.
+/// Per request: ids requested, verified, failed by reason, dead-lettered or not.
 #[derive(Default)]
 struct Seen {
+    requested: HashSet<Uuid>,
     verified: HashSet<Uuid>,
     failed: HashMap<String, HashSet<Uuid>>,
     dead: bool,
@@ -38,6 +39,7 @@ fn note(by: &mut HashMap<String, Seen>, o: &Out) -> Option<String> {
     let r = d["request_id"].as_str()?;
     let s = by.entry(r.to_owned()).or_default();
     match o.topic.as_str() {
+        "requested" => s.requested.extend(ids(d)),
         "verified" => s.verified.extend(ids(d)),
         "failed" => s
             .failed
@@ -128,14 +130,15 @@ impl Progress {
 
 /// Checks every request against the outputs and the simulator; returns the problems and prints
 /// the counts.
-pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim) -> Vec<String> {
+/// `at`: where each request of the plan landed in the input, (partition, offset).
+pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim, at: &[(i32, i64)]) -> Vec<String> {
     let by = seen(outs);
     let mut problems = Vec::new();
     let mut kinds: BTreeMap<Kind, usize> = BTreeMap::new();
     let state = sim.state();
     let present = |ws: usize, id: &Uuid| state.workspaces[&plan.workspaces[ws].0].traces.contains_key(id);
     let planned: HashSet<&str> = plan.requests.iter().map(|r| r.id.as_str()).collect();
-    for r in &plan.requests {
+    for (i, r) in plan.requests.iter().enumerate() {
         *kinds.entry(r.kind).or_default() += 1;
         let empty = Seen::default();
         let s = by.get(&r.id).unwrap_or(&empty);
@@ -167,7 +170,13 @@ pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim) -> Vec<String> {
                         problems.push(format!("{}: {id} verified but never deleted", r.id));
                     }
                     if !never && !s.verified.contains(id) {
-                        problems.push(format!("{}: {id} was not verified", r.id));
+                        let (p, o) = at.get(i).copied().unwrap_or((-1, -1));
+                        let requested = if s.requested.contains(id) {
+                            "requested"
+                        } else {
+                            "never requested"
+                        };
+                        problems.push(format!("{}: {id} was not verified ({requested}; input {p}@{o})", r.id));
                     }
                     if present(r.ws, id) != never {
                         problems.push(format!("{}: {id} present in the simulator: {}", r.id, !never));
