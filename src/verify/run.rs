@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::parked::{Offer, Parked};
 use super::Verifier;
 use crate::event::{self, DeletionRequested, Rejection};
+use crate::gaps::Gaps;
 use crate::kafka::{Assignment, RebalanceReporter};
 use crate::offsets::Offsets;
 use crate::output::DeadLetter;
@@ -51,8 +52,7 @@ struct State {
     topics: [String; 2],
     assigned: HashSet<Tp>,
     generations: HashMap<Tp, u64>,
-    /// The last offset received per partition, to see gaps.
-    last_received: HashMap<Tp, i64>,
+    gaps: Gaps<Tp>,
     next_generation: u64,
     offsets: Offsets<Tp>,
     /// Partition heads not due yet, and the records behind them; their partitions are paused.
@@ -91,7 +91,7 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
         topics,
         assigned: HashSet::new(),
         generations: HashMap::new(),
-        last_received: HashMap::new(),
+        gaps: Gaps::new(),
         next_generation: 0,
         offsets: Offsets::default(),
         parked: Parked::new(),
@@ -175,7 +175,7 @@ impl State {
                     let Some(t) = self.topic_index(&topic) else { continue };
                     self.next_generation += 1;
                     self.generations.insert((t, p), self.next_generation);
-                    self.last_received.remove(&(t, p));
+                    self.gaps.forget(&(t, p));
                     self.offsets.revoke((t, p));
                     self.parked.remove(&(t, p));
                     self.assigned.insert((t, p));
@@ -192,7 +192,7 @@ impl State {
                 for (topic, p) in parts {
                     let Some(t) = self.topic_index(&topic) else { continue };
                     self.generations.remove(&(t, p));
-                    self.last_received.remove(&(t, p));
+                    self.gaps.forget(&(t, p));
                     self.offsets.revoke((t, p));
                     self.parked.remove(&(t, p));
                     self.assigned.remove(&(t, p));
@@ -212,18 +212,8 @@ impl State {
         if self.in_flight.contains_key(&key) || self.parked.of(&tp).any(|(k, _)| *k == key) {
             return;
         }
-        if let Some(prev) = self.last_received.insert(tp, key.offset) {
-            if key.offset > prev + 1 {
-                // As in the intake: normal after compaction or transaction markers, and also the
-                // sign of records the client skipped. Offsets are committed past a gap.
-                tracing::warn!(
-                    topic = m.topic(),
-                    partition = tp.1,
-                    prev,
-                    offset = key.offset,
-                    "offset gap in the verifier's input"
-                );
-            }
+        if crate::gaps::read_again(&mut self.gaps, consumer, m, tp) {
+            return;
         }
         self.offsets.received(tp, key.offset);
         let part = event::decode::<DeletionRequested>(event::DELETION_REQUESTED_TYPE, m.payload()).and_then(|p| {

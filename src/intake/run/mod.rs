@@ -22,6 +22,7 @@ use super::invalid::InvalidShare;
 use super::resolve::Resolved;
 use super::Intake;
 use crate::event::{self, Incoming};
+use crate::gaps::Gaps;
 use crate::kafka::{Assignment, RebalanceReporter};
 use crate::offsets::Offsets;
 
@@ -58,7 +59,7 @@ struct State {
     resolving: Arc<Semaphore>,
     tx: Channels,
     paused: bool,
-    last_received: HashMap<i32, i64>,
+    gaps: Gaps<i32>,
     dlq_pending: usize,
     invalid: InvalidShare,
     /// Delete batches sent and not answered; outputs queued and not acknowledged.
@@ -110,7 +111,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
             acks: ack_tx,
         },
         paused: false,
-        last_received: HashMap::new(),
+        gaps: Gaps::new(),
         dlq_pending: 0,
         invalid: InvalidShare::default(),
         calls_in_flight: 0,
@@ -148,7 +149,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
                     while let Ok(a) = assignments.try_recv() {
                         st.on_assignment(&consumer, a);
                     }
-                    if let Err(e) = st.on_message(&m) {
+                    if let Err(e) = st.on_message(&consumer, &m) {
                         break Err(e);
                     }
                 }
@@ -174,7 +175,7 @@ impl State {
                 // the verifier does); backpressure decides afresh.
                 self.set_paused(consumer, false, self.intake.config.intake.max_in_flight_ids);
                 for (_, p) in parts {
-                    self.last_received.remove(&p);
+                    self.gaps.forget(&p);
                     self.next_generation += 1;
                     self.generations.insert(p, self.next_generation);
                     self.offsets.revoke(p);
@@ -186,7 +187,7 @@ impl State {
                     "partitions revoked: their unfinished events will be replayed by the next owner"
                 );
                 for (_, p) in parts {
-                    self.last_received.remove(&p);
+                    self.gaps.forget(&p);
                     self.generations.remove(&p);
                     self.offsets.revoke(p);
                 }
@@ -195,7 +196,7 @@ impl State {
         }
     }
 
-    fn on_message(&mut self, m: &BorrowedMessage<'_>) -> anyhow::Result<()> {
+    fn on_message(&mut self, consumer: &Consumer_, m: &BorrowedMessage<'_>) -> anyhow::Result<()> {
         let (partition, offset) = (m.partition(), m.offset());
         let key = MsgKey {
             partition,
@@ -206,14 +207,8 @@ impl State {
             tracing::warn!(partition, offset, "redelivered while in flight; ignored");
             return Ok(());
         }
-        if let Some(prev) = self.last_received.insert(partition, offset) {
-            if offset != prev + 1 {
-                // Normal after compaction or transaction markers; also the sign of records the
-                // client skipped (unpatched Tansu 0.6 when a fetch starts inside a batch; the soak
-                // saw librdkafka skip records after Tansu's bogus "message too large" answers).
-                // Offsets are committed past a gap, so say it where operators look.
-                tracing::warn!(partition, prev, offset, "offset gap in the input");
-            }
+        if crate::gaps::read_again(&mut self.gaps, consumer, m, partition) {
+            return Ok(());
         }
         self.offsets.received(partition, offset);
         let rec = Incoming::from_message(m);
