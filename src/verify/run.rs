@@ -209,10 +209,11 @@ impl State {
             offset: m.offset(),
             generation: self.generations.get(&tp).copied().unwrap_or(0),
         };
-        if self.in_flight.contains_key(&key) || self.parked.of(&tp).any(|(k, _)| *k == key) {
+        // Every delivery counts for gaps, a redelivery of work in flight too.
+        if crate::gaps::read_again(&mut self.gaps, consumer, m, tp) {
             return;
         }
-        if crate::gaps::read_again(&mut self.gaps, consumer, m, tp) {
+        if self.in_flight.contains_key(&key) || self.parked.of(&tp).any(|(k, _)| *k == key) {
             return;
         }
         self.offsets.received(tp, key.offset);

@@ -203,11 +203,12 @@ impl State {
             offset,
             generation: self.generations.get(&partition).copied().unwrap_or(0),
         };
-        if self.book.contains(&key) {
-            tracing::warn!(partition, offset, "redelivered while in flight; ignored");
+        // Every delivery counts for gaps, a redelivery of work in flight too.
+        if crate::gaps::read_again(&mut self.gaps, consumer, m, partition) {
             return Ok(());
         }
-        if crate::gaps::read_again(&mut self.gaps, consumer, m, partition) {
+        if self.book.contains(&key) {
+            tracing::warn!(partition, offset, "redelivered while in flight; ignored");
             return Ok(());
         }
         self.offsets.received(partition, offset);
