@@ -37,6 +37,20 @@ pub fn configured(config: &Config, defaults: &[(&str, &str)]) -> ClientConfig {
     c
 }
 
+/// A consumer in `group` for at-least-once work: it commits (every second) only the offsets the
+/// code stores once their work is done, and starts at the earliest offset when the group has none.
+/// `defaults` come before the operator's `kafka.properties`; the guarantee's settings after.
+pub fn consumer_config(config: &Config, group: &str, defaults: &[(&str, &str)]) -> ClientConfig {
+    let mut all = vec![STATS_INTERVAL, COMMIT_INTERVAL];
+    all.extend_from_slice(defaults);
+    let mut c = configured(config, &all);
+    c.set("group.id", group)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest");
+    c
+}
+
 /// Creates the topics that do not exist yet (the test broker does not auto-create them).
 pub async fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create()?;
@@ -88,7 +102,8 @@ impl RebalanceReporter {
         }
     }
 
-    /// Adds (or removes) `parts` to the assignment and sets the owned-partition gauges.
+    /// Adds (or removes) `parts` to the assignment and sets the owned-partition gauges; a removed
+    /// partition's lag series goes.
     fn own(&self, parts: &[(String, i32)], owned: bool) {
         let mut set = self.owned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for part in parts {
@@ -96,6 +111,11 @@ impl RebalanceReporter {
                 set.insert(part.clone());
             } else {
                 set.remove(part);
+                // A partition this replica no longer owns must not keep reporting its last lag.
+                let _ = self
+                    .metrics
+                    .consumer_lag
+                    .remove_label_values(&[part.0.as_str(), &part.1.to_string()]);
             }
         }
         for (topic, _) in parts {
@@ -155,13 +175,6 @@ impl rdkafka::consumer::ConsumerContext for RebalanceReporter {
                 .map(|e| (e.topic().to_owned(), e.partition()))
                 .collect();
             self.own(&parts, false);
-            // A partition this replica no longer owns must not keep reporting its last lag.
-            for (topic, p) in &parts {
-                let _ = self
-                    .metrics
-                    .consumer_lag
-                    .remove_label_values(&[topic.as_str(), &p.to_string()]);
-            }
             let _ = self.tx.send(Assignment::Revoked(parts));
         }
     }

@@ -62,6 +62,10 @@ fn counters(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounter
     reg(r, IntCounterVec::new(Opts::new(name, help), labels))
 }
 
+fn gauges(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    reg(r, IntGaugeVec::new(Opts::new(name, help), labels))
+}
+
 fn seconds(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     // 1 ms to about 65 s.
     let buckets = exponential_buckets(0.001, 4.0, 9).expect("valid buckets");
@@ -77,39 +81,29 @@ impl Metrics {
         let gauge = |name: &str, help: &str| reg(&r, IntGauge::new(name, help));
         Metrics {
             broker_up: gauge("erasure_broker_up", "1 while a Kafka broker connection is up"),
-            workspace_broken: reg(
+            workspace_broken: gauges(
                 &r,
-                IntGaugeVec::new(
-                    Opts::new(
-                        "erasure_workspace_broken",
-                        "1 while LangSmith refuses the workspace's API key",
-                    ),
-                    &["workspace"],
-                ),
+                "erasure_workspace_broken",
+                "1 while LangSmith refuses the workspace's API key",
+                &["workspace"],
             ),
-            consumer_lag: reg(
+            consumer_lag: gauges(
                 &r,
-                IntGaugeVec::new(
-                    Opts::new("erasure_consumer_lag", "Records behind the end of the partition"),
-                    &["topic", "partition"],
-                ),
+                "erasure_consumer_lag",
+                "Records behind the end of the partition",
+                &["topic", "partition"],
             ),
-            partitions_owned: reg(
+            partitions_owned: gauges(
                 &r,
-                IntGaugeVec::new(
-                    Opts::new(
-                        "erasure_partitions_owned",
-                        "Partitions of the topic this replica is assigned",
-                    ),
-                    &["topic"],
-                ),
+                "erasure_partitions_owned",
+                "Partitions of the topic this replica is assigned",
+                &["topic"],
             ),
-            topic_partitions: reg(
+            topic_partitions: gauges(
                 &r,
-                IntGaugeVec::new(
-                    Opts::new("erasure_topic_partitions", "Partitions of the consumed topic"),
-                    &["topic"],
-                ),
+                "erasure_topic_partitions",
+                "Partitions of the consumed topic",
+                &["topic"],
             ),
             events: counters(
                 &r,

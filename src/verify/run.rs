@@ -69,18 +69,13 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
     let cfg = &v.config;
     let topics = [cfg.topics.deletion_requested.clone(), cfg.topics.recheck.clone()];
     let (assign_tx, mut assignments) = mpsc::unbounded_channel();
-    let consumer: Consumer_ =
-        crate::kafka::configured(cfg, &[crate::kafka::STATS_INTERVAL, crate::kafka::COMMIT_INTERVAL])
-            .set("group.id", &cfg.kafka.verifier_group)
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .create_with_context(RebalanceReporter::new(
-                assign_tx,
-                v.metrics.clone(),
-                Some(v.metrics.pending_verifications.clone()),
-            ))
-            .context("creating the verifier consumer")?;
+    let consumer: Consumer_ = crate::kafka::consumer_config(cfg, &cfg.kafka.verifier_group, &[])
+        .create_with_context(RebalanceReporter::new(
+            assign_tx,
+            v.metrics.clone(),
+            Some(v.metrics.pending_verifications.clone()),
+        ))
+        .context("creating the verifier consumer")?;
     consumer
         .subscribe(&[&topics[0], &topics[1]])
         .context("subscribing to the deletion-requested and recheck topics")?;

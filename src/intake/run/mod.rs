@@ -71,20 +71,10 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
     let cfg = &intake.config;
     let (assign_tx, mut assignments) = mpsc::unbounded_channel();
     // A bounded prefetch queue keeps memory down under a backlog; the rest is what the guarantee needs.
-    let consumer: Consumer_ = crate::kafka::configured(
-        cfg,
-        &[
-            ("queued.max.messages.kbytes", "16384"),
-            crate::kafka::STATS_INTERVAL,
-            crate::kafka::COMMIT_INTERVAL,
-        ],
-    )
-    .set("group.id", &cfg.kafka.intake_group)
-    .set("enable.auto.commit", "true")
-    .set("enable.auto.offset.store", "false")
-    .set("auto.offset.reset", "earliest")
-    .create_with_context(RebalanceReporter::new(assign_tx, intake.metrics.clone(), None))
-    .context("creating the intake consumer")?;
+    let consumer: Consumer_ =
+        crate::kafka::consumer_config(cfg, &cfg.kafka.intake_group, &[("queued.max.messages.kbytes", "16384")])
+            .create_with_context(RebalanceReporter::new(assign_tx, intake.metrics.clone(), None))
+            .context("creating the intake consumer")?;
     consumer
         .subscribe(&[&cfg.topics.requests])
         .context("subscribing to the requests topic")?;
