@@ -1,7 +1,10 @@
 //! Which input offset may be stored: the end of the contiguous completed prefix of each partition.
 //! An event that finishes early never lets the stored offset pass an earlier one still in flight.
+//! The first record and the first stored offset of each assignment are logged: together with the
+//! committed offsets they show where a replica started and how far it vouched for.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
 use std::hash::Hash;
 
 /// Tracks offsets per partition `P`: a partition number, or (topic, partition) for a consumer of
@@ -19,20 +22,28 @@ impl<P> Default for Offsets<P> {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Partition {
     /// Offsets received and not yet released, with whether each is done.
     pending: BTreeMap<i64, bool>,
+    /// The first offset received since the partition was assigned.
+    first: i64,
+    /// Whether an offset was released since then.
+    stored: bool,
 }
 
-impl<P: Hash + Eq> Offsets<P> {
+impl<P: Hash + Eq + Debug> Offsets<P> {
     /// Starts tracking an offset as it is received (offsets arrive in increasing order per partition).
     pub fn received(&mut self, partition: P, offset: i64) {
-        self.partitions
-            .entry(partition)
-            .or_default()
-            .pending
-            .insert(offset, false);
+        let p = self.partitions.entry(partition).or_insert_with_key(|partition| {
+            tracing::info!(?partition, offset, "first record since the assignment");
+            Partition {
+                pending: BTreeMap::new(),
+                first: offset,
+                stored: false,
+            }
+        });
+        p.pending.insert(offset, false);
     }
 
     /// Marks an offset done. Returns the highest offset whose whole prefix is now done (store it:
@@ -47,6 +58,15 @@ impl<P: Hash + Eq> Offsets<P> {
             }
             last = Some(*entry.key());
             entry.remove();
+        }
+        if let Some(last) = last.filter(|_| !p.stored) {
+            p.stored = true;
+            tracing::info!(
+                ?partition,
+                first_received = p.first,
+                last,
+                "first offset stored since the assignment"
+            );
         }
         last
     }

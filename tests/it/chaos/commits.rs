@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use erasure_worker::kafka::client_config;
+use langsmith_sim::model::DeleteTarget;
 use langsmith_sim::Sim;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -16,6 +19,8 @@ use crate::support::drop_consumer;
 use crate::world::World;
 
 struct Sample {
+    /// When it was taken (to set beside the workers' logs).
+    at: DateTime<Utc>,
     committed: BTreeMap<i32, i64>,
     /// Per workspace of the plan: how many delete calls the simulator had accepted.
     sent: Vec<usize>,
@@ -50,6 +55,7 @@ impl Commits {
             tpl.add_partition(&self.topic, p);
         }
         let probe = &self.probe;
+        let at = Utc::now();
         let Ok(committed) = tokio::task::block_in_place(|| probe.committed_offsets(tpl, Duration::from_secs(5))) else {
             return;
         };
@@ -66,38 +72,54 @@ impl Commits {
             .iter()
             .map(|(ws, _, _)| sim.delete_calls_from(*ws, usize::MAX).1)
             .collect();
-        self.samples.push(Sample { committed, sent });
+        self.samples.push(Sample { at, committed, sent });
     }
 
     /// Checks every sample against where each request landed; returns (samples, problems).
     pub fn check(&self, plan: &Plan, at: &[(i32, i64)], sim: &Sim) -> (usize, Vec<String>) {
-        // (workspace, session, id) → index of the first delete call that carried it.
+        // (workspace, session, id) → position in the delete log of the first call that carried it.
         let mut first: HashMap<(usize, Uuid, Uuid), usize> = HashMap::new();
+        let state = sim.state();
         for (w, (ws, _, _)) in plan.workspaces.iter().enumerate() {
-            for (i, (session, ids)) in sim.delete_calls(*ws).into_iter().enumerate() {
-                for id in ids {
-                    first.entry((w, session, id)).or_insert(i);
+            for (i, call) in state.workspaces[ws].delete_log.iter().enumerate() {
+                if let DeleteTarget::Traces { session_id, trace_ids } = call {
+                    for id in trace_ids {
+                        first.entry((w, *session_id, *id)).or_insert(i);
+                    }
                 }
             }
         }
+        drop(state);
         let mut problems = Vec::new();
         for (r, (p, o)) in plan.requests.iter().zip(at) {
             if !matches!(r.kind, Kind::Explicit | Kind::Selector) {
                 continue;
             }
             // The first sample that committed past this request.
-            let Some(s) = self.samples.iter().find(|s| s.committed.get(p).is_some_and(|c| c > o)) else {
+            let Some((n, s)) = self
+                .samples
+                .iter()
+                .enumerate()
+                .find(|(_, s)| s.committed.get(p).is_some_and(|c| c > o))
+            else {
                 continue;
             };
             for (session, ids) in &r.ids {
-                let late = ids
+                let late: Vec<Option<usize>> = ids
                     .iter()
-                    .filter(|id| first.get(&(r.ws, *session, **id)).is_none_or(|i| *i >= s.sent[r.ws]))
-                    .count();
-                if late > 0 {
+                    .map(|id| first.get(&(r.ws, *session, *id)).copied())
+                    .filter(|i| i.is_none_or(|i| i >= s.sent[r.ws]))
+                    .collect();
+                if !late.is_empty() {
                     problems.push(format!(
-                        "{} (partition {p}, offset {o}) was committed before {late} of its ids were deleted",
-                        r.id
+                        "{} (partition {p}, offset {o}) was committed before {} of its ids were deleted: \
+                         sample {n} at {} saw {p} committed at {} with {} delete calls logged; \
+                         the ids' first calls are at {late:?} in the log",
+                        r.id,
+                        late.len(),
+                        s.at.format("%H:%M:%S%.3f"),
+                        s.committed[p],
+                        s.sent[r.ws]
                     ));
                 }
             }
