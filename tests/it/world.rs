@@ -1,7 +1,7 @@
 //! A test's own world: its topics, its simulator workspace and key, a worker config pointing at
 //! both, a producer for input events and a reader of everything the worker publishes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use langsmith_sim::Sim;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -28,6 +29,8 @@ pub struct World {
     pub bootstrap: String,
     pub sim: Arc<Sim>,
     pub sim_url: String,
+    /// Partitions of every topic.
+    pub partitions: i32,
     pub ws: Uuid,
     pub key_file: PathBuf,
     pub producer: FutureProducer,
@@ -101,6 +104,7 @@ impl World {
             bootstrap: bootstrap.to_owned(),
             sim: sim.sim.clone(),
             sim_url: sim.base_url.clone(),
+            partitions,
             ws,
             key_file,
             producer,
@@ -269,21 +273,24 @@ api_key_file = "{key}"
 
     /// Reads the output topics (and the DLQ) until `done` says so or `within` ran out; says which.
     pub async fn collect_until(&self, within: Duration, mut done: impl FnMut(&[Out]) -> bool) -> (Vec<Out>, bool) {
+        // Partitions assigned, not subscribed: no group, so no rebalance can make the reader skip
+        // or repeat a partition; and a record delivered twice is counted once.
         let consumer: StreamConsumer = client_config(&self.bootstrap)
             .set("group.id", unique("reader"))
             .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
             .create()
             .expect("reader");
-        let topics: Vec<String> = ["requested", "failed", "verified", "dlq", "recheck"]
-            .iter()
-            .map(|t| self.topic(t))
-            .collect();
-        consumer
-            .subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())
-            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for t in ["requested", "failed", "verified", "dlq", "recheck"] {
+            for p in 0..self.partitions {
+                tpl.add_partition_offset(&self.topic(t), p, Offset::Beginning)
+                    .expect("reader offsets");
+            }
+        }
+        consumer.assign(&tpl).expect("reader assignment");
         let deadline = tokio::time::Instant::now() + within;
         let mut got = Vec::new();
+        let mut seen = HashSet::new();
         // `done` may be costly: ask it after a lull or every 500 records, not after each one.
         let mut unchecked = 0;
         loop {
@@ -298,6 +305,9 @@ api_key_file = "{key}"
                     return (got, false);
                 }
             };
+            if !seen.insert((m.topic().to_owned(), m.partition(), m.offset())) {
+                continue;
+            }
             let headers = m
                 .headers()
                 .map(|h| {
@@ -335,7 +345,7 @@ api_key_file = "{key}"
             .set("group.id", format!("{}.intake", self.prefix))
             .create()
             .expect("probe");
-        let mut tpl = rdkafka::TopicPartitionList::new();
+        let mut tpl = TopicPartitionList::new();
         for p in 0..partitions {
             tpl.add_partition(&self.topic("requests"), p);
         }
@@ -349,7 +359,7 @@ api_key_file = "{key}"
                 (
                     e.partition(),
                     match e.offset() {
-                        rdkafka::Offset::Offset(o) => o,
+                        Offset::Offset(o) => o,
                         _ => 0,
                     },
                 )

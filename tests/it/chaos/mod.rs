@@ -9,6 +9,7 @@
 
 mod commits;
 mod driver;
+mod input;
 mod plan;
 mod reconcile;
 
@@ -180,6 +181,7 @@ api_key_file = "{key}"
         progress = reread;
         outs = again;
     }
+    let at = input::positions(&world, &plan, &at).await;
     let mut problems = reconcile::reconcile(&plan, &outs, &sim.sim, &at);
     let (samples, late) = commits.check(&plan, &at, &sim.sim);
     problems.extend(late);
