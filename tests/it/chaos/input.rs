@@ -50,7 +50,7 @@ pub async fn positions(world: &World, plan: &Plan, delivered: &[(i32, i64)]) -> 
 }
 
 /// Every record of the requests topic, as (key, (partition, offset)): read until every partition
-/// reached its last delivered offset and nothing more came for 5 s. (Not up to the high
+/// reached its last delivered offset and nothing more came for 5 s (or nothing came for 2 min). (Not up to the high
 /// watermarks: Tansu's list-offsets once answered a high watermark 36 records short.)
 async fn read_back(world: &World, delivered: &[(i32, i64)]) -> Vec<(String, (i32, i64))> {
     let topic = world.topic("requests");
@@ -78,8 +78,13 @@ async fn read_back(world: &World, delivered: &[(i32, i64)]) -> Vec<(String, (i32
         let lull = Duration::from_secs(if all_reached { 5 } else { 120 });
         let m = match tokio::time::timeout(lull, consumer.recv()).await {
             Ok(m) => m.expect("reading the input"),
-            Err(_) if all_reached => break,
-            Err(_) => panic!("input read back stalled at {reached:?}, short of {last:?}"),
+            Err(_) => {
+                if !all_reached {
+                    // A report past the end is one more wrong report; the counts show the rest.
+                    eprintln!("  input read back: nothing for {lull:?} at {reached:?}, short of the reports' {last:?}");
+                }
+                break;
+            }
         };
         let at = (m.partition(), m.offset());
         if seen.insert(at) {
