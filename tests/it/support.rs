@@ -112,6 +112,14 @@ pub async fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bo
     }
 }
 
+/// A whole number from the environment (a size knob of a test), or `default`.
+pub fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a whole number, not {v:?}"))
+    })
+}
+
 /// A name no other test in this run uses (topics, groups).
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);

@@ -21,17 +21,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::proxy::Proxy;
-use crate::support::{private_simulator, start_broker};
+use crate::support::{knob, private_simulator, start_broker};
 use crate::world::World;
 use commits::Commits;
 use driver::{Chaos, Replicas};
-
-fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().map_or(default, |v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("{name} must be a whole number, not {v:?}"))
-    })
-}
 
 const PARTITIONS: i32 = 4;
 

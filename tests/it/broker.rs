@@ -1,0 +1,126 @@
+//! The test broker itself: a reader of a partition that several producers write at once sees every
+//! offset, in order, with no holes. Tansu 0.6.0 unpatched raised the high watermark before it
+//! stored the batch, so a fetch could return a later producer's batch while an earlier one was not
+//! yet stored, and the reader moved past records it never got
+//! (`scripts/tansu-fetch-no-holes.patch`).
+//!
+//! The window is short: at the default size this passes on the unpatched broker too. To see the
+//! fault, hold the cores busy and write more:
+//! `BROKER_BUSY_THREADS=6 BROKER_RECORDS_EACH=12500 cargo test --test it broker::`
+//! (with `TANSU_HOME` pointing at an unpatched build).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use erasure_worker::kafka::{client_config, create_topics};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::support::{broker, drop_consumer, knob, unique};
+
+const PRODUCERS: usize = 8;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_of_concurrent_producers_sees_every_offset_in_order() {
+    let each = knob("BROKER_RECORDS_EACH", 3_000) as usize;
+    let busy = Busy::start(knob("BROKER_BUSY_THREADS", 0) as usize);
+    let bootstrap = &broker().bootstrap;
+    let topic = unique("holes");
+    create_topics(bootstrap, &[topic.as_str()], 1)
+        .await
+        .expect("create topic");
+
+    let reader: StreamConsumer = client_config(bootstrap)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("reader");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Beginning)
+        .expect("reader offset");
+    reader.assign(&tpl).expect("reader assignment");
+
+    // One record per produce request, from producers on connections of their own.
+    let writers: Vec<_> = (0..PRODUCERS)
+        .map(|w| {
+            let topic = topic.clone();
+            let producer: FutureProducer = client_config(bootstrap)
+                .set("linger.ms", "0")
+                .set("batch.num.messages", "1")
+                .create()
+                .expect("producer");
+            tokio::spawn(async move {
+                let mut pending = Vec::with_capacity(each);
+                for i in 0..each {
+                    let payload = format!("{w}-{i}");
+                    let record = FutureRecord::<(), str>::to(&topic).partition(0).payload(&payload);
+                    match producer.send_result(record) {
+                        Ok(delivery) => pending.push(delivery),
+                        Err((e, _)) => panic!("queueing: {e}"),
+                    }
+                    if i % 50 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                for delivery in pending {
+                    delivery.await.expect("delivery").expect("acknowledged");
+                }
+            })
+        })
+        .collect();
+
+    let total = (PRODUCERS * each) as i64;
+    let mut next = 0;
+    let mut jumps = Vec::new();
+    let within = Duration::from_secs(300);
+    let deadline = tokio::time::Instant::now() + within;
+    while next < total {
+        let m = match tokio::time::timeout_at(deadline, reader.recv()).await {
+            Ok(m) => m.expect("reading"),
+            Err(_) => break,
+        };
+        if m.offset() != next {
+            jumps.push((next, m.offset()));
+        }
+        next = m.offset() + 1;
+    }
+    for w in writers {
+        w.await.expect("producer task");
+    }
+    drop_consumer(reader).await;
+    drop(busy);
+    assert!(
+        jumps.is_empty(),
+        "the reader expected one offset and got another {} times (expected, got): {:?}",
+        jumps.len(),
+        &jumps[..jumps.len().min(10)]
+    );
+    assert_eq!(next, total, "the reader got to offset {next} of {total} in {within:?}");
+}
+
+/// Threads that keep the cores busy until dropped, so the broker's threads are preempted often.
+struct Busy(Arc<AtomicBool>);
+
+impl Busy {
+    fn start(threads: usize) -> Busy {
+        let stop = Arc::new(AtomicBool::new(false));
+        for _ in 0..threads {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+        Busy(stop)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
