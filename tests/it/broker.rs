@@ -14,12 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use erasure_worker::kafka::{client_config, create_topics};
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 
-use crate::support::{broker, drop_consumer, knob, unique};
+use crate::support::{broker, drop_consumer, knob, reader_from_start, unique};
 
 const PRODUCERS: usize = 8;
 
@@ -33,15 +31,7 @@ async fn a_reader_of_concurrent_producers_sees_every_offset_in_order() {
         .await
         .expect("create topic");
 
-    let reader: StreamConsumer = client_config(bootstrap)
-        .set("group.id", unique("reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("reader");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Beginning)
-        .expect("reader offset");
-    reader.assign(&tpl).expect("reader assignment");
+    let reader = reader_from_start(bootstrap, &[&topic], 1);
 
     // One record per produce request, from producers on connections of their own.
     let writers: Vec<_> = (0..PRODUCERS)

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use erasure_worker::kafka::client_config;
 use langsmith_sim::store::NewWorkspace;
 use langsmith_sim::Sim;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
 use uuid::Uuid;
 
 pub struct Broker {
@@ -124,6 +126,25 @@ pub fn knob(name: &str, default: u64) -> u64 {
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A reader of partitions `0..partitions` of each topic, from the beginning. Assigned, not
+/// subscribed: no group, so no rebalance can make it skip or repeat a partition.
+pub fn reader_from_start<T: AsRef<str>>(bootstrap: &str, topics: &[T], partitions: i32) -> StreamConsumer {
+    let consumer: StreamConsumer = client_config(bootstrap)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("reader");
+    let mut tpl = TopicPartitionList::new();
+    for topic in topics {
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic.as_ref(), p, Offset::Beginning)
+                .expect("reader offsets");
+        }
+    }
+    consumer.assign(&tpl).expect("reader assignment");
+    consumer
 }
 
 /// Drops a consumer off the async runtime: librdkafka's close blocks, and a hang there would not be

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::support::{broker, drop_consumer, unique, Simulator};
+use crate::support::{broker, drop_consumer, reader_from_start, unique, Simulator};
 pub use crate::worker::Worker;
 
 pub struct World {
@@ -273,21 +273,9 @@ api_key_file = "{key}"
 
     /// Reads the output topics (and the DLQ) until `done` says so or `within` ran out; says which.
     pub async fn collect_until(&self, within: Duration, mut done: impl FnMut(&[Out]) -> bool) -> (Vec<Out>, bool) {
-        // Partitions assigned, not subscribed: no group, so no rebalance can make the reader skip
-        // or repeat a partition; and a record delivered twice is counted once.
-        let consumer: StreamConsumer = client_config(&self.bootstrap)
-            .set("group.id", unique("reader"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("reader");
-        let mut tpl = TopicPartitionList::new();
-        for t in ["requested", "failed", "verified", "dlq", "recheck"] {
-            for p in 0..self.partitions {
-                tpl.add_partition_offset(&self.topic(t), p, Offset::Beginning)
-                    .expect("reader offsets");
-            }
-        }
-        consumer.assign(&tpl).expect("reader assignment");
+        // A record delivered twice is counted once.
+        let topics = ["requested", "failed", "verified", "dlq", "recheck"].map(|t| self.topic(t));
+        let consumer = reader_from_start(&self.bootstrap, &topics, self.partitions);
         let deadline = tokio::time::Instant::now() + within;
         let mut got = Vec::new();
         let mut seen = HashSet::new();

@@ -8,13 +8,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use erasure_worker::kafka::client_config;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 
 use super::plan::Plan;
-use crate::support::{drop_consumer, unique};
+use crate::support::{drop_consumer, reader_from_start};
 use crate::world::World;
 
 /// For each request of the plan: its first (partition, offset) in the input topic, or the
@@ -54,22 +51,11 @@ pub async fn positions(world: &World, plan: &Plan, delivered: &[(i32, i64)]) -> 
 /// watermarks: Tansu's list-offsets once answered a high watermark 36 records short.)
 async fn read_back(world: &World, delivered: &[(i32, i64)]) -> Vec<(String, (i32, i64))> {
     let topic = world.topic("requests");
-    let consumer: StreamConsumer = client_config(&world.bootstrap)
-        .set("group.id", unique("input-reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("input reader");
-    let mut tpl = TopicPartitionList::new();
-    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
-    for p in 0..world.partitions {
-        tpl.add_partition_offset(&topic, p, Offset::Beginning)
-            .expect("input reader offsets");
-        last.insert(p, -1);
-    }
+    let consumer = reader_from_start(&world.bootstrap, &[&topic], world.partitions);
+    let mut last: BTreeMap<i32, i64> = (0..world.partitions).map(|p| (p, -1)).collect();
     for (p, o) in delivered {
         last.entry(*p).and_modify(|l| *l = (*l).max(*o));
     }
-    consumer.assign(&tpl).expect("input reader assignment");
     let mut seen = HashSet::new();
     let mut got = Vec::new();
     let mut reached: BTreeMap<i32, i64> = last.keys().map(|p| (*p, -1)).collect();
