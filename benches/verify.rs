@@ -71,7 +71,7 @@ async fn bench(requests: usize) {
     worker.stop();
     drop_consumer(reader).await;
     let c = sim.sim.counters().clone();
-    let queries: u64 = c.calls.get("POST /v2/traces/query").map_or(0, |s| s.values().sum());
+    let queries = c.calls_to(&langsmith_sim::counters::V2_TRACES_QUERY);
     let span = (last - first.unwrap()).as_secs_f64().max(0.001);
     println!(
         "verification: {requests} requests (one part each) verified {:.1} s after the worker started; {failed} failed",
@@ -82,7 +82,9 @@ async fn bench(requests: usize) {
         queries as f64 / requests as f64,
         c.rate_limited,
         (requests - 1) as f64 / span,
-        unlimited.unwrap_or(erasure_worker::config::Limits::default().query_v2_per_second)
+        unlimited
+            .map(f64::from)
+            .unwrap_or(erasure_worker::config::Limits::default().query_v2_per_second)
     );
     assert_eq!(failed, 0, "every trace exists and is deleted");
 }

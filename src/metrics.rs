@@ -35,6 +35,12 @@ pub struct Metrics {
     pub request_seconds: HistogramVec,
     /// Time spent waiting for a rate-limiter permit, by endpoint class.
     pub limiter_wait_seconds: HistogramVec,
+    /// LangSmith answers that announced a deprecated endpoint (`Deprecation`/`Sunset`), by class.
+    pub deprecated_answers: IntCounterVec,
+    /// 1 for the prefix (`/api/v2` or `/v2`) a workspace's v2 calls were found to answer under.
+    pub v2_prefix: IntGaugeVec,
+    /// Workspace ids (tenants) learnt from LangSmith because none was configured.
+    pub tenant_learnt: IntCounter,
     /// Checks by outcome: `verified` (none left), `partial` (some left, rechecked), `failed`.
     pub checks: IntCounterVec,
     /// Queries sent to LangSmith by checks.
@@ -143,6 +149,25 @@ impl Metrics {
                 "erasure_rate_limiter_wait_seconds",
                 "Wait for a rate-limiter permit",
                 &["endpoint"],
+            ),
+            deprecated_answers: counters(
+                &r,
+                "erasure_langsmith_deprecated_answers_total",
+                "LangSmith answers carrying Deprecation or Sunset headers",
+                &["endpoint"],
+            ),
+            v2_prefix: gauges(
+                &r,
+                "erasure_langsmith_v2_prefix",
+                "1 for the path prefix LangSmith answers v2 calls under",
+                &["workspace", "prefix"],
+            ),
+            tenant_learnt: reg(
+                &r,
+                IntCounter::new(
+                    "erasure_langsmith_tenant_learnt_total",
+                    "Workspace ids learnt from LangSmith (none configured)",
+                ),
             ),
             checks: counters(
                 &r,

@@ -102,7 +102,8 @@ impl SimWorld {
         let key = "lsv2_pt_bench".to_string();
         let ws = sim
             .state()
-            .create_workspace(serde_json::from_value(json!({"api_keys": [key]})).unwrap());
+            .create_workspace(serde_json::from_value(json!({"api_keys": [key]})).unwrap())
+            .expect("a new key");
         let sessions = (0..sessions)
             .map(|i| {
                 sim.state()

@@ -48,7 +48,7 @@ fn main() {
         api_keys: vec![key.clone()],
         org_scoped_keys: vec![],
     };
-    let ws = sim.state().create_workspace(new);
+    let ws = sim.state().create_workspace(new).expect("a new key");
     let session = sim
         .state()
         .add_session(

@@ -24,7 +24,19 @@ pub struct Counters {
     pub windows_run: u64,
 }
 
+/// The v2 traces query under both prefixes, as counters name it.
+pub const V2_TRACES_QUERY: [&str; 2] = ["POST /api/v2/traces/query", "POST /v2/traces/query"];
+
 impl Counters {
+    /// Calls to any of `endpoints`, whatever their status.
+    pub fn calls_to(&self, endpoints: &[&str]) -> u64 {
+        endpoints
+            .iter()
+            .filter_map(|e| self.calls.get(*e))
+            .flat_map(|by_status| by_status.values())
+            .sum()
+    }
+
     pub fn call(&mut self, endpoint: &str, status: u16) {
         *self
             .calls

@@ -16,6 +16,10 @@ pub enum Class {
     Delete,
     /// v1 `POST /runs/query`
     Query,
+    /// v1 `POST /runs/query` over at most 7 days of start times: a per-workspace tier on top of `Query`.
+    QueryNarrow,
+    /// v1 `POST /runs/query` over more than 7 days or without `start_time`: the slowest tier.
+    QueryWide,
     /// v2 `POST /v2/runs/query`, `POST /v2/traces/query`
     QueryV2,
     /// `GET /sessions`, `GET /sessions/{id}`
@@ -29,9 +33,11 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; 7] = [
+    pub const ALL: [Class; 9] = [
         Class::Delete,
         Class::Query,
+        Class::QueryNarrow,
+        Class::QueryWide,
         Class::QueryV2,
         Class::Sessions,
         Class::RunsRead,
@@ -43,6 +49,8 @@ impl Class {
     fn documented_limit(self) -> (u32, u64) {
         match self {
             Class::Query => (15, 10_000),
+            Class::QueryNarrow => (10, 10_000),
+            Class::QueryWide => (3, 10_000),
             Class::QueryV2 => (300, 10_000),
             Class::RunsRead => (30, 60_000),
             Class::Examples => (5000, 60_000),
@@ -144,7 +152,8 @@ impl Faults {
         self.specs.insert(class, spec);
     }
 
-    /// Latency to add, then the verdict, for one request of `class` made with `key`.
+    /// Latency to add, then the verdict, for one request of `class` made with `key` (for the v1 query
+    /// tiers, the workspace id: LangSmith counts them per tenant).
     pub fn check(&mut self, class: Class, key: &str, now: Instant) -> (Duration, Verdict) {
         let Some(spec) = self.specs.get(&class) else {
             return (Duration::ZERO, Verdict::Pass);

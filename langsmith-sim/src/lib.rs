@@ -41,6 +41,18 @@ pub struct Behaviour {
     pub bulk_deletes_enabled: bool,
     /// Status for more than 1000 trace ids in one call (LangSmith's is unconfirmed).
     pub oversize_status: u16,
+    /// Serve the v2 API under `/api/v2/...` (where the official SDK calls it since 2026-07-30).
+    pub serve_api_v2: bool,
+    /// Serve the v2 API under `/v2/...` (the July 2026 spec's paths).
+    pub serve_bare_v2: bool,
+    /// Projects whose runs the key may not delete or read (attribute-based access control): their
+    /// deletes and queries answer 403.
+    pub forbidden_projects: Vec<Uuid>,
+    /// Answer v1 `runs/query` (deprecated in the SDKs after 2027-01-31) with `Deprecation` and
+    /// `Sunset` headers.
+    pub deprecation_headers: bool,
+    /// Keep every LangSmith request and answer for contract tests (`/_sim/exchanges`).
+    pub record_exchanges: bool,
 }
 
 impl Default for Behaviour {
@@ -49,8 +61,27 @@ impl Default for Behaviour {
             delete_answers_202: true,
             bulk_deletes_enabled: true,
             oversize_status: 400,
+            serve_api_v2: true,
+            serve_bare_v2: true,
+            forbidden_projects: Vec::new(),
+            deprecation_headers: false,
+            record_exchanges: false,
         }
     }
+}
+
+/// One LangSmith request and its answer, as recorded for contract tests.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    pub method: String,
+    /// The path as requested (`/api/v1/runs/delete`, `/api/v2/traces/query`), without the query.
+    pub path: String,
+    pub query: Option<String>,
+    /// Whether the request carried `X-Tenant-Id`.
+    pub tenant: bool,
+    pub request: Option<serde_json::Value>,
+    pub status: u16,
+    pub response: Option<serde_json::Value>,
 }
 
 /// The simulator: state plus the knobs the admin API turns. Share it as `Arc<Sim>`.
@@ -59,6 +90,7 @@ pub struct Sim {
     faults: Mutex<Faults>,
     counters: Mutex<Counters>,
     behaviour: Mutex<Behaviour>,
+    exchanges: Mutex<Vec<Exchange>>,
     schedule: watch::Sender<Schedule>,
 }
 
@@ -76,6 +108,7 @@ impl Sim {
             faults: Mutex::new(Faults::new(seed)),
             counters: Mutex::new(Counters::default()),
             behaviour: Mutex::new(Behaviour::default()),
+            exchanges: Mutex::default(),
             schedule: watch::Sender::new(Schedule::default()),
         })
     }
@@ -94,6 +127,11 @@ impl Sim {
 
     pub fn behaviour(&self) -> MutexGuard<'_, Behaviour> {
         lock(&self.behaviour)
+    }
+
+    /// The exchanges recorded while `Behaviour::record_exchanges` was on, oldest first.
+    pub fn exchanges(&self) -> MutexGuard<'_, Vec<Exchange>> {
+        lock(&self.exchanges)
     }
 
     pub fn set_schedule(&self, schedule: Schedule) {

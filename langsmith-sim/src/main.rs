@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
             api_keys: vec![key],
             org_scoped_keys: vec![],
         };
-        let id = sim.state().create_workspace(new);
+        let id = sim.state().create_workspace(new).map_err(anyhow::Error::msg)?;
         println!("workspace {id}");
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

@@ -17,8 +17,11 @@ pub struct RunQuery {
     pub run_type: Option<String>,
     pub parent_run: Option<Uuid>,
     pub error: Option<bool>,
+    /// Inclusive bounds on a run's start.
     pub min_start: Option<Micros>,
     pub max_start: Option<Micros>,
+    /// Inclusive bound on a run's end (v1 `end_time`): a run that has not ended does not match.
+    pub max_end: Option<Micros>,
     pub filter: Option<Expr>,
     pub trace_filter: Option<Expr>,
     pub tree_filter: Option<Expr>,
@@ -38,6 +41,7 @@ impl RunQuery {
             && self.error.is_none_or(|e| run.error.is_some() == e)
             && self.min_start.is_none_or(|t| run.start_time >= t)
             && self.max_start.is_none_or(|t| run.start_time <= t)
+            && self.max_end.is_none_or(|t| run.end_time.is_some_and(|e| e <= t))
             && self.filter.as_ref().is_none_or(|f| matches(f, run))
             && self
                 .trace_filter

@@ -148,8 +148,20 @@ impl State {
         }
     }
 
-    pub fn create_workspace(&mut self, new: NewWorkspace) -> Uuid {
+    /// Creates a workspace (or adds keys to an existing one). A personal key (`api_keys`) belongs to
+    /// one workspace: naming one already bound to another is an error, not a silent rebinding.
+    pub fn create_workspace(&mut self, new: NewWorkspace) -> Result<Uuid, String> {
         let id = new.id.unwrap_or_else(|| self.rng.uuid());
+        if let Some(taken) = new.api_keys.iter().find(|k| {
+            self.keys
+                .get(*k)
+                .is_some_and(|info| info.org_scoped || info.workspaces.iter().any(|w| *w != id))
+        }) {
+            let n = taken.len();
+            return Err(format!(
+                "api key of {n} characters is already bound to another workspace (or is organization-scoped): a personal key serves one workspace"
+            ));
+        }
         let org_id = new.org_id.unwrap_or_else(|| self.rng.uuid());
         let name = if new.name.is_empty() {
             format!("workspace-{id}")
@@ -174,7 +186,7 @@ impl State {
             org_id,
             ..Default::default()
         });
-        id
+        Ok(id)
     }
 
     pub fn add_session(&mut self, ws: Uuid, new: NewSession) -> Result<Uuid, String> {

@@ -12,7 +12,8 @@ use super::{parse, Answer, Class, LangSmith};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum QueryApi {
-    /// `POST /v2/traces/query` with `trace_ids` (LangSmith's fast path for known traces).
+    /// v2 `traces/query` with `trace_ids` (LangSmith's fast path for known traces), under
+    /// `/api/v2` (or `/v2`, see `api/v2.rs`).
     #[default]
     V2,
     /// `POST /api/v1/runs/query` with an `id` list, for installs without the v2 API.
@@ -60,7 +61,9 @@ impl LangSmith {
     ) -> Result<Remaining, Answer> {
         let mut queries = 1;
         let (mut found, next) = self.page(api, session, ids, since, 1, None).await?;
-        if found.is_empty() || next.is_none_or(|n| n.is_empty()) {
+        if next.is_none_or(|n| n.is_empty()) {
+            // Only ids that were asked about count (a server may return more than it was asked for).
+            found.retain(|id| ids.contains(id));
             return Ok(Remaining { ids: found, queries });
         }
         found.clear();
@@ -93,16 +96,18 @@ impl LangSmith {
     ) -> Result<(Vec<Uuid>, Option<String>), Answer> {
         match api {
             QueryApi::V2 => {
-                let url = format!("{}/v2/traces/query", self.root);
+                // `max_start_time` defaults to now: a trace stamped a little ahead by a skewed clock
+                // would be missed and reported gone, so the bound is a day ahead.
+                let until = Utc::now() + chrono::TimeDelta::days(1);
                 let mut body = json!({
                     "project_id": session, "trace_ids": ids, "page_size": size, "selects": ["ID"],
                     "min_start_time": since.to_rfc3339_opts(SecondsFormat::Micros, true),
+                    "max_start_time": until.to_rfc3339_opts(SecondsFormat::Micros, true),
                 });
                 if let Some(c) = cursor {
                     body["cursor"] = Value::String(c);
                 }
-                let a = self.send(Class::QueryV2, |c| c.post(&url).json(&body)).await;
-                let page: TracesPage = parse(a)?;
+                let page: TracesPage = parse(self.post_v2("/traces/query", &body).await)?;
                 Ok((
                     page.items.into_iter().map(|i| i.root_run.id).collect(),
                     page.next_cursor,
@@ -114,7 +119,8 @@ impl LangSmith {
                 if let Some(c) = cursor {
                     body["cursor"] = Value::String(c);
                 }
-                let a = self.send(Class::Query, |c| c.post(&url).json(&body)).await;
+                // An id list without a start time is rated in LangSmith's slowest v1 tier.
+                let a = self.send(Class::QueryWide, |c| c.post(&url).json(&body)).await;
                 let page: RunsPage = parse(a)?;
                 let next = page.cursors.and_then(|c| c.next);
                 Ok((page.runs.into_iter().map(|r| r.id).collect(), next))

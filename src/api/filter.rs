@@ -1,15 +1,28 @@
-//! Builds LangSmith filter expressions. Every string is quoted and escaped here, so no input can
-//! change the expression's structure (keys are also restricted to a safe alphabet on input).
+//! Builds LangSmith filter expressions. Every string value is JSON-encoded here, as the official
+//! SDKs do (`json.dumps` in Python, `JSON.stringify` in JS), so no input can change the expression's
+//! structure (keys are also restricted to a safe alphabet on input).
 
-/// `"…"` with backslashes and double quotes escaped.
+/// `s` as a JSON string literal, ASCII only (`\uXXXX` for the rest, as Python's `json.dumps`).
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
-        if c == '\\' || c == '"' {
-            out.push('\\');
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
         }
-        out.push(c);
     }
     out.push('"');
     out
@@ -32,21 +45,48 @@ pub fn metadata_all<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
 mod tests {
     use super::*;
 
+    const HOSTILE: [&str; 7] = [
+        r#"a"b\c"#,
+        "line\nbreak\r\ttab\u{8}\u{c}",
+        "\u{0}\u{1f}\u{7f}",
+        "Zoë Ødegård – 東京",
+        "emoji 🦀 outside the BMP",
+        "slash / and 'single' quotes",
+        r#"v") , or(eq(name, "x"#,
+    ];
+
     #[test]
-    fn quotes_and_backslashes_are_escaped() {
+    fn values_are_encoded_as_python_json_dumps_does() {
         assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(
-            metadata_all([("user_id", "x\"), or(eq(name, \"y")]),
-            r#"and(eq(metadata_key, "user_id"), eq(metadata_value, "x\"), or(eq(name, \"y"))"#
-        );
+        assert_eq!(quote("a\nb\u{1}"), r#""a\nb\u0001""#);
+        assert_eq!(quote("ë🦀"), r#""\u00eb\ud83e\udd80""#);
+        assert_eq!(quote("/"), r#""/""#);
+        for s in HOSTILE {
+            let q = quote(s);
+            assert!(q.is_ascii(), "{q}");
+            assert_eq!(
+                serde_json::from_str::<String>(&q).unwrap(),
+                s,
+                "a JSON decoder reads it back"
+            );
+        }
+    }
+
+    #[test]
+    fn pairs_bind_key_and_value_together() {
         assert!(metadata_all([("a", "1"), ("b", "2")]).starts_with("and(and("));
+        assert_eq!(
+            metadata_all([("user_id", "u\"1")]),
+            r#"and(eq(metadata_key, "user_id"), eq(metadata_value, "u\"1"))"#
+        );
     }
 
     #[test]
     fn the_simulator_parses_what_we_build_as_one_value() {
-        let hostile = r#"v") , or(eq(name, "x"#;
-        let expr = langsmith_sim::filter::parse(&metadata_all([("k", hostile)])).expect("parses");
-        let want = langsmith_sim::filter::Lit::Str(hostile.to_owned());
-        assert!(format!("{expr:?}").contains(&format!("{want:?}")), "{expr:?}");
+        for hostile in HOSTILE {
+            let expr = langsmith_sim::filter::parse(&metadata_all([("k", hostile)])).expect("parses");
+            let want = langsmith_sim::filter::Lit::Str(hostile.to_owned());
+            assert!(format!("{expr:?}").contains(&format!("{want:?}")), "{expr:?}");
+        }
     }
 }

@@ -25,10 +25,15 @@ impl Gate {
     /// Spaces requests evenly at `per_second`, without bursts: a burst on top of the steady rate
     /// puts up to twice the rate into one second, and a server counting requests per window answers
     /// the excess with 429s (measured: 16 of 116 calls at a 20/s limit, and 0.07 of the limit used).
-    pub fn new(per_second: u32) -> Gate {
-        let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+    /// `per_second` may be a fraction (0.3 is three requests in 10 s); config validation keeps it
+    /// positive and finite.
+    pub fn new(per_second: f64) -> Gate {
+        let period = Duration::from_secs_f64(1.0 / per_second.clamp(1e-6, 1e9));
+        let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(NonZeroU32::MIN);
         Gate {
-            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN)),
+            limiter: RateLimiter::direct(quota),
             paused: Mutex::new(None),
             consecutive_429: AtomicU32::new(0),
         }
@@ -87,7 +92,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_429_pauses_every_caller() {
-        let gate = std::sync::Arc::new(Gate::new(1000));
+        let gate = std::sync::Arc::new(Gate::new(1000.0));
         gate.rate_limited(Some(Duration::from_secs(5)), Duration::from_secs(1), Instant::now());
         let other = gate.clone();
         let waited = tokio::spawn(async move { other.ready().await }).await.unwrap();
@@ -96,7 +101,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn backoff_without_retry_after_grows_and_caps_at_a_minute() {
-        let gate = Gate::new(1000);
+        let gate = Gate::new(1000.0);
         // Each request sent after the pause before it began.
         let mut pauses = Vec::new();
         for _ in 0..10 {
@@ -116,7 +121,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn requests_in_flight_when_a_pause_began_do_not_lengthen_it() {
-        let gate = Gate::new(1000);
+        let gate = Gate::new(1000.0);
         let sent = Instant::now();
         tokio::time::advance(Duration::from_millis(10)).await;
         let first = gate.rate_limited(None, Duration::from_secs(2), sent);
@@ -139,11 +144,24 @@ mod tests {
     /// the limiter guarantees, not a speed).
     #[tokio::test]
     async fn requests_are_spaced_without_a_burst() {
-        let gate = Gate::new(100);
+        let gate = Gate::new(100.0);
         let start = std::time::Instant::now();
         for _ in 0..11 {
             gate.ready().await;
         }
         assert!(start.elapsed() >= Duration::from_millis(99), "{:?}", start.elapsed());
+    }
+
+    /// A fractional rate spaces permits by its period: two permits at 4/s are 250 ms apart.
+    #[tokio::test]
+    async fn fractional_rates_are_kept() {
+        let gate = Gate::new(4.0);
+        gate.ready().await;
+        let start = std::time::Instant::now();
+        gate.ready().await;
+        assert!(start.elapsed() >= Duration::from_millis(240), "{:?}", start.elapsed());
+        let slow = Gate::new(0.3);
+        slow.ready().await;
+        assert!(slow.limiter.check().is_err(), "0.3/s allows no second request at once");
     }
 }

@@ -1,35 +1,41 @@
 //! The LangSmith client: deletes, session lookups and run queries for one workspace. Every attempt
-//! passes the class's [`Gate`]; transient failures retry with capped, jittered backoff; 401/403 mark
-//! the workspace broken and hold its work until the key works again.
+//! passes the class's [`Gate`]; transient failures retry with capped, jittered backoff; a 401 (or a
+//! 403 on a workspace-level call) marks the workspace broken and holds its work until the key works
+//! again; a 403 on one project's delete or query ends after a few tries, for that project only.
 
 mod bisect;
 mod check;
+mod discover;
 pub mod filter;
 mod gate;
 pub mod retry;
+mod send;
+mod sessions;
+mod v2;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::config::{Config, ConfigError, Limits, RetryConfig, Secret, WorkspaceConfig};
+use crate::event::FailReason;
 use crate::metrics::Metrics;
 pub use check::{QueryApi, Remaining};
 pub use gate::Gate;
-use retry::{backoff, classify, Action};
+pub use v2::V2Prefix;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Class {
     Delete,
-    /// v1 `runs/query`: discovery, and checks when configured for v1.
+    /// v1 `runs/query` over at most 7 days of start times (LangSmith's 10 per 10 s tier).
     Query,
+    /// v1 `runs/query` over more than 7 days, or with no start time (the 3 per 10 s tier).
+    QueryWide,
     /// v2 `traces/query`: checks (LangSmith limits v2 queries separately).
     QueryV2,
     Sessions,
@@ -41,13 +47,15 @@ impl Class {
         match self {
             Class::Delete => "delete",
             Class::Query => "query",
+            Class::QueryWide => "query_wide",
             Class::QueryV2 => "query_v2",
             Class::Sessions => "sessions",
         }
     }
 }
 
-/// An answer that is final for what was sent: a 2xx, or a 4xx other than auth and rate limits.
+/// An answer that is final for what was sent: a 2xx, a 4xx other than auth and rate limits, or a
+/// 403 that persisted.
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
@@ -58,6 +66,25 @@ impl Answer {
     pub fn ok(&self) -> bool {
         self.status.is_success()
     }
+
+    /// Why ids this answer refused fail: `forbidden` for a 403, else `rejected_by_api`.
+    pub fn refusal(&self, what: &str) -> Refusal {
+        let reason = match self.status {
+            StatusCode::FORBIDDEN => FailReason::Forbidden,
+            _ => FailReason::RejectedByApi,
+        };
+        Refusal {
+            reason,
+            detail: format!("LangSmith answered HTTP {} to {what}", self.status.as_u16()),
+        }
+    }
+}
+
+/// Why LangSmith refused ids for good.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub reason: FailReason,
+    pub detail: String,
 }
 
 /// One client per configured workspace alias, shared by the roles of a process so that they share
@@ -80,38 +107,61 @@ pub struct LangSmith {
     http: reqwest::Client,
     root: String,
     key: Secret,
-    tenant: Option<String>,
+    /// `X-Tenant-Id`: configured, or learnt from a project object before the first v2 call.
+    tenant: OnceLock<String>,
+    learning: tokio::sync::Mutex<Option<std::time::Instant>>,
+    v2: V2Prefix,
     delete: Gate,
     query: Gate,
+    query_wide: Gate,
     query_v2: Gate,
     sessions: Gate,
     retry: RetryConfig,
     broken: AtomicBool,
+    /// Endpoint classes that announced their deprecation (logged once each).
+    deprecated: Mutex<Vec<Class>>,
     metrics: Option<Arc<Metrics>>,
+}
+
+/// The API root: `api_url` without a trailing `/`, `/api/v1` or `/api` (as the official SDK does),
+/// so every path can be written from the root.
+pub fn api_root(api_url: &str) -> String {
+    let root = api_url.trim_end_matches('/');
+    let root = root
+        .strip_suffix("/api/v1")
+        .or_else(|| root.strip_suffix("/api"))
+        .unwrap_or(root);
+    root.trim_end_matches('/').to_owned()
 }
 
 impl LangSmith {
     pub fn new(alias: &str, ws: &WorkspaceConfig, key: Secret, limits: &Limits, retry: &RetryConfig) -> LangSmith {
-        let root = ws.api_url.trim_end_matches('/');
-        let root = root.strip_suffix("/api/v1").unwrap_or(root).to_owned();
         let http = reqwest::Client::builder()
             .timeout(retry.timeout)
             .connect_timeout(retry.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("erasure-worker/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
+        let tenant = OnceLock::new();
+        if let Some(t) = &ws.tenant_id {
+            let _ = tenant.set(t.clone());
+        }
         LangSmith {
             alias: alias.to_owned(),
             http,
-            root,
+            root: api_root(&ws.api_url),
             key,
-            tenant: ws.tenant_id.clone(),
+            tenant,
+            learning: tokio::sync::Mutex::new(None),
+            v2: V2Prefix::new(ws.v2_path.as_deref()),
             delete: Gate::new(limits.delete_per_second),
             query: Gate::new(limits.query_per_second),
+            query_wide: Gate::new(limits.query_wide_per_second),
             query_v2: Gate::new(limits.query_v2_per_second),
             sessions: Gate::new(limits.sessions_per_second),
             retry: retry.clone(),
             broken: AtomicBool::new(false),
+            deprecated: Mutex::default(),
             metrics: None,
         }
     }
@@ -120,86 +170,18 @@ impl LangSmith {
         &self.alias
     }
 
-    /// False after a 401/403 until a request succeeds again.
+    /// False after a 401 (or a workspace-level 403) until a request succeeds again.
     pub fn healthy(&self) -> bool {
-        !self.broken.load(Ordering::Relaxed)
+        !self.broken.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn gate(&self, class: Class) -> &Gate {
         match class {
             Class::Delete => &self.delete,
             Class::Query => &self.query,
+            Class::QueryWide => &self.query_wide,
             Class::QueryV2 => &self.query_v2,
             Class::Sessions => &self.sessions,
-        }
-    }
-
-    /// Sends until the answer is final. Never gives up on transient failures: the caller's work stays
-    /// in flight (and its offsets uncommitted) until LangSmith answers or the worker shuts down.
-    async fn send(&self, class: Class, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Answer {
-        let gate = self.gate(class);
-        let mut attempt = 0u32;
-        loop {
-            let waited = std::time::Instant::now();
-            gate.ready().await;
-            self.observe(|m| {
-                m.limiter_wait_seconds
-                    .with_label_values(&[class.as_str()])
-                    .observe(waited.elapsed().as_secs_f64())
-            });
-            let mut req = build(&self.http).header("x-api-key", self.key.expose());
-            if let Some(t) = &self.tenant {
-                req = req.header("x-tenant-id", t);
-            }
-            let sent = tokio::time::Instant::now();
-            let result = req.send().await;
-            self.observe(|m| {
-                let status = match &result {
-                    Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS => "429",
-                    Ok(r) => ["1xx", "2xx", "3xx", "4xx", "5xx"][(r.status().as_u16() / 100).clamp(1, 5) as usize - 1],
-                    Err(_) => "error",
-                };
-                m.requests.with_label_values(&[class.as_str(), status]).inc();
-                m.request_seconds
-                    .with_label_values(&[class.as_str()])
-                    .observe(sent.elapsed().as_secs_f64());
-            });
-            let wait = match result {
-                Err(e) => {
-                    tracing::warn!(workspace = %self.alias, ?class, error = %e, attempt, "LangSmith request failed; retrying");
-                    backoff(attempt, self.retry.base, self.retry.max)
-                }
-                Ok(resp) => {
-                    let status = resp.status();
-                    match classify(status, resp.headers()) {
-                        Action::Done | Action::Permanent => {
-                            let body = resp.bytes().await.unwrap_or_default();
-                            gate.succeeded();
-                            if self.broken.swap(false, Ordering::Relaxed) {
-                                tracing::info!(workspace = %self.alias, "LangSmith accepts the key again");
-                            }
-                            return Answer { status, body };
-                        }
-                        Action::RateLimited(retry_after) => {
-                            let pause = gate.rate_limited(retry_after, self.retry.rate_limited_base, sent);
-                            tracing::info!(workspace = %self.alias, ?class, pause_ms = pause.as_millis() as u64, "rate limited by LangSmith");
-                            continue;
-                        }
-                        Action::Unauthorized => {
-                            if !self.broken.swap(true, Ordering::Relaxed) {
-                                tracing::error!(workspace = %self.alias, %status, "LangSmith rejects the API key: this workspace's work is held until it is fixed");
-                            }
-                            self.retry.max
-                        }
-                        Action::Retry => {
-                            tracing::warn!(workspace = %self.alias, ?class, %status, attempt, "LangSmith error; retrying");
-                            backoff(attempt, self.retry.base, self.retry.max)
-                        }
-                    }
-                }
-            };
-            attempt = attempt.saturating_add(1);
-            tokio::time::sleep(wait).await;
         }
     }
 
@@ -212,106 +194,9 @@ impl LangSmith {
     /// `POST /api/v1/runs/delete` for at most 1000 traces of one project.
     pub async fn delete(&self, session: Uuid, trace_ids: &[Uuid]) -> Answer {
         let url = format!("{}/api/v1/runs/delete", self.root);
-        let body = json!({"session_id": session, "trace_ids": trace_ids});
+        let body = serde_json::json!({"session_id": session, "trace_ids": trace_ids});
         self.send(Class::Delete, |c| c.post(&url).json(&body)).await
     }
-
-    /// The id of the project with exactly this name, if there is one.
-    pub async fn session_by_name(&self, name: &str) -> Result<Option<Uuid>, Answer> {
-        let url = format!("{}/api/v1/sessions", self.root);
-        let a = self
-            .send(Class::Sessions, |c| {
-                c.get(&url).query(&[("name", name), ("limit", "1")])
-            })
-            .await;
-        let found: Vec<SessionRow> = parse(a)?;
-        Ok(found
-            .into_iter()
-            .find(|s| s.name.as_deref() == Some(name))
-            .map(|s| s.id))
-    }
-
-    pub async fn session_exists(&self, id: Uuid) -> Result<bool, Answer> {
-        let url = format!("{}/api/v1/sessions/{id}", self.root);
-        let a = self.send(Class::Sessions, |c| c.get(&url)).await;
-        match a.status {
-            StatusCode::NOT_FOUND => Ok(false),
-            s if s.is_success() => Ok(true),
-            _ => Err(a),
-        }
-    }
-
-    /// Every project of the workspace (offset pagination).
-    pub async fn all_sessions(&self) -> Result<Vec<Uuid>, Answer> {
-        let url = format!("{}/api/v1/sessions", self.root);
-        let mut out = Vec::new();
-        loop {
-            let offset = out.len().to_string();
-            let a = self
-                .send(Class::Sessions, |c| {
-                    c.get(&url).query(&[("offset", offset.as_str()), ("limit", "100")])
-                })
-                .await;
-            let page: Vec<SessionRow> = parse(a)?;
-            let n = page.len();
-            out.extend(page.into_iter().map(|s| s.id));
-            if n < 100 {
-                return Ok(out);
-            }
-        }
-    }
-
-    /// Root traces in `sessions` matching `filter` and started in the range, as (session, trace),
-    /// paginated through v1 `POST /runs/query`.
-    pub async fn root_traces(
-        &self,
-        sessions: &[Uuid],
-        filter: &str,
-        start: Option<DateTime<Utc>>,
-        end: Option<DateTime<Utc>>,
-    ) -> Result<Vec<(Uuid, Uuid)>, Answer> {
-        let url = format!("{}/api/v1/runs/query", self.root);
-        let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true));
-        let mut out = Vec::new();
-        for chunk in sessions.chunks(100) {
-            let mut body = json!({
-                "session": chunk, "is_root": true, "filter": filter, "limit": 100,
-                "select": ["id", "session_id"], "start_time": time(start), "end_time": time(end),
-            });
-            loop {
-                let a = self.send(Class::Query, |c| c.post(&url).json(&body)).await;
-                let page: RunsPage = parse(a)?;
-                out.extend(page.runs.iter().map(|r| (r.session_id, r.id)));
-                match page
-                    .cursors
-                    .and_then(|c| c.next)
-                    .filter(|n| !n.is_empty() && !page.runs.is_empty())
-                {
-                    Some(next) => body["cursor"] = Value::String(next),
-                    None => break,
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-#[derive(Deserialize)]
-struct SessionRow {
-    id: Uuid,
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RunsPage {
-    runs: Vec<RunRow>,
-    cursors: Option<Cursors>,
-}
-
-#[derive(Deserialize)]
-struct RunRow {
-    id: Uuid,
-    session_id: Uuid,
 }
 
 #[derive(Deserialize)]
@@ -319,7 +204,8 @@ struct Cursors {
     next: Option<String>,
 }
 
-/// A 2xx body as `T`; anything else (or a body that does not parse) comes back as the answer.
+/// A 2xx body as `T`; anything else comes back as the answer. A 2xx whose body does not parse is
+/// reported as a 502 (the server sent something it should not have).
 fn parse<T: serde::de::DeserializeOwned>(a: Answer) -> Result<T, Answer> {
     if !a.ok() {
         return Err(a);
@@ -328,4 +214,27 @@ fn parse<T: serde::de::DeserializeOwned>(a: Answer) -> Result<T, Answer> {
         status: StatusCode::BAD_GATEWAY,
         body: a.body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_root;
+
+    #[test]
+    fn api_urls_are_normalised_to_the_root() {
+        for url in [
+            "https://api.smith.langchain.com",
+            "https://api.smith.langchain.com/",
+            "https://api.smith.langchain.com/api",
+            "https://api.smith.langchain.com/api/",
+            "https://api.smith.langchain.com/api/v1",
+            "https://api.smith.langchain.com/api/v1/",
+        ] {
+            assert_eq!(api_root(url), "https://api.smith.langchain.com", "{url}");
+        }
+        assert_eq!(
+            api_root("http://host:8080/langsmith/api/v1"),
+            "http://host:8080/langsmith"
+        );
+    }
 }

@@ -133,6 +133,11 @@ pub struct IntakeConfig {
     /// How long a resolved session name is trusted.
     #[serde(deserialize_with = "duration")]
     pub session_cache_ttl: Duration,
+    /// How far back a selector without `start_time` searches for traces that started (LangSmith
+    /// keeps traces up to 400 days). Sent as an explicit lower bound: LangSmith rates queries with
+    /// no `start_time` in its slowest tier.
+    #[serde(deserialize_with = "duration")]
+    pub selector_lookback: Duration,
 }
 
 impl Default for IntakeConfig {
@@ -147,13 +152,13 @@ impl Default for IntakeConfig {
             dlq_window: 1000,
             shutdown_grace: Duration::from_secs(30),
             session_cache_ttl: Duration::from_secs(600),
+            selector_lookback: Duration::from_secs(400 * DAY),
         }
     }
 }
 
-/// Requests per second per workspace and endpoint class, under LangSmith's documented limits
-/// (1000/10 s generally, 15/10 s for v1 runs/query, 300/10 s for v2 queries). Rate limits are per
-/// replica: divide by the replica count.
+const DAY: u64 = 86_400;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -172,7 +177,7 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VerifierConfig {
-    /// Which query API answers the checks: `v2` (`/v2/traces/query`) or `v1` (`/api/v1/runs/query`).
+    /// Which query API answers the checks: `v2` (`/api/v2/traces/query`) or `v1` (`/api/v1/runs/query`).
     pub query_api: QueryApi,
     /// Checks per part before `deletion-failed` (one per deletion window).
     pub max_attempts: u32,
@@ -194,29 +199,38 @@ impl Default for VerifierConfig {
             query_api: QueryApi::V2,
             max_attempts: 3,
             re_request: true,
-            lookback: Duration::from_secs(400 * 86400),
+            lookback: Duration::from_secs(400 * DAY),
             max_concurrent_checks: 16,
-            deadline_warning: Duration::from_secs(7 * 86400),
+            deadline_warning: Duration::from_secs(7 * DAY),
         }
     }
 }
 
+/// Requests per second per workspace and endpoint class, under LangSmith's documented per-key
+/// limits (1000 per 10 s generally; v1 `runs/query` 15 per 10 s, and by shape 10 per 10 s over at
+/// most 7 days or 3 per 10 s over more or without a start time; 300 per 10 s for v2 queries).
+/// Fractions are allowed (0.3 is 3 per 10 s). Rate limits are per replica: with R replicas, give
+/// each at most `floor(N / R)` requests per window (see the README).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    pub delete_per_second: u32,
-    pub query_per_second: u32,
-    pub query_v2_per_second: u32,
-    pub sessions_per_second: u32,
+    pub delete_per_second: f64,
+    /// v1 `runs/query` over at most 7 days of start times (selectors with a recent `start_time`).
+    pub query_per_second: f64,
+    /// v1 `runs/query` over more than 7 days or with no start time (most selectors, v1 checks).
+    pub query_wide_per_second: f64,
+    pub query_v2_per_second: f64,
+    pub sessions_per_second: f64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            delete_per_second: 50,
-            query_per_second: 1,
-            query_v2_per_second: 25,
-            sessions_per_second: 20,
+            delete_per_second: 50.0,
+            query_per_second: 1.0,
+            query_wide_per_second: 0.3,
+            query_v2_per_second: 25.0,
+            sessions_per_second: 20.0,
         }
     }
 }
@@ -305,15 +319,18 @@ impl Config {
             ));
         }
         let l = &self.limits;
-        if [
+        let rates = [
             l.delete_per_second,
             l.query_per_second,
+            l.query_wide_per_second,
             l.query_v2_per_second,
             l.sessions_per_second,
-        ]
-        .contains(&0)
-        {
-            return Err(invalid("limits", "every rate must be > 0"));
+        ];
+        if rates.iter().any(|r| !(r.is_finite() && *r >= 0.001)) {
+            return Err(invalid("limits", "every rate must be at least 0.001 per second"));
+        }
+        if !(DAY..=3650 * DAY).contains(&i.selector_lookback.as_secs()) {
+            return Err(invalid("intake.selector_lookback", "must be from 1 day to 10 years"));
         }
         if self.workspaces.is_empty() {
             return Err(invalid("workspaces", "configure at least one workspace"));
@@ -328,6 +345,16 @@ impl Config {
             if let Some(t) = &ws.tenant_id {
                 uuid::Uuid::parse_str(t)
                     .map_err(|_| invalid(&format!("workspaces.{alias}.tenant_id"), "must be a UUID"))?;
+            }
+            if ws
+                .v2_path
+                .as_deref()
+                .is_some_and(|p| !p.starts_with('/') || p.contains(['?', '#']))
+            {
+                return Err(invalid(
+                    &format!("workspaces.{alias}.v2_path"),
+                    "must be a path starting with /, e.g. /api/v2",
+                ));
             }
             ws.api_key(alias)?;
         }
@@ -366,6 +393,12 @@ mod tests {
     fn defaults_load_and_bad_fields_are_named() {
         let c = Config::parse(&base("")).expect("minimal config");
         assert_eq!(c.intake.linger, Duration::from_secs(2));
+        let c = Config::parse(&base("[limits]\nquery_wide_per_second = 0.1\ndelete_per_second = 5\n")).unwrap();
+        assert_eq!((c.limits.query_wide_per_second, c.limits.delete_per_second), (0.1, 5.0));
+        let err = Config::parse(&base("[limits]\nquery_per_second = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limits"), "{err}");
         assert_eq!(c.default_alias(), Some("main"));
         let err = Config::parse(&base("[intake]\nmax_batch = 1001\n"))
             .unwrap_err()

@@ -12,7 +12,11 @@ use super::{invalid, ConfigError};
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceConfig {
     pub api_url: String,
+    /// `X-Tenant-Id`, the workspace's id. When absent it is learnt from LangSmith before the first
+    /// v2 call (which needs it); required for organization-scoped keys.
     pub tenant_id: Option<String>,
+    /// Where the v2 API lives. Unset: `/api/v2`, falling back once to `/v2` on a 404.
+    pub v2_path: Option<String>,
     /// Environment variable holding the API key.
     pub api_key_env: Option<String>,
     /// File holding the API key (a mounted secret).
@@ -24,6 +28,7 @@ impl fmt::Debug for WorkspaceConfig {
         f.debug_struct("WorkspaceConfig")
             .field("api_url", &self.api_url)
             .field("tenant_id", &self.tenant_id)
+            .field("v2_path", &self.v2_path)
             .field("api_key_env", &self.api_key_env)
             .field("api_key_file", &self.api_key_file)
             .finish()

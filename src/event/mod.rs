@@ -142,6 +142,9 @@ pub enum FailReason {
     DeadlineAtRisk,
     /// The query API refused the check permanently (a 4xx other than auth and rate limits).
     CheckRejected,
+    /// LangSmith kept answering 403 for this project's delete or check: the key's role lacks
+    /// `runs:delete`, or attribute-based access control denies the project.
+    Forbidden,
 }
 
 impl FailReason {
@@ -153,6 +156,7 @@ impl FailReason {
             FailReason::StillPresent => "still_present",
             FailReason::DeadlineAtRisk => "deadline_at_risk",
             FailReason::CheckRejected => "check_rejected",
+            FailReason::Forbidden => "forbidden",
         }
     }
 }
@@ -187,6 +191,7 @@ mod tests {
             FailReason::StillPresent,
             FailReason::DeadlineAtRisk,
             FailReason::CheckRejected,
+            FailReason::Forbidden,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::resolve::{Resolved, Unresolved};
+use crate::api::Refusal;
 use crate::event::{DeletionFailed, DeletionRequested, DeletionVerified, FailReason, Request};
 use crate::output::Output;
 use crate::window::Window;
@@ -40,7 +41,8 @@ struct Part {
     accepted: Vec<Uuid>,
     rejected: Vec<Uuid>,
     accepted_at: Option<DateTime<Utc>>,
-    reject_detail: String,
+    /// Why the rejected ids were refused (the last refusal: one project, one reason in practice).
+    refusal: Option<Refusal>,
 }
 
 #[derive(Default)]
@@ -105,7 +107,7 @@ impl Book {
                     accepted: Vec::new(),
                     rejected: Vec::new(),
                     accepted_at: None,
-                    reject_detail: String::new(),
+                    refusal: None,
                 };
                 self.parts.insert(pk, part);
                 self.ids_in_flight += chunk.len();
@@ -141,7 +143,7 @@ impl Book {
         &mut self,
         owners: Vec<(u32, PartKey)>,
         ids: &[Uuid],
-        rejected: &HashMap<Uuid, String>,
+        rejected: &HashMap<Uuid, Refusal>,
         at: DateTime<Utc>,
         window: &Window,
     ) -> Vec<(MsgKey, Vec<Output>)> {
@@ -150,9 +152,9 @@ impl Book {
             let id = &ids[i as usize];
             let Some(part) = self.parts.get_mut(&pk) else { continue };
             match rejected.get(id) {
-                Some(detail) => {
+                Some(why) => {
                     part.rejected.push(*id);
-                    part.reject_detail.clone_from(detail);
+                    part.refusal = Some(why.clone());
                 }
                 None => {
                     part.accepted.push(*id);
@@ -194,11 +196,15 @@ impl Book {
         }
         if !part.rejected.is_empty() {
             part.rejected.sort_unstable();
+            let why = part.refusal.take().unwrap_or_else(|| Refusal {
+                reason: FailReason::RejectedByApi,
+                detail: String::new(),
+            });
             let f = Unresolved {
                 session_id: Some(pk.session),
                 trace_ids: part.rejected,
-                reason: FailReason::RejectedByApi,
-                detail: part.reject_detail,
+                reason: why.reason,
+                detail: why.detail,
             };
             out.push(Output::Failed(failed(req, f, (pk.part, part.parts), 1, Utc::now())));
         }

@@ -39,7 +39,7 @@ impl Intake {
             default_workspace: config.default_alias().map(str::to_owned),
         };
         let publisher = Publisher::new(crate::kafka::configured(&config, &[]))?;
-        let resolver = Resolver::new(config.intake.session_cache_ttl);
+        let resolver = Resolver::new(config.intake.session_cache_ttl, config.intake.selector_lookback);
         Ok(Arc::new(Intake {
             config,
             clients,

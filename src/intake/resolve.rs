@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -40,24 +41,28 @@ type Lookup = Arc<OnceCell<(Option<Uuid>, Instant)>>;
 
 pub struct Resolver {
     ttl: Duration,
+    /// How far back a selector without `start_time` searches (its explicit lower bound).
+    lookback: Duration,
     /// (workspace, project) → one shared lookup: concurrent requests for the same project wait for a
     /// single call instead of each spending the rate limit.
     cache: Mutex<HashMap<(String, SessionRef), Lookup>>,
 }
 
 fn rejected(what: &str, a: &Answer) -> Unresolved {
+    let why = a.refusal(what);
     Unresolved {
         session_id: None,
         trace_ids: Vec::new(),
-        reason: FailReason::RejectedByApi,
-        detail: format!("LangSmith answered HTTP {} to {what}", a.status.as_u16()),
+        reason: why.reason,
+        detail: why.detail,
     }
 }
 
 impl Resolver {
-    pub fn new(ttl: Duration) -> Resolver {
+    pub fn new(ttl: Duration, lookback: Duration) -> Resolver {
         Resolver {
             ttl,
+            lookback,
             cache: Mutex::default(),
         }
     }
@@ -167,8 +172,11 @@ impl Resolver {
                         None => api.all_sessions().await,
                     };
                     let expr = filter::metadata_all(metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                    // Config validation keeps the lookback within ten years.
+                    let lookback = chrono::TimeDelta::from_std(self.lookback).unwrap_or(chrono::TimeDelta::days(400));
+                    let since = start_time.unwrap_or_else(|| Utc::now() - lookback);
                     let found = match sessions {
-                        Ok(s) => api.root_traces(&s, &expr, *start_time, *end_time).await,
+                        Ok(s) => api.root_traces(&s, &expr, since, *end_time).await,
                         Err(a) => Err(a),
                     };
                     match found {

@@ -23,18 +23,17 @@ pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {
             r.ids
         }
         Err(answer) => {
-            let detail = format!("the query API answered HTTP {}", answer.status.as_u16());
+            let why = answer.refusal("the check");
+            // A 403 is about the project: `forbidden`; any other refusal of a check: `check_rejected`.
+            let reason = match why.reason {
+                FailReason::Forbidden => FailReason::Forbidden,
+                _ => FailReason::CheckRejected,
+            };
             tracing::error!(request_id = %part.request_id, workspace = %part.workspace, session = %part.session_id,
-                part = part.part, %detail, "check refused");
+                part = part.part, detail = %why.detail, "check refused");
             m.checks.with_label_values(&["failed"]).inc();
-            m.failed.with_label_values(&["check_rejected"]).inc();
-            let f = failed(
-                part,
-                part.trace_ids.clone(),
-                FailReason::CheckRejected,
-                detail,
-                Utc::now(),
-            );
+            m.failed.with_label_values(&[reason.as_str()]).inc();
+            let f = failed(part, part.trace_ids.clone(), reason, why.detail, Utc::now());
             return vec![Output::Failed(f)];
         }
     };
@@ -42,11 +41,10 @@ pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {
     let mut d = decide(part, &left, now, cfg, &v.config.window);
     if !d.re_request.is_empty() {
         let rejected = api.delete_all(part.session_id, &d.re_request).await;
-        if !rejected.is_empty() {
+        if let Some(why) = rejected.values().next().cloned() {
             // Refused for good: those ids fail now instead of being rechecked.
             let mut ids: Vec<_> = rejected.keys().copied().collect();
             ids.sort_unstable();
-            let detail = rejected.values().next().cloned().unwrap_or_default();
             for o in &mut d.outputs {
                 if let Output::Recheck(r) = o {
                     r.trace_ids.retain(|id| !rejected.contains_key(id));
@@ -54,13 +52,8 @@ pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {
             }
             d.outputs
                 .retain(|o| !matches!(o, Output::Recheck(r) if r.trace_ids.is_empty()));
-            d.outputs.push(Output::Failed(failed(
-                part,
-                ids,
-                FailReason::RejectedByApi,
-                detail,
-                now,
-            )));
+            d.outputs
+                .push(Output::Failed(failed(part, ids, why.reason, why.detail, now)));
         }
     }
     let outcome = if left.is_empty() {

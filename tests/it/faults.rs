@@ -197,7 +197,11 @@ async fn two_replicas_split_the_partitions_and_lose_nothing() {
     // A second key for the same workspace, so the audit log tells the replicas apart.
     let key2 = format!("lsv2_pt_{}", Uuid::new_v4().simple());
     let add = json!({"id": world.ws, "api_keys": [key2]});
-    world.sim.state().create_workspace(serde_json::from_value(add).unwrap());
+    world
+        .sim
+        .state()
+        .create_workspace(serde_json::from_value(add).unwrap())
+        .expect("a new key");
     let key2_file = std::env::temp_dir().join(format!("{}.key2", world.prefix));
     std::fs::write(&key2_file, &key2).unwrap();
 

@@ -101,7 +101,7 @@ impl Simulator {
             api_keys: vec![key.clone()],
             org_scoped_keys: vec![],
         };
-        (self.sim.state().create_workspace(new), key)
+        (self.sim.state().create_workspace(new).expect("a new key"), key)
     }
 }
 

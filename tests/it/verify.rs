@@ -75,7 +75,7 @@ fn time(d: &Value, field: &str) -> DateTime<Utc> {
 
 fn v2_queries(world: &World) -> u64 {
     let c = world.sim.counters();
-    c.calls.get("POST /v2/traces/query").map_or(0, |s| s.values().sum())
+    c.calls_to(&langsmith_sim::counters::V2_TRACES_QUERY)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

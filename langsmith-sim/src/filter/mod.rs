@@ -212,6 +212,8 @@ impl Parser<'_> {
         }
     }
 
+    /// A quoted string with JSON's escapes (`\" \\ \/ \b \f \n \r \t \uXXXX`, surrogate pairs
+    /// included), plus `\'` for single-quoted strings: the official SDKs JSON-encode values.
     fn string(&mut self) -> Result<String, ParseError> {
         let quote = self.s[self.i];
         self.i += 1;
@@ -224,14 +226,26 @@ impl Parser<'_> {
                     return String::from_utf8(out).or_else(|_| self.fail("string is not UTF-8"));
                 }
                 Some(b'\\') => {
-                    let escaped = match self.s.get(self.i + 1) {
-                        Some(b'n') => b'\n',
-                        Some(b't') => b'\t',
-                        Some(&c @ (b'\\' | b'"' | b'\'')) => c,
+                    let simple = match self.s.get(self.i + 1) {
+                        Some(b'n') => Some(b'\n'),
+                        Some(b't') => Some(b'\t'),
+                        Some(b'r') => Some(b'\r'),
+                        Some(b'b') => Some(0x08),
+                        Some(b'f') => Some(0x0c),
+                        Some(&c @ (b'\\' | b'"' | b'\'' | b'/')) => Some(c),
+                        Some(b'u') => None,
                         _ => return self.fail("bad escape"),
                     };
-                    out.push(escaped);
-                    self.i += 2;
+                    match simple {
+                        Some(c) => {
+                            out.push(c);
+                            self.i += 2;
+                        }
+                        None => {
+                            let c = self.unicode_escape()?;
+                            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                        }
+                    }
                 }
                 Some(&c) => {
                     out.push(c);
@@ -239,6 +253,39 @@ impl Parser<'_> {
                 }
             }
         }
+    }
+
+    /// `\uXXXX` at the cursor, or a surrogate pair of two: the character they encode.
+    fn unicode_escape(&mut self) -> Result<char, ParseError> {
+        let first = self.hex4()?;
+        if !(0xD800..0xDC00).contains(&first) {
+            return char::from_u32(first).map_or_else(|| self.fail("lone low surrogate"), Ok);
+        }
+        if self.s.get(self.i..self.i + 2) != Some(b"\\u") {
+            return self.fail("high surrogate without its pair");
+        }
+        let second = self.hex4()?;
+        if !(0xDC00..0xE000).contains(&second) {
+            return self.fail("high surrogate without its pair");
+        }
+        let code = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+        char::from_u32(code).map_or_else(|| self.fail("bad surrogate pair"), Ok)
+    }
+
+    /// Reads `\uXXXX` at the cursor and returns the code unit.
+    fn hex4(&mut self) -> Result<u32, ParseError> {
+        let Some(hex) = self
+            .s
+            .get(self.i + 2..self.i + 6)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+        else {
+            return self.fail("bad \\u escape");
+        };
+        let unit = hex
+            .iter()
+            .fold(0, |n, d| n * 16 + (*d as char).to_digit(16).unwrap_or(0));
+        self.i += 6;
+        Ok(unit)
     }
 }
 

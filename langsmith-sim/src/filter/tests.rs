@@ -94,3 +94,49 @@ fn malformed_filters_are_errors() {
     let deep = format!("{}eq(name, 'x'){}", "not(".repeat(100), ")".repeat(100));
     assert!(parse(&deep).is_err());
 }
+
+#[test]
+fn strings_take_every_json_escape() {
+    let cases = [
+        "plain",
+        "quote \" and backslash \\",
+        "controls \n\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f}",
+        "slash / and 'single'",
+        "Zoë – 東京 🦀",
+    ];
+    for want in cases {
+        // As JS's JSON.stringify writes it, and as Python's json.dumps does (ASCII only).
+        let js = serde_json::to_string(want).unwrap();
+        let py: String = js
+            .chars()
+            .flat_map(|c| match c {
+                ' '..='~' => vec![c.to_string()],
+                _ => c
+                    .encode_utf16(&mut [0; 2])
+                    .iter()
+                    .map(|u| format!("\\u{u:04x}"))
+                    .collect(),
+            })
+            .collect();
+        for quoted in [js, py, r#""\/""#.to_owned()] {
+            let expr = parse(&format!("eq(name, {quoted})")).unwrap_or_else(|e| panic!("{quoted}: {e}"));
+            let Expr::Cmp(_, _, Lit::Str(got)) = expr else {
+                panic!("{expr:?}")
+            };
+            if quoted == r#""\/""# {
+                assert_eq!(got, "/");
+            } else {
+                assert_eq!(got, want, "{quoted}");
+            }
+        }
+    }
+    for bad in [
+        r#""\x41""#,
+        r#""\u12""#,
+        r#""\ud83e""#,
+        r#""\udd80""#,
+        r#""\ud83e\u0041""#,
+    ] {
+        assert!(parse(&format!("eq(name, {bad})")).is_err(), "{bad}");
+    }
+}

@@ -32,6 +32,7 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/never", put(set_never))
         .route("/behaviour", get(get_behaviour).put(set_behaviour))
         .route("/counters", get(get_counters).delete(reset_counters))
+        .route("/exchanges", get(get_exchanges).delete(clear_exchanges))
 }
 
 type Answer = Result<Json<Value>, AdminError>;
@@ -58,7 +59,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
 async fn create_workspace(State(sim): SimState, body: axum::body::Bytes) -> Answer {
     let new: NewWorkspace = parse(&body)?;
     let mut state = sim.state();
-    let id = state.create_workspace(new);
+    let id = state.create_workspace(new)?;
     Ok(Json(json!({"id": id, "org_id": state.workspaces[&id].org_id})))
 }
 
@@ -190,4 +191,13 @@ async fn get_counters(State(sim): SimState) -> Json<Value> {
 async fn reset_counters(State(sim): SimState) -> Json<Value> {
     *sim.counters() = Default::default();
     Json(json!({"reset": true}))
+}
+
+async fn get_exchanges(State(sim): SimState) -> Json<Value> {
+    Json(json!(*sim.exchanges()))
+}
+
+async fn clear_exchanges(State(sim): SimState) -> Json<Value> {
+    sim.exchanges().clear();
+    Json(json!({"cleared": true}))
 }

@@ -32,6 +32,14 @@ pub fn caller(state: &State, headers: &HeaderMap, flavour: Flavour) -> Result<Ca
     let workspace = match tenant {
         Some(t) if info.workspaces.contains(&t) => t,
         Some(_) => return Err(forbidden(flavour)),
+        // v2's security is API key *and* Tenant ID; a key of exactly one workspace implies it.
+        None if flavour == Flavour::V2 && info.workspaces.len() != 1 => {
+            return Err(ApiError::Message(
+                flavour,
+                StatusCode::FORBIDDEN,
+                "X-Tenant-Id is required for this key".into(),
+            ))
+        }
         None if info.org_scoped => {
             return Err(ApiError::Raw(
                 StatusCode::FORBIDDEN,
@@ -55,4 +63,12 @@ pub fn api_key<'s>(state: &'s State, headers: &HeaderMap) -> Result<&'s KeyInfo,
 
 fn forbidden(flavour: Flavour) -> ApiError {
     ApiError::Message(flavour, StatusCode::FORBIDDEN, "Forbidden".into())
+}
+
+/// 403 when any of `projects` is one the key may not touch (attribute-based access control).
+pub fn may_touch(forbidden_projects: &[Uuid], projects: &[Uuid], flavour: Flavour) -> Result<(), ApiError> {
+    match projects.iter().any(|p| forbidden_projects.contains(p)) {
+        true => Err(forbidden(flavour)),
+        false => Ok(()),
+    }
 }

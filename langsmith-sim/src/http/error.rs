@@ -20,6 +20,8 @@ pub enum ApiError {
     /// A 422 validation error at `loc` (`["body"]`, `["query", "limit"]`).
     Invalid(Flavour, Vec<Value>, String),
     Raw(StatusCode, Value),
+    /// 429, with `Retry-After` seconds when given, plain text when asked.
+    Limited(Option<u64>, bool),
 }
 
 impl ApiError {
@@ -39,6 +41,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
+            ApiError::Limited(retry_after, plain) => return super::too_many_requests(retry_after, plain),
             ApiError::Raw(status, body) => (status, body),
             ApiError::Message(flavour, status, msg) => (status, shape(flavour, status, msg, None)),
             ApiError::Invalid(flavour, loc, msg) => {

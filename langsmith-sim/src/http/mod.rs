@@ -49,6 +49,8 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .merge(v1)
         .route("/v2/runs/query", post(v2::runs))
         .route("/v2/traces/query", post(v2::traces))
+        .route("/api/v2/runs/query", post(v2::runs))
+        .route("/api/v2/traces/query", post(v2::traces))
         .nest("/_sim", admin::router())
         .layer(middleware::from_fn_with_state(sim.clone(), observe))
         .with_state(sim)
@@ -69,7 +71,7 @@ fn class_of(endpoint: &str) -> Option<Class> {
     Some(match path {
         "/runs/delete" => Class::Delete,
         "/runs/query" => Class::Query,
-        "/v2/runs/query" | "/v2/traces/query" => Class::QueryV2,
+        "/v2/runs/query" | "/v2/traces/query" | "/api/v2/runs/query" | "/api/v2/traces/query" => Class::QueryV2,
         "/runs/{id}" => Class::RunsRead,
         "/sessions" | "/sessions/{id}" => Class::Sessions,
         "/examples" | "/v1/platform/datasets/examples/delete" => Class::Examples,
@@ -78,13 +80,48 @@ fn class_of(endpoint: &str) -> Option<Class> {
     })
 }
 
-/// Applies the injected faults of the endpoint's class, then counts the answer.
+/// Whether the behaviour switches turn this v2 path off (it then answers 404 like an unknown path).
+fn v2_switched_off(sim: &Sim, matched: &str) -> bool {
+    let b = sim.behaviour();
+    (matched.starts_with("/api/v2/") && !b.serve_api_v2) || (matched.starts_with("/v2/") && !b.serve_bare_v2)
+}
+
+/// Applies the injected faults of the endpoint's class, then counts (and, when asked, records) the
+/// answer.
 async fn observe(State(sim): SimState, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
     let matched = matched.map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
     if matched.starts_with("/_sim") {
         return next.run(req).await;
     }
-    let endpoint = endpoint(req.method().as_str(), &matched);
+    if v2_switched_off(&sim, &matched) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let recording = sim.behaviour().record_exchanges;
+    if !recording {
+        return handle(&sim, &matched, req, next).await;
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let mut exchange = crate::Exchange {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        tenant: parts.headers.contains_key("x-tenant-id"),
+        request: serde_json::from_slice(&body).ok(),
+        status: 0,
+        response: None,
+    };
+    let response = handle(&sim, &matched, Request::from_parts(parts, body.into()), next).await;
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    exchange.status = parts.status.as_u16();
+    exchange.response = serde_json::from_slice(&body).ok();
+    sim.exchanges().push(exchange);
+    Response::from_parts(parts, body.into())
+}
+
+async fn handle(sim: &Arc<Sim>, matched: &str, req: Request, next: Next) -> Response {
+    let endpoint = endpoint(req.method().as_str(), matched);
     let key = auth::header(req.headers(), "x-api-key").unwrap_or_default().to_owned();
     let (latency, verdict) = match class_of(&endpoint) {
         Some(class) => sim.faults().check(class, &key, Instant::now()),
@@ -93,7 +130,7 @@ async fn observe(State(sim): SimState, matched: Option<MatchedPath>, req: Reques
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let response = match verdict {
+    let mut response = match verdict {
         Verdict::Pass => next.run(req).await,
         Verdict::Limited {
             retry_after_secs,
@@ -108,11 +145,19 @@ async fn observe(State(sim): SimState, matched: Option<MatchedPath>, req: Reques
             (status, axum::Json(json!({"detail": "Injected failure"}))).into_response()
         }
     };
+    if endpoint == "POST /runs/query" && sim.behaviour().deprecation_headers {
+        let h = response.headers_mut();
+        h.insert("deprecation", header::HeaderValue::from_static("true"));
+        h.insert("sunset", header::HeaderValue::from_static(V1_QUERY_SUNSET));
+    }
     sim.counters().call(&endpoint, response.status().as_u16());
     response
 }
 
-fn too_many_requests(retry_after: Option<u64>, plain: bool) -> Response {
+/// When the SDKs stop calling v1 `runs/query` ("after Jan 31, 2027").
+const V1_QUERY_SUNSET: &str = "Mon, 01 Feb 2027 00:00:00 GMT";
+
+pub(super) fn too_many_requests(retry_after: Option<u64>, plain: bool) -> Response {
     let mut response = if plain {
         (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response()
     } else {

@@ -9,9 +9,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::auth::caller;
+use super::auth::{caller, may_touch};
 use super::error::{ApiError, Flavour};
 use super::{json_body, render, SimState};
+use crate::faults::{Class, Verdict};
 use crate::filter;
 use crate::model::{parse_time, AuditEntry, DeleteTarget, Micros};
 use crate::query::{decode_cursor, page, RunQuery};
@@ -69,6 +70,7 @@ pub async fn delete(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Re
                 let msg = format!("Cannot delete more than {MAX_DELETE_IDS} traces per request");
                 return Err(ApiError::v1(status, msg));
             }
+            may_touch(&behaviour.forbidden_projects, &[session_id], flavour)?;
             DeleteTarget::Traces {
                 session_id,
                 trace_ids: ids,
@@ -192,6 +194,13 @@ pub async fn query(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Res
         None => 0,
         Some(c) => decode_cursor(c).ok_or_else(|| ApiError::v1(StatusCode::BAD_REQUEST, "Invalid cursor"))?,
     };
+    let start = time("start_time", body.start_time.as_deref(), flavour)?;
+    // v1's `end_time` filters on each run's own end, not its start (a run still going never matches).
+    let end = time("end_time", body.end_time.as_deref(), flavour)?;
+    let workspace = caller(&sim.state(), &headers, flavour)?.workspace;
+    if let Some(limited) = tier_limited(&sim, start, end, workspace) {
+        return Err(limited);
+    }
     let q = RunQuery {
         ids: body.id.filter(|ids| !ids.is_empty()),
         trace: body.trace,
@@ -200,18 +209,24 @@ pub async fn query(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Res
         run_type: body.run_type,
         parent_run: body.parent_run,
         error: body.error,
-        min_start: time("start_time", body.start_time.as_deref(), flavour)?,
-        max_start: time("end_time", body.end_time.as_deref(), flavour)?,
+        min_start: start,
+        max_end: end,
         filter: parse_filter(body.filter.as_deref(), flavour)?,
         trace_filter: parse_filter(body.trace_filter.as_deref(), flavour)?,
         tree_filter: parse_filter(body.tree_filter.as_deref(), flavour)?,
         ascending,
         ..Default::default()
     };
+    let forbidden = sim.behaviour().forbidden_projects.clone();
     let state = sim.state();
-    let who = caller(&state, &headers, flavour)?;
-    let ws = &state.workspaces[&who.workspace];
+    let ws = state
+        .workspaces
+        .get(&workspace)
+        .ok_or_else(|| ApiError::not_found(flavour, "Workspace"))?;
+    may_touch(&forbidden, q.sessions.as_deref().unwrap_or_default(), flavour)?;
     let all = q.run(ws);
+    let touched: Vec<Uuid> = all.iter().map(|r| r.session_id).collect();
+    may_touch(&forbidden, &touched, flavour)?;
     // A whole trace comes back in one response: no limit, no cursor.
     let (runs, next) = if q.trace.is_some() && q.ids.is_none() {
         (all, None)
@@ -220,6 +235,30 @@ pub async fn query(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Res
     };
     let runs: Vec<Value> = runs.iter().map(|r| render::v1_run(r, ws.org_id, &select)).collect();
     Ok(Json(json!({"runs": runs, "cursors": {"next": next, "prev": null}})))
+}
+
+/// LangSmith's per-workspace v1 query tiers by shape: a range (`end_time` or now, minus
+/// `start_time`) of at most 7 days is the narrow tier; a wider one, or none, the wide tier.
+fn tier_limited(sim: &crate::Sim, start: Option<Micros>, end: Option<Micros>, workspace: Uuid) -> Option<ApiError> {
+    const WEEK: Micros = 7 * 86_400 * 1_000_000;
+    let end = end.unwrap_or_else(crate::model::now_micros);
+    let class = match start {
+        Some(start) if end - start <= WEEK => Class::QueryNarrow,
+        _ => Class::QueryWide,
+    };
+    let (_, verdict) = sim
+        .faults()
+        .check(class, &workspace.to_string(), std::time::Instant::now());
+    match verdict {
+        Verdict::Limited {
+            retry_after_secs,
+            plain_body,
+        } => {
+            sim.counters().rate_limited += 1;
+            Some(ApiError::Limited(retry_after_secs, plain_body))
+        }
+        _ => None,
+    }
 }
 
 pub async fn read(State(sim): SimState, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

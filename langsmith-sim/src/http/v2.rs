@@ -1,6 +1,7 @@
 //! v2 ("SmithDB") queries: `POST /v2/runs/query` and `POST /v2/traces/query`.
-//! `min_start_time` defaults to 24 hours ago, as LangSmith's does: older traces are not found
-//! unless the caller widens it.
+//! Served under `/api/v2` and `/v2` (each can be switched off). `min_start_time` (inclusive)
+//! defaults to 24 hours ago, as LangSmith's does: older traces are not found unless the caller
+//! widens it; `max_start_time` is exclusive and defaults to now.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::auth::caller;
+use super::auth::{caller, may_touch};
 use super::error::{ApiError, Flavour};
 use super::runs::parse_filter;
 use super::{json_body, render, SimState};
@@ -64,7 +65,8 @@ fn window(min: Option<&str>, max: Option<&str>) -> Result<(Micros, Micros), ApiE
         .transpose()?
         .unwrap_or(now - DAY_MICROS);
     let max = max.map(|v| parse("max_start_time", v)).transpose()?.unwrap_or(now);
-    Ok((min, max))
+    // Inclusive bounds for `RunQuery`: the spec's `max_start_time` is exclusive.
+    Ok((min, max - 1))
 }
 
 fn page_size(v: Option<i64>, default: usize, max: usize) -> Result<usize, ApiError> {
@@ -121,8 +123,10 @@ pub async fn runs(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Resu
         tree_filter: parse_filter(body.tree_filter.as_deref(), V2)?,
         ..Default::default()
     };
+    let forbidden = sim.behaviour().forbidden_projects.clone();
     let state = sim.state();
     let who = caller(&state, &headers, V2)?;
+    may_touch(&forbidden, q.sessions.as_deref().unwrap_or_default(), V2)?;
     let all = q.run(&state.workspaces[&who.workspace]);
     let (items, next) = page(&all, offset, size);
     let items: Vec<Value> = items.iter().map(|r| render::v2_run(r, &body.selects)).collect();
@@ -149,8 +153,10 @@ pub async fn traces(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Re
         tree_filter: parse_filter(body.tree_filter.as_deref(), V2)?,
         ..Default::default()
     };
+    let forbidden = sim.behaviour().forbidden_projects.clone();
     let state = sim.state();
     let who = caller(&state, &headers, V2)?;
+    may_touch(&forbidden, &[project], V2)?;
     let all = q.run(&state.workspaces[&who.workspace]);
     let (items, next) = page(&all, offset, size);
     let items: Vec<Value> = items

@@ -19,14 +19,25 @@ async fn keys_and_tenant_headers_select_the_workspace() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    // A second workspace reachable with the same key, and one with an org-scoped service key.
-    let (_, second) = env
-        .admin(
+    // A personal key serves one workspace: binding it to a second one is refused, clearly.
+    let (status, refused) = env
+        .call(
             Method::POST,
             "/_sim/workspaces",
+            None,
             json!({"name": "two", "api_keys": [KEY]}),
         )
         .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused["error"].as_str().unwrap().contains("already bound"),
+        "{refused}"
+    );
+    assert!(!refused.to_string().contains(KEY), "the error does not echo the key");
+
+    // An org-scoped service key reaches two workspaces and must name one.
+    let body = json!({"name": "two", "org_scoped_keys": ["lsv2_sk_org"]});
+    let (_, second) = env.admin(Method::POST, "/_sim/workspaces", body).await;
     let body = json!({"name": "three", "org_scoped_keys": ["lsv2_sk_org"]});
     let (_, third) = env.admin(Method::POST, "/_sim/workspaces", body).await;
     let url = format!("/_sim/workspaces/{}/load", second["id"].as_str().unwrap());
@@ -44,9 +55,9 @@ async fn keys_and_tenant_headers_select_the_workspace() {
         }
     };
     let (_, default) = list(KEY, None).await;
-    assert_eq!(default, json!([]), "no tenant header: the key's first workspace");
-    let (_, two) = list(KEY, Some(second["id"].as_str().unwrap().into())).await;
-    assert_eq!(two[0]["name"], "only-in-two");
+    assert_eq!(default, json!([]), "no tenant header: the key's workspace");
+    let (status, _) = list(KEY, Some(second["id"].as_str().unwrap().into())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a workspace the key cannot reach");
     let (status, _) = list(KEY, Some(Uuid::new_v4().to_string())).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, answer) = list("lsv2_sk_org", None).await;
@@ -57,6 +68,8 @@ async fn keys_and_tenant_headers_select_the_workspace() {
             json!({"error": "org_scoped_key_requires_workspace"})
         )
     );
+    let (status, two) = list("lsv2_sk_org", Some(second["id"].as_str().unwrap().into())).await;
+    assert_eq!((status, two[0]["name"].clone()), (StatusCode::OK, json!("only-in-two")));
     let (status, _) = list("lsv2_sk_org", Some(third["id"].as_str().unwrap().into())).await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -104,26 +117,35 @@ async fn documented_limits_are_on_by_default() {
     // A simulator as the binary starts it: v1 runs/query allows 15 requests per 10 s per key.
     let sim = langsmith_sim::Sim::new(1);
     sim.state()
-        .create_workspace(serde_json::from_value(json!({"api_keys": [KEY]})).unwrap());
+        .create_workspace(serde_json::from_value(json!({"api_keys": [KEY]})).unwrap())
+        .unwrap();
     let base = format!("http://{}", sim.clone().spawn().await.unwrap());
     let http = reqwest::Client::new();
+    // v1 runs/query is rated by shape per workspace: 10 per 10 s over at most 7 days, 3 per 10 s
+    // without a start time (or over more than 7 days); and 15 per 10 s per key, refused ones included.
+    let recent = (chrono::Utc::now() - chrono::TimeDelta::days(2)).to_rfc3339();
     let mut statuses = Vec::new();
-    for _ in 0..16 {
-        let resp = http
-            .post(format!("{base}/runs/query"))
-            .header("x-api-key", KEY)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        statuses.push((resp.status(), resp.headers().contains_key("retry-after")));
+    for (body, n) in [(json!({"start_time": recent}), 11), (json!({}), 4), (json!({}), 1)] {
+        for _ in 0..n {
+            let resp = http
+                .post(format!("{base}/runs/query"))
+                .header("x-api-key", KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            statuses.push((resp.status(), resp.headers().contains_key("retry-after")));
+        }
     }
-    assert!(statuses[..15].iter().all(|(s, _)| *s == StatusCode::OK), "{statuses:?}");
+    let ok = |s: &[(StatusCode, bool)]| s.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert_eq!(ok(&statuses[..11]), 10, "narrow tier: {statuses:?}");
+    assert_eq!(ok(&statuses[11..15]), 3, "wide tier: {statuses:?}");
     assert_eq!(
         statuses[15],
         (StatusCode::TOO_MANY_REQUESTS, false),
-        "no Retry-After, as LangSmith documents none"
+        "the key's 16th request in 10 s; no Retry-After, as LangSmith documents none"
     );
+    assert_eq!(sim.counters().rate_limited, 3);
 
     let env = Env::start().await;
     let (_, all) = env.admin(Method::GET, "/_sim/faults", Value::Null).await;

@@ -3,6 +3,7 @@
 
 mod auth_faults;
 mod examples_audit;
+mod fidelity;
 mod runs_delete;
 mod runs_query;
 mod sessions;

@@ -123,7 +123,7 @@ async fn filters_select_by_metadata_ids_tags_and_time() {
     let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     env.load(json!({"runs": [
         {"id": a, "session_id": session, "metadata": {"user_id": "alice", "tier": 2}, "tags": ["prod"], "start_time": "2026-01-01T00:00:00Z"},
-        {"id": b, "session_id": session, "metadata": {"user_id": "bob"}, "start_time": "2026-02-01T00:00:00Z"},
+        {"id": b, "session_id": session, "metadata": {"user_id": "bob"}, "start_time": "2026-02-01T00:00:00Z", "end_time": "2026-02-01T00:01:00Z"},
         {"id": c, "session_id": session, "metadata": {"owner": "alice"}, "start_time": "2026-03-01T00:00:00Z"},
     ]}))
     .await;
@@ -166,6 +166,28 @@ async fn filters_select_by_metadata_ids_tags_and_time() {
         )
         .await;
     assert_eq!(ids_of(&page["runs"], "id"), vec![b]);
+    // v1's end_time bounds each run's own end: b started before it but ended after, so it is
+    // missed (the worker bounds start times in the filter instead); runs not ended never match.
+    let (_, page) = env
+        .api(
+            Method::POST,
+            "/runs/query",
+            json!({"session": [session], "start_time": "2026-01-15T00:00:00Z", "end_time": "2026-02-01T00:00:30Z"}),
+        )
+        .await;
+    assert_eq!(ids_of(&page["runs"], "id"), Vec::<Uuid>::new());
+    let (_, page) = env
+        .api(
+            Method::POST,
+            "/runs/query",
+            json!({"session": [session], "filter": "lte(start_time, \"2026-02-01T00:00:30Z\")", "start_time": "2026-01-15T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        ids_of(&page["runs"], "id"),
+        vec![b],
+        "a start-time bound in the filter finds it"
+    );
     let (_, page) = env
         .api(
             Method::POST,

@@ -56,7 +56,11 @@ fn parts_split_at_max_batch_and_complete_when_every_id_is_accepted() {
     };
     let mut outputs = Vec::new();
     let mut rejected = HashMap::new();
-    rejected.insert(Uuid::from_u128(5), "HTTP 422".to_string());
+    let why = crate::api::Refusal {
+        reason: FailReason::RejectedByApi,
+        detail: "HTTP 422".into(),
+    };
+    rejected.insert(Uuid::from_u128(5), why);
     for (pk, ids) in work {
         let owners = (0..ids.len() as u32).map(|i| (i, pk)).collect();
         outputs.extend(book.batch_done(owners, &ids, &rejected, Utc::now(), &window));

@@ -21,6 +21,7 @@ use super::coalesce::{Batch, Coalescer};
 use super::invalid::InvalidShare;
 use super::resolve::Resolved;
 use super::Intake;
+use crate::api::Refusal;
 use crate::event::{self, Incoming};
 use crate::gaps::Gaps;
 use crate::kafka::{Assignment, RebalanceReporter};
@@ -33,7 +34,7 @@ type BatchKey = (String, Uuid);
 struct BatchDone {
     ids: Vec<Uuid>,
     owners: Vec<(u32, PartKey)>,
-    rejected: HashMap<Uuid, String>,
+    rejected: HashMap<Uuid, Refusal>,
     at: chrono::DateTime<Utc>,
 }
 

@@ -1,0 +1,131 @@
+//! The request loop every call goes through: gate, headers, classification, retries, metrics.
+
+use std::sync::atomic::Ordering;
+
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, StatusCode};
+
+use super::retry::{backoff, classify, Action};
+use super::{Answer, Class, LangSmith};
+
+/// Tries of a request answered 403 before the answer is final: a permission just granted may take
+/// a moment to apply, but a project LangSmith keeps refusing must not hold the rest.
+const FORBIDDEN_ATTEMPTS: u32 = 3;
+
+impl LangSmith {
+    /// Sends until the answer is final. Never gives up on transient failures: the caller's work stays
+    /// in flight (and its offsets uncommitted) until LangSmith answers or the worker shuts down.
+    pub(super) async fn send(&self, class: Class, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Answer {
+        let gate = self.gate(class);
+        let (mut attempt, mut forbidden) = (0u32, 0u32);
+        loop {
+            let waited = std::time::Instant::now();
+            gate.ready().await;
+            self.observe(|m| {
+                m.limiter_wait_seconds
+                    .with_label_values(&[class.as_str()])
+                    .observe(waited.elapsed().as_secs_f64())
+            });
+            let mut req = build(&self.http).header("x-api-key", self.key.expose());
+            if let Some(t) = self.tenant.get() {
+                req = req.header("x-tenant-id", t);
+            }
+            let sent = tokio::time::Instant::now();
+            let result = req.send().await;
+            self.count(class, &result, sent);
+            let wait = match result {
+                Err(e) => {
+                    // Without the URL: its query string can name a project.
+                    tracing::warn!(workspace = %self.alias, ?class, error = %e.without_url(), attempt, "LangSmith request failed; retrying");
+                    backoff(attempt, self.retry.base, self.retry.max)
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    self.watch_deprecation(class, resp.url().path(), &headers);
+                    let body = match resp.bytes().await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::warn!(workspace = %self.alias, ?class, %status, error = %e.without_url(), attempt, "LangSmith answer cut short; retrying");
+                            attempt = attempt.saturating_add(1);
+                            tokio::time::sleep(backoff(attempt, self.retry.base, self.retry.max)).await;
+                            continue;
+                        }
+                    };
+                    let mut action = classify(status, &headers, &body);
+                    if action == Action::Forbidden && class == Class::Sessions {
+                        // Listing or reading projects is a workspace-level call.
+                        action = Action::Unauthorized;
+                    }
+                    match action {
+                        Action::Done | Action::Permanent => return self.answered(gate, status, body),
+                        Action::Forbidden => {
+                            forbidden += 1;
+                            tracing::warn!(workspace = %self.alias, ?class, forbidden, "LangSmith forbids this project's call");
+                            if forbidden >= FORBIDDEN_ATTEMPTS {
+                                return self.answered(gate, status, body);
+                            }
+                            backoff(forbidden, self.retry.base, self.retry.max)
+                        }
+                        Action::RateLimited(retry_after) => {
+                            let pause = gate.rate_limited(retry_after, self.retry.rate_limited_base, sent);
+                            tracing::info!(workspace = %self.alias, ?class, pause_ms = pause.as_millis() as u64, "rate limited by LangSmith");
+                            continue;
+                        }
+                        Action::Unauthorized => {
+                            if !self.broken.swap(true, Ordering::Relaxed) {
+                                tracing::error!(workspace = %self.alias, %status, "LangSmith rejects the API key: this workspace's work is held until it is fixed");
+                            }
+                            self.retry.max
+                        }
+                        Action::Retry => {
+                            tracing::warn!(workspace = %self.alias, ?class, %status, attempt, "LangSmith error; retrying");
+                            backoff(attempt, self.retry.base, self.retry.max)
+                        }
+                    }
+                }
+            };
+            attempt = attempt.saturating_add(1);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn answered(&self, gate: &super::Gate, status: StatusCode, body: bytes::Bytes) -> Answer {
+        gate.succeeded();
+        if self.broken.swap(false, Ordering::Relaxed) {
+            tracing::info!(workspace = %self.alias, "LangSmith accepts the key again");
+        }
+        Answer { status, body }
+    }
+
+    fn count(&self, class: Class, result: &reqwest::Result<reqwest::Response>, sent: tokio::time::Instant) {
+        self.observe(|m| {
+            let status = match result {
+                Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS => "429",
+                Ok(r) => ["1xx", "2xx", "3xx", "4xx", "5xx"][(r.status().as_u16() / 100).clamp(1, 5) as usize - 1],
+                Err(_) => "error",
+            };
+            m.requests.with_label_values(&[class.as_str(), status]).inc();
+            m.request_seconds
+                .with_label_values(&[class.as_str()])
+                .observe(sent.elapsed().as_secs_f64());
+        });
+    }
+
+    /// LangSmith announces a deprecated endpoint with `Deprecation` and `Sunset` headers: counted on
+    /// every answer, logged once per endpoint class (a path can hold a project id).
+    fn watch_deprecation(&self, class: Class, path: &str, headers: &HeaderMap) {
+        let deprecation = headers.get("deprecation").and_then(|v| v.to_str().ok());
+        let sunset = headers.get("sunset").and_then(|v| v.to_str().ok());
+        if deprecation.is_none_or(|d| d.eq_ignore_ascii_case("false")) && sunset.is_none() {
+            return;
+        }
+        self.observe(|m| m.deprecated_answers.with_label_values(&[class.as_str()]).inc());
+        let mut seen = self.deprecated.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.contains(&class) {
+            seen.push(class);
+            tracing::warn!(workspace = %self.alias, endpoint = path, deprecation, sunset,
+                "LangSmith says this endpoint is deprecated: plan the move before its sunset");
+        }
+    }
+}
