@@ -4,7 +4,9 @@
 mod broker;
 mod chaos;
 mod cli;
+mod contract;
 mod faults;
+mod fidelity;
 mod harness;
 mod hostile;
 mod intake;

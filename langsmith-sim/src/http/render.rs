@@ -53,8 +53,20 @@ pub const V1_SELECT: &[&str] = &[
 ];
 
 /// A v1 `RunSchema` with the selected fields (all of them when `select` is empty); `id` always.
+/// Fields of `RunSchema` the spec marks required: present whatever `select` asks for.
+const V1_REQUIRED: [&str; 8] = [
+    "name",
+    "run_type",
+    "trace_id",
+    "dotted_order",
+    "id",
+    "status",
+    "session_id",
+    "app_path",
+];
+
 pub fn v1_run(run: &Run, org: Uuid, select: &[String]) -> Value {
-    let pick = |name: &str| select.is_empty() || select.iter().any(|s| s == name);
+    let pick = |name: &str| select.is_empty() || V1_REQUIRED.contains(&name) || select.iter().any(|s| s == name);
     let time = |t: Option<i64>| t.map(to_rfc3339).map_or(Value::Null, Value::String);
     let mut out = Map::new();
     out.insert("id".into(), json!(run.id));
