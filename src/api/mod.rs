@@ -217,7 +217,10 @@ fn parse<T: serde::de::DeserializeOwned>(a: Answer) -> Result<T, Answer> {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod root_tests {
     use super::api_root;
 
     #[test]

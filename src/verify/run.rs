@@ -61,7 +61,9 @@ struct State {
     in_flight: HashMap<Key, Option<Held>>,
     /// Every partition paused because too many checks are in flight.
     throttled: bool,
-    checks: Arc<Semaphore>,
+    /// `max_concurrent_checks` per workspace, so a workspace whose checks never return holds only
+    /// its own parts.
+    checks: HashMap<String, Arc<Semaphore>>,
     done: mpsc::Sender<Key>,
 }
 
@@ -81,7 +83,9 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
         .context("subscribing to the deletion-requested and recheck topics")?;
     let (done_tx, mut done_rx) = mpsc::channel(1024);
     let mut st = State {
-        checks: Arc::new(Semaphore::new(cfg.verifier.max_concurrent_checks)),
+        checks: (cfg.workspaces.keys())
+            .map(|w| (w.clone(), Arc::new(Semaphore::new(cfg.verifier.max_concurrent_checks))))
+            .collect(),
         v: v.clone(),
         topics,
         assigned: HashSet::new(),
@@ -258,7 +262,9 @@ impl State {
             deadline: part.deadline,
         };
         self.in_flight.insert(key, Some(held));
-        let (v, sem, done) = (self.v.clone(), self.checks.clone(), self.done.clone());
+        // Parts of unconfigured workspaces are dead-lettered before they get here.
+        let sem = self.checks[&part.workspace].clone();
+        let (v, done) = (self.v.clone(), self.done.clone());
         tokio::spawn(async move {
             // The permit bounds LangSmith calls, not the wait for Kafka's acknowledgement: held
             // through publishing, it capped a verifier at 16 checks per ack latency (~83/s here).

@@ -10,6 +10,7 @@ mod fidelity;
 mod harness;
 mod hostile;
 mod intake;
+mod isolation;
 mod logs;
 mod prometheus;
 mod proxy;

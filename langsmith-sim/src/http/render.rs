@@ -52,7 +52,6 @@ pub const V1_SELECT: &[&str] = &[
     "s3_urls",
 ];
 
-/// A v1 `RunSchema` with the selected fields (all of them when `select` is empty); `id` always.
 /// Fields of `RunSchema` the spec marks required: present whatever `select` asks for.
 const V1_REQUIRED: [&str; 8] = [
     "name",
@@ -65,6 +64,7 @@ const V1_REQUIRED: [&str; 8] = [
     "app_path",
 ];
 
+/// A v1 `RunSchema` with the selected fields (all of them when `select` is empty) and the required ones.
 pub fn v1_run(run: &Run, org: Uuid, select: &[String]) -> Value {
     let pick = |name: &str| select.is_empty() || V1_REQUIRED.contains(&name) || select.iter().any(|s| s == name);
     let time = |t: Option<i64>| t.map(to_rfc3339).map_or(Value::Null, Value::String);

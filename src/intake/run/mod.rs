@@ -56,8 +56,10 @@ struct State {
     generations: HashMap<i32, u64>,
     next_generation: u64,
     coalescer: Coalescer<BatchKey, PartKey>,
+    /// Per workspace, so a workspace whose calls never return (a refused key, an outage) holds only
+    /// its own work: delete calls in flight, and resolutions in flight.
     calls: HashMap<String, Arc<Semaphore>>,
-    resolving: Arc<Semaphore>,
+    resolving: HashMap<String, Arc<Semaphore>>,
     tx: Channels,
     paused: bool,
     gaps: Gaps<i32>,
@@ -67,6 +69,9 @@ struct State {
     calls_in_flight: usize,
     outputs_in_flight: usize,
 }
+
+/// Resolutions (project lookups, selector queries) in flight per workspace.
+const RESOLUTIONS_PER_WORKSPACE: usize = 64;
 
 pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let cfg = &intake.config;
@@ -82,11 +87,10 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
     let (resolved_tx, mut resolved_rx) = mpsc::channel(1024);
     let (batch_tx, mut batch_rx) = mpsc::channel(1024);
     let (ack_tx, mut ack_rx) = mpsc::channel(4096);
-    let calls = cfg
-        .workspaces
-        .keys()
-        .map(|w| (w.clone(), Arc::new(Semaphore::new(cfg.intake.max_concurrent_calls))))
-        .collect();
+    let per_workspace = |permits: usize| -> HashMap<String, Arc<Semaphore>> {
+        let each = |w: &String| (w.clone(), Arc::new(Semaphore::new(permits)));
+        cfg.workspaces.keys().map(each).collect()
+    };
     let mut st = State {
         coalescer: Coalescer::new(cfg.intake.max_batch, cfg.intake.linger),
         intake: intake.clone(),
@@ -94,8 +98,8 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         offsets: Offsets::default(),
         generations: HashMap::new(),
         next_generation: 0,
-        calls,
-        resolving: Arc::new(Semaphore::new(64)),
+        calls: per_workspace(cfg.intake.max_concurrent_calls),
+        resolving: per_workspace(RESOLUTIONS_PER_WORKSPACE),
         tx: Channels {
             resolved: resolved_tx,
             batches: batch_tx,
@@ -216,7 +220,8 @@ impl State {
                     self.on_resolved(key, resolved, false);
                     return Ok(());
                 }
-                let (intake, tx, sem) = (self.intake.clone(), self.tx.resolved.clone(), self.resolving.clone());
+                let sem = self.resolving[&request.workspace].clone();
+                let (intake, tx) = (self.intake.clone(), self.tx.resolved.clone());
                 tokio::spawn(async move {
                     let _permit = sem.acquire_owned().await;
                     let api = &intake.clients[&request.workspace];

@@ -79,6 +79,8 @@ pub fn calm(sim: &Sim) {
     for (class, requests) in [
         (Class::Delete, 500),
         (Class::Query, 200),
+        (Class::QueryNarrow, 200),
+        (Class::QueryWide, 200),
         (Class::QueryV2, 1000),
         (Class::Sessions, 500),
     ] {

@@ -80,6 +80,7 @@ rate_limited_base = "500ms"
 [limits]
 delete_per_second = 100
 query_per_second = 50
+query_wide_per_second = 50
 query_v2_per_second = 300
 sessions_per_second = 50
 [kafka.properties]

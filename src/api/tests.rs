@@ -1,0 +1,149 @@
+//! The client against the simulator (a library here): what one workspace's client does with a
+//! project LangSmith forbids, a missing tenant, a missing v2 prefix and a deprecated endpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use langsmith_sim::Sim;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{LangSmith, QueryApi};
+use crate::config::{Limits, RetryConfig, Secret, WorkspaceConfig};
+use crate::event::FailReason;
+use crate::metrics::Metrics;
+
+struct Setup {
+    sim: Arc<Sim>,
+    api: LangSmith,
+    metrics: Arc<Metrics>,
+    session: Uuid,
+    traces: Vec<Uuid>,
+}
+
+/// A simulator without rate limits, one workspace with one project of two traces, and a client
+/// with no tenant configured.
+fn setup() -> Setup {
+    let sim = Sim::new(3);
+    sim.clear_faults();
+    let key = format!("lsv2_pt_{}", Uuid::new_v4().simple());
+    let ws = sim
+        .state()
+        .create_workspace(serde_json::from_value(json!({"api_keys": [key]})).unwrap())
+        .unwrap();
+    let session = sim
+        .state()
+        .add_session(ws, serde_json::from_value(json!({"name": "p"})).unwrap())
+        .unwrap();
+    let gen = json!({"session_id": session, "traces": 2, "return_ids": true});
+    let (_, traces) = sim.state().generate(ws, serde_json::from_value(gen).unwrap()).unwrap();
+    sim.behaviour().record_exchanges = true;
+    let addr = sim.clone().spawn_on_thread().unwrap();
+    let ws_config = WorkspaceConfig {
+        api_url: format!("http://{addr}/api/v1/"),
+        tenant_id: None,
+        v2_path: None,
+        api_key_env: None,
+        api_key_file: None,
+    };
+    let retry = RetryConfig {
+        base: Duration::from_millis(10),
+        ..RetryConfig::default()
+    };
+    let mut api = LangSmith::new("main", &ws_config, Secret::new(key), &Limits::default(), &retry);
+    let metrics = Arc::new(Metrics::new());
+    api.metrics = Some(metrics.clone());
+    Setup {
+        sim,
+        api,
+        metrics,
+        session,
+        traces,
+    }
+}
+
+fn paths(sim: &Sim) -> Vec<(String, u16, bool)> {
+    sim.exchanges()
+        .iter()
+        .map(|x| (x.path.clone(), x.status, x.tenant))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_project_langsmith_forbids_fails_after_three_tries_and_the_workspace_stays_healthy() {
+    let s = setup();
+    s.sim.behaviour().forbidden_projects = vec![s.session];
+    let refused = s.api.delete_all(s.session, &s.traces).await;
+    assert_eq!(refused.len(), 2, "every id of the batch, without bisecting");
+    assert!(refused.values().all(|r| r.reason == FailReason::Forbidden));
+    assert!(s.api.healthy(), "one project's 403 does not break the workspace");
+    let deletes: Vec<_> = paths(&s.sim)
+        .into_iter()
+        .filter(|p| p.0.ends_with("/runs/delete"))
+        .collect();
+    assert_eq!(deletes.len(), 3, "{deletes:?}");
+}
+
+#[tokio::test]
+async fn the_tenant_is_learnt_once_and_then_sent_on_every_call() {
+    let s = setup();
+    let since = Utc::now() - TimeDelta::days(1);
+    for _ in 0..2 {
+        let left = s
+            .api
+            .remaining(QueryApi::V2, s.session, &s.traces, since)
+            .await
+            .unwrap();
+        assert_eq!(left.ids.len(), 2);
+    }
+    s.api.delete(s.session, &s.traces).await;
+    let calls = paths(&s.sim);
+    assert_eq!(
+        calls[0],
+        ("/api/v1/sessions".into(), 200, false),
+        "learnt first: {calls:?}"
+    );
+    assert!(calls[1..].iter().all(|c| c.2), "then sent on every call: {calls:?}");
+    assert_eq!(calls.iter().filter(|c| c.0 == "/api/v1/sessions").count(), 1);
+    assert_eq!(s.metrics.tenant_learnt.get(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_api_v2_falls_back_to_v2_once_and_remembers() {
+    let s = setup();
+    s.sim.behaviour().serve_api_v2 = false;
+    let since = Utc::now() - TimeDelta::days(1);
+    for _ in 0..3 {
+        let left = s
+            .api
+            .remaining(QueryApi::V2, s.session, &s.traces, since)
+            .await
+            .unwrap();
+        assert_eq!(left.ids.len(), 2, "found through /v2");
+    }
+    let v2: Vec<_> = paths(&s.sim).into_iter().filter(|p| p.0.contains("v2/")).collect();
+    assert_eq!(v2[0], ("/api/v2/traces/query".into(), 404, true));
+    assert!(
+        v2[1..].iter().all(|p| p.0 == "/v2/traces/query" && p.1 == 200),
+        "{v2:?}"
+    );
+    let gauge = s.metrics.v2_prefix.with_label_values(&["main", "/v2"]).get();
+    assert_eq!(gauge, 1);
+}
+
+#[tokio::test]
+async fn answers_from_a_deprecated_endpoint_are_counted() {
+    let s = setup();
+    s.sim.behaviour().deprecation_headers = true;
+    let expr = super::filter::metadata_all([("user_id", "nobody")]);
+    for _ in 0..2 {
+        let found = s
+            .api
+            .root_traces(&[s.session], &expr, Utc::now() - TimeDelta::days(1), None)
+            .await;
+        assert_eq!(found.unwrap(), Vec::new());
+    }
+    let counted = s.metrics.deprecated_answers.with_label_values(&["query"]).get();
+    assert_eq!(counted, 2, "every answer counts (the log says it once)");
+}

@@ -1,0 +1,171 @@
+//! A workspace LangSmith refuses holds only its own work: with `b`'s key refused (401), requests for
+//! the healthy `a` on the same partition still get their events at once, and `b`'s complete once
+//! its key is accepted again.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::support::private_simulator;
+use crate::world::{data_of, World};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_workspace_holds_only_its_own_requests() {
+    let sim = private_simulator();
+    let world = World::new(&sim, 1).await;
+    world.sessions(2);
+    // Workspace `b` exists with its projects, but the key the worker holds for it is not bound yet.
+    let (b, _) = sim.workspace();
+    for i in 0..4 {
+        let new = serde_json::from_value(json!({"name": format!("b-project-{i}")})).unwrap();
+        world.sim.state().add_session(b, new).unwrap();
+    }
+    let b_key = format!("lsv2_pt_{}", Uuid::new_v4().simple());
+    let b_key_file = std::env::temp_dir().join(format!("{}.b.key", world.prefix));
+    std::fs::write(&b_key_file, &b_key).unwrap();
+    let extra = format!(
+        "[intake]\nlinger = \"200ms\"\n[retry]\nmax = \"1s\"\n[workspaces.b]\napi_url = \"{}\"\napi_key_file = \"{}\"\n",
+        world.sim_url,
+        b_key_file.display()
+    );
+    let mut config = world.config(&extra);
+    config.default_workspace = Some("main".into());
+    let (stop, intake) = world.start(config);
+
+    let b_requests: Vec<_> = (0..80)
+        .map(|i| {
+            let target = json!({"session_name": format!("b-project-{}", i % 4), "trace_ids": [Uuid::new_v4()]});
+            json!({"request_id": format!("b-{i}"), "workspace": "b", "targets": [target]})
+        })
+        .collect();
+    let a_requests: Vec<_> = (0..20)
+        .map(|i| {
+            let target = json!({"session_name": "project-1", "trace_ids": [Uuid::new_v4()]});
+            json!({"request_id": format!("a-{i}"), "targets": [target]})
+        })
+        .collect();
+    world.publish_many(&b_requests).await;
+    let published = Instant::now();
+    world.publish_many(&a_requests).await;
+    let a_done = |o: &[crate::world::Out]| {
+        let named: BTreeSet<String> = data_of(o, "requested")
+            .iter()
+            .map(|d| d["request_id"].as_str().unwrap().to_owned())
+            .filter(|r| r.starts_with("a-"))
+            .collect();
+        named.len() == 20
+    };
+    let (outs, finished) = world.collect_until(Duration::from_secs(10), a_done).await;
+    let a_seen = data_of(&outs, "requested")
+        .iter()
+        .filter(|d| d["request_id"].as_str().unwrap().starts_with("a-"))
+        .count();
+    assert!(
+        finished,
+        "{a_seen} of 20 requests of the healthy workspace got their events within 10 s"
+    );
+    eprintln!(
+        "20 requests of `a` requested {:.1} s after publishing, while `b` was refused",
+        published.elapsed().as_secs_f64()
+    );
+
+    // `b`'s key is accepted again: its requests complete.
+    let bind = json!({"id": b, "api_keys": [b_key]});
+    world
+        .sim
+        .state()
+        .create_workspace(serde_json::from_value(bind).unwrap())
+        .unwrap();
+    let b_done = |o: &[crate::world::Out]| {
+        data_of(o, "requested")
+            .iter()
+            .filter(|d| d["request_id"].as_str().unwrap().starts_with("b-"))
+            .count()
+            == 80
+    };
+    world.collect(Duration::from_secs(60), b_done).await;
+    stop.send(()).unwrap();
+    intake.await.unwrap().unwrap();
+}
+
+fn count(o: &[crate::world::Out], topic: &str, prefix: &str) -> usize {
+    let ids: BTreeSet<String> = data_of(o, topic)
+        .iter()
+        .map(|d| d["request_id"].as_str().unwrap().to_owned())
+        .filter(|r| r.starts_with(prefix))
+        .collect();
+    ids.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
+    let sim = private_simulator();
+    sim.sim
+        .set_schedule(langsmith_sim::window::Schedule::Every { seconds: 0.3 });
+    let world = World::new(&sim, 1).await;
+    let a_sessions = world.sessions(1);
+    let (b, b_key) = sim.workspace();
+    let new = serde_json::from_value(json!({"name": "b-project"})).unwrap();
+    let b_session = world.sim.state().add_session(b, new).unwrap();
+    let b_key_file = std::env::temp_dir().join(format!("{}.b.key", world.prefix));
+    std::fs::write(&b_key_file, &b_key).unwrap();
+    let extra = format!(
+        "[intake]\nlinger = \"200ms\"\n[window]\nkind = \"fixed\"\ndelay = \"1s\"\n[retry]\nmax = \"1s\"\n\
+         [workspaces.b]\napi_url = \"{}\"\napi_key_file = \"{}\"\n",
+        world.sim_url,
+        b_key_file.display()
+    );
+    let mut config = world.config(&extra);
+    config.default_workspace = Some("main".into());
+    let (stop_intake, intake) = world.start(config.clone());
+    let generate = |ws: Uuid, session: Uuid| {
+        let gen = json!({"session_id": session, "traces": 1, "return_ids": true});
+        world
+            .sim
+            .state()
+            .generate(ws, serde_json::from_value(gen).unwrap())
+            .unwrap()
+            .1
+    };
+    let mut requests: Vec<_> = (0..40)
+        .map(|i| {
+            let target = json!({"session_id": b_session, "trace_ids": generate(b, b_session)});
+            json!({"request_id": format!("b-{i}"), "workspace": "b", "targets": [target]})
+        })
+        .collect();
+    requests.extend((0..10).map(|i| {
+        let target = json!({"session_id": a_sessions[0], "trace_ids": generate(world.ws, a_sessions[0])});
+        json!({"request_id": format!("a-{i}"), "targets": [target]})
+    }));
+    world.publish_many(&requests).await;
+    world
+        .collect(Duration::from_secs(30), |o| count(o, "requested", "") == 50)
+        .await;
+
+    // `b`'s key stops working before its checks run; `a`'s checks go on.
+    world.sim.state().keys.remove(&b_key);
+    let (stop_verifier, verifier) = world.start_verifier(config);
+    let (outs, finished) = world
+        .collect_until(Duration::from_secs(15), |o| count(o, "verified", "a-") == 10)
+        .await;
+    assert!(
+        finished,
+        "{} of 10 requests of the healthy workspace verified within 15 s",
+        count(&outs, "verified", "a-")
+    );
+    let bind = json!({"id": b, "api_keys": [b_key]});
+    world
+        .sim
+        .state()
+        .create_workspace(serde_json::from_value(bind).unwrap())
+        .unwrap();
+    world
+        .collect(Duration::from_secs(60), |o| count(o, "verified", "b-") == 40)
+        .await;
+    for (stop, task) in [(stop_intake, intake), (stop_verifier, verifier)] {
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    }
+}
