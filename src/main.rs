@@ -152,7 +152,7 @@ fn describe(c: &Config) -> String {
         c.kafka.intake_group, c.kafka.verifier_group
     );
     for (k, v) in &c.kafka.properties {
-        let secret = ["password", "secret", "key", "token", "jaas"]
+        let secret = ["password", "secret", "key", "token", "jaas", "oauthbearer"]
             .iter()
             .any(|s| k.contains(s));
         let _ = writeln!(out, "kafka.properties.{k} = {}", if secret { "<redacted>" } else { v });

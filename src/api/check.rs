@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{parse, Answer, Class, LangSmith};
+use super::{Answer, Class, LangSmith};
 
 /// Which query API answers the checks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -107,7 +107,9 @@ impl LangSmith {
                 if let Some(c) = cursor {
                     body["cursor"] = Value::String(c);
                 }
-                let page: TracesPage = parse(self.post_v2("/traces/query", &body).await)?;
+                let page: TracesPage = self
+                    .fetch(Class::QueryV2, || self.post_v2("/traces/query", &body))
+                    .await?;
                 Ok((
                     page.items.into_iter().map(|i| i.root_run.id).collect(),
                     page.next_cursor,
@@ -120,8 +122,10 @@ impl LangSmith {
                     body["cursor"] = Value::String(c);
                 }
                 // An id list without a start time is rated in LangSmith's slowest v1 tier.
-                let a = self.send(Class::QueryWide, |c| c.post(&url).json(&body)).await;
-                let page: RunsPage = parse(a)?;
+                let wide = Class::QueryWide;
+                let page: RunsPage = self
+                    .fetch(wide, || self.send(wide, |c| c.post(&url).json(&body)))
+                    .await?;
                 let next = page.cursors.and_then(|c| c.next);
                 Ok((page.runs.into_iter().map(|r| r.id).collect(), next))
             }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{filter, parse, Answer, Class, Cursors, LangSmith};
+use super::{filter, Answer, Class, Cursors, LangSmith};
 
 /// The widest range LangSmith rates in the faster v1 query tier.
 const NARROW_RANGE: TimeDelta = TimeDelta::days(7);
@@ -68,8 +68,9 @@ impl LangSmith {
                 "start_time": start.to_rfc3339_opts(SecondsFormat::Micros, true),
             });
             loop {
-                let a = self.send(class, |c| c.post(&url).json(&body)).await;
-                let page: RunsPage = parse(a)?;
+                let page: RunsPage = self
+                    .fetch(class, || self.send(class, |c| c.post(&url).json(&body)))
+                    .await?;
                 out.extend(page.runs.iter().map(|r| (r.session_id, r.id)));
                 match page
                     .cursors

@@ -123,6 +123,20 @@ pub struct LangSmith {
     metrics: Option<Arc<Metrics>>,
 }
 
+/// Redirects are followed only within the origin of the first request: `x-api-key` must never be
+/// sent to another host (reqwest drops only the standard credential headers across hosts). A
+/// redirect elsewhere comes back as the 3xx, which holds the workspace as misconfigured.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(|u| u.origin());
+        if first != Some(attempt.url().origin()) || attempt.previous().len() > 5 {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// The API root: `api_url` without a trailing `/`, `/api/v1` or `/api` (as the official SDK does),
 /// so every path can be written from the root.
 pub fn api_root(api_url: &str) -> String {
@@ -140,6 +154,7 @@ impl LangSmith {
             .timeout(retry.timeout)
             .connect_timeout(retry.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("erasure-worker/", env!("CARGO_PKG_VERSION")))
+            .redirect(same_origin_redirects())
             .build()
             .unwrap_or_default();
         let tenant = OnceLock::new();
@@ -202,18 +217,6 @@ impl LangSmith {
 #[derive(Deserialize)]
 struct Cursors {
     next: Option<String>,
-}
-
-/// A 2xx body as `T`; anything else comes back as the answer. A 2xx whose body does not parse is
-/// reported as a 502 (the server sent something it should not have).
-fn parse<T: serde::de::DeserializeOwned>(a: Answer) -> Result<T, Answer> {
-    if !a.ok() {
-        return Err(a);
-    }
-    serde_json::from_slice(&a.body).map_err(|_| Answer {
-        status: StatusCode::BAD_GATEWAY,
-        body: a.body,
-    })
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ pub enum Action {
     RateLimited(Option<Duration>),
     /// 5xx, 408, and transport errors: retry with backoff.
     Retry,
-    /// 401, or a 403 that names the key or the workspace: the workspace is misconfigured.
+    /// 401, a 403 that names the key or the workspace, or a redirect the client does not follow
+    /// (to another host): the workspace is misconfigured.
     Unauthorized,
     /// Any other 403: LangSmith evaluates run permissions per project (ABAC), so this is about the
     /// project (or the role), not the whole workspace. Retried a few times, then final.
@@ -29,7 +30,7 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body_hint: &[u8]) -> Ac
     match status.as_u16() {
         200..=299 => Action::Done,
         429 => Action::RateLimited(retry_after(headers)),
-        401 => Action::Unauthorized,
+        300..=399 | 401 => Action::Unauthorized,
         403 if body_hint.windows(NEEDS_WORKSPACE.len()).any(|w| w == NEEDS_WORKSPACE) => Action::Unauthorized,
         403 => Action::Forbidden,
         408 | 425 | 500..=599 => Action::Retry,
@@ -90,6 +91,7 @@ mod tests {
             Action::RateLimited(None)
         );
         assert_eq!(classify(StatusCode::UNAUTHORIZED, &h, b""), Action::Unauthorized);
+        assert_eq!(classify(StatusCode::TEMPORARY_REDIRECT, &h, b""), Action::Unauthorized);
         assert_eq!(
             classify(StatusCode::FORBIDDEN, &h, b"{\"detail\":\"Forbidden\"}"),
             Action::Forbidden

@@ -74,7 +74,8 @@ impl LangSmith {
                         }
                         Action::Unauthorized => {
                             if !self.broken.swap(true, Ordering::Relaxed) {
-                                tracing::error!(workspace = %self.alias, %status, "LangSmith rejects the API key: this workspace's work is held until it is fixed");
+                                tracing::error!(workspace = %self.alias, %status,
+                                    "LangSmith refuses this workspace's key (or api_url redirects elsewhere): its work is held until fixed");
                             }
                             self.retry.max
                         }
@@ -87,6 +88,33 @@ impl LangSmith {
             };
             attempt = attempt.saturating_add(1);
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Calls until the answer is final and, for a 2xx, until its body parses as `T`: a 2xx whose
+    /// body does not parse (a proxy's page, a cut answer) is retried, never taken as a refusal.
+    pub(super) async fn fetch<T, F, Fut>(&self, class: Class, call: F) -> Result<T, Answer>
+    where
+        T: serde::de::DeserializeOwned,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Answer>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            let a = call().await;
+            if !a.ok() {
+                return Err(a);
+            }
+            match serde_json::from_slice(&a.body) {
+                Ok(t) => return Ok(t),
+                Err(e) => {
+                    // Position only: serde's message could echo the body.
+                    tracing::warn!(workspace = %self.alias, ?class, status = %a.status, line = e.line(), column = e.column(),
+                        attempt, "LangSmith's answer does not parse; retrying");
+                    tokio::time::sleep(backoff(attempt, self.retry.base, self.retry.max)).await;
+                    attempt = attempt.saturating_add(1);
+                }
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{parse, Answer, Class, LangSmith};
+use super::{Answer, Class, LangSmith};
 
 /// A workspace with no project yet is asked again for its id at most this often.
 const LEARN_AGAIN_AFTER: Duration = Duration::from_secs(60);
@@ -23,12 +23,12 @@ impl LangSmith {
     /// The id of the project with exactly this name, if there is one.
     pub async fn session_by_name(&self, name: &str) -> Result<Option<Uuid>, Answer> {
         let url = format!("{}/api/v1/sessions", self.root);
-        let a = self
-            .send(Class::Sessions, |c| {
-                c.get(&url).query(&[("name", name), ("limit", "1")])
+        let query = [("name", name), ("limit", "1")];
+        let found: Vec<SessionRow> = self
+            .fetch(Class::Sessions, || {
+                self.send(Class::Sessions, |c| c.get(&url).query(&query))
             })
-            .await;
-        let found: Vec<SessionRow> = parse(a)?;
+            .await?;
         Ok(found
             .into_iter()
             .find(|s| s.name.as_deref() == Some(name))
@@ -51,12 +51,12 @@ impl LangSmith {
         let mut out = Vec::new();
         loop {
             let offset = out.len().to_string();
-            let a = self
-                .send(Class::Sessions, |c| {
-                    c.get(&url).query(&[("offset", offset.as_str()), ("limit", "100")])
+            let query = [("offset", offset.as_str()), ("limit", "100")];
+            let page: Vec<SessionRow> = self
+                .fetch(Class::Sessions, || {
+                    self.send(Class::Sessions, |c| c.get(&url).query(&query))
                 })
-                .await;
-            let page: Vec<SessionRow> = parse(a)?;
+                .await?;
             let n = page.len();
             out.extend(page.into_iter().map(|s| s.id));
             if n < 100 {
@@ -81,9 +81,10 @@ impl LangSmith {
         let a = self
             .send(Class::Sessions, |c| c.get(&url).query(&[("limit", "1")]))
             .await;
-        let tenant = parse::<Vec<SessionRow>>(a)
+        let rows = serde_json::from_slice::<Vec<SessionRow>>(&a.body)
             .ok()
-            .and_then(|rows| rows.into_iter().find_map(|s| s.tenant_id));
+            .filter(|_| a.ok());
+        let tenant = rows.and_then(|rows| rows.into_iter().find_map(|s| s.tenant_id));
         match tenant {
             Some(t) => {
                 tracing::info!(workspace = %self.alias, tenant = %t, "learnt the workspace id from LangSmith");

@@ -44,6 +44,7 @@ fn setup() -> Setup {
         api_url: format!("http://{addr}/api/v1/"),
         tenant_id: None,
         v2_path: None,
+        allow_plain_http: false,
         api_key_env: None,
         api_key_file: None,
     };
@@ -146,4 +147,83 @@ async fn answers_from_a_deprecated_endpoint_are_counted() {
     }
     let counted = s.metrics.deprecated_answers.with_label_values(&["query"]).get();
     assert_eq!(counted, 2, "every answer counts (the log says it once)");
+}
+
+/// Serves `router` on a free loopback port in the background.
+async fn serve(router: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+fn client_of(addr: std::net::SocketAddr) -> LangSmith {
+    let ws = WorkspaceConfig {
+        api_url: format!("http://{addr}"),
+        tenant_id: None,
+        v2_path: None,
+        allow_plain_http: false,
+        api_key_env: None,
+        api_key_file: None,
+    };
+    let retry = RetryConfig {
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+        ..RetryConfig::default()
+    };
+    LangSmith::new(
+        "main",
+        &ws,
+        Secret::new("lsv2_pt_secret".into()),
+        &Limits::default(),
+        &retry,
+    )
+}
+
+#[tokio::test]
+async fn the_key_never_follows_a_redirect_to_another_origin() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let keys_seen = Arc::new(AtomicUsize::new(0));
+    let seen = keys_seen.clone();
+    let elsewhere = serve(axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            if headers.contains_key("x-api-key") {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
+            axum::Json(json!([]))
+        }
+    }))
+    .await;
+    let target = format!("http://{elsewhere}/api/v1/sessions");
+    let redirecting = serve(axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move { axum::response::Redirect::temporary(&target) }
+    }))
+    .await;
+    let api = client_of(redirecting);
+    let held = tokio::time::timeout(Duration::from_millis(500), api.session_by_name("p")).await;
+    assert!(held.is_err(), "the workspace's work is held, not failed: {held:?}");
+    assert_eq!(keys_seen.load(Ordering::Relaxed), 0, "the key went to another origin");
+    assert!(!api.healthy(), "a redirect elsewhere marks the workspace misconfigured");
+}
+
+#[tokio::test]
+async fn a_2xx_whose_body_does_not_parse_is_retried() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let n = calls.clone();
+    let flaky = serve(axum::Router::new().fallback(move || {
+        let n = n.clone();
+        async move {
+            match n.fetch_add(1, Ordering::Relaxed) {
+                0 => "<html>a proxy's page</html>".to_owned(),
+                _ => json!([]).to_string(),
+            }
+        }
+    }))
+    .await;
+    let found = client_of(flaky).session_by_name("p").await;
+    assert_eq!(found.unwrap(), None, "read again, not refused");
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
 }

@@ -336,11 +336,8 @@ impl Config {
             return Err(invalid("workspaces", "configure at least one workspace"));
         }
         for (alias, ws) in &self.workspaces {
-            if !(ws.api_url.starts_with("http://") || ws.api_url.starts_with("https://")) {
-                return Err(invalid(
-                    &format!("workspaces.{alias}.api_url"),
-                    "must be an http(s) URL",
-                ));
+            if let Some(problem) = ws.url_problem() {
+                return Err(invalid(&format!("workspaces.{alias}.api_url"), problem));
             }
             if let Some(t) = &ws.tenant_id {
                 uuid::Uuid::parse_str(t)
@@ -419,6 +416,26 @@ mod tests {
         let c = Config::parse(&example).expect("config/example.toml parses");
         assert_eq!(c.window, Window::default());
         assert_eq!(c.intake.linger, IntakeConfig::default().linger);
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_unless_allowed() {
+        let with = |url: &str, extra: &str| Config::parse(&base(extra).replace("http://127.0.0.1:1", url)).map(|_| ());
+        for fine in [
+            "https://api.smith.langchain.com",
+            "http://127.0.0.1:1984",
+            "http://localhost:1",
+            "http://[::1]:1",
+        ] {
+            assert!(with(fine, "").is_ok(), "{fine}");
+        }
+        let err = with("http://langsmith-sim:1984", "").unwrap_err().to_string();
+        assert!(
+            err.contains("workspaces.main.api_url") && err.contains("allow_plain_http"),
+            "{err}"
+        );
+        assert!(with("http://langsmith-sim:1984", "allow_plain_http = true\n").is_ok());
+        assert!(with("ftp://host", "").is_err());
     }
 
     #[test]

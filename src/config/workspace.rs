@@ -17,6 +17,9 @@ pub struct WorkspaceConfig {
     pub tenant_id: Option<String>,
     /// Where the v2 API lives. Unset: `/api/v2`, falling back once to `/v2` on a 404.
     pub v2_path: Option<String>,
+    /// Allow `http://` to a host other than loopback (the API key would cross the network in clear).
+    #[serde(default)]
+    pub allow_plain_http: bool,
     /// Environment variable holding the API key.
     pub api_key_env: Option<String>,
     /// File holding the API key (a mounted secret).
@@ -29,6 +32,7 @@ impl fmt::Debug for WorkspaceConfig {
             .field("api_url", &self.api_url)
             .field("tenant_id", &self.tenant_id)
             .field("v2_path", &self.v2_path)
+            .field("allow_plain_http", &self.allow_plain_http)
             .field("api_key_env", &self.api_key_env)
             .field("api_key_file", &self.api_key_file)
             .finish()
@@ -56,6 +60,30 @@ impl fmt::Debug for Secret {
 }
 
 impl WorkspaceConfig {
+    /// Why `api_url` is refused, if it is: not http(s), or plain HTTP to a host beyond loopback
+    /// without `allow_plain_http`.
+    pub fn url_problem(&self) -> Option<&'static str> {
+        let Ok(url) = reqwest::Url::parse(&self.api_url) else {
+            return Some("must be an http(s) URL");
+        };
+        let Some(host) = url.host_str() else {
+            return Some("must name a host");
+        };
+        let ip = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>();
+        let loopback = host == "localhost" || ip.is_ok_and(|ip| ip.is_loopback());
+        match url.scheme() {
+            "https" => None,
+            "http" if loopback || self.allow_plain_http => None,
+            "http" => {
+                Some("plain http:// beyond loopback sends the API key in clear: use https, or set allow_plain_http")
+            }
+            _ => Some("must be an http(s) URL"),
+        }
+    }
+
     /// Reads the API key from the environment variable or file the config names.
     pub fn api_key(&self, alias: &str) -> Result<Secret, ConfigError> {
         let field = format!("workspaces.{alias}");

@@ -93,9 +93,6 @@ async fn observe(State(sim): SimState, matched: Option<MatchedPath>, req: Reques
     if matched.starts_with("/_sim") {
         return next.run(req).await;
     }
-    if v2_switched_off(&sim, &matched) {
-        return StatusCode::NOT_FOUND.into_response();
-    }
     let recording = sim.behaviour().record_exchanges;
     if !recording {
         return handle(&sim, &matched, req, next).await;
@@ -122,6 +119,10 @@ async fn observe(State(sim): SimState, matched: Option<MatchedPath>, req: Reques
 
 async fn handle(sim: &Arc<Sim>, matched: &str, req: Request, next: Next) -> Response {
     let endpoint = endpoint(req.method().as_str(), matched);
+    if v2_switched_off(sim, matched) {
+        sim.counters().call(&endpoint, 404);
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let key = auth::header(req.headers(), "x-api-key").unwrap_or_default().to_owned();
     let (latency, verdict) = match class_of(&endpoint) {
         Some(class) => sim.faults().check(class, &key, Instant::now()),

@@ -64,7 +64,7 @@ async fn limit_above_100_and_malformed_input_are_rejected_as_langsmith_does() {
 async fn id_list_overrides_other_filters_and_select_trims_fields() {
     let env = Env::start().await;
     let (_, ids) = env.session_with_traces("p", 5).await;
-    let body = json!({"id": [ids[0], ids[3]], "session": [Uuid::new_v4()], "select": ["id", "trace_id", "session_id"]});
+    let body = json!({"id": [ids[0], ids[3]], "session": [Uuid::new_v4()], "select": ["id", "start_time"]});
     let (_, page) = env.api(Method::POST, "/runs/query", body).await;
     let mut got = ids_of(&page["runs"], "id");
     got.sort();
@@ -77,7 +77,19 @@ async fn id_list_overrides_other_filters_and_select_trims_fields() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, HashSet::from(["id", "trace_id", "session_id"]));
+    // What was selected, plus the fields the spec's RunSchema requires.
+    let want = [
+        "id",
+        "start_time",
+        "name",
+        "run_type",
+        "trace_id",
+        "dotted_order",
+        "status",
+        "session_id",
+        "app_path",
+    ];
+    assert_eq!(keys, HashSet::from(want));
 }
 
 #[tokio::test]
