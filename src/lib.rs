@@ -12,6 +12,7 @@ pub mod demo;
 pub mod event;
 pub mod gaps;
 pub mod http;
+pub mod ids;
 pub mod intake;
 pub mod kafka;
 pub mod metrics;

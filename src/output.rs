@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::event::{self, DeletionFailed, DeletionRequested, DeletionVerified, Incoming, Rejection};
+use crate::ids::event_id;
 use crate::publish::{Publisher, Record};
 
 /// An output event.
@@ -26,10 +27,6 @@ pub struct Encoded {
     pub payload: Vec<u8>,
 }
 
-fn session(s: Option<uuid::Uuid>) -> String {
-    s.map_or_else(|| "none".to_owned(), |s| s.to_string())
-}
-
 pub fn encode(cfg: &Config, output: &Output) -> Encoded {
     let source = &cfg.event_source;
     let (topic, id, key, payload) = match output {
@@ -38,7 +35,7 @@ pub fn encode(cfg: &Config, output: &Output) -> Encoded {
                 Output::Requested(_) => (&cfg.topics.deletion_requested, "requested"),
                 _ => (&cfg.topics.recheck, "recheck"),
             };
-            let id = format!("{}:{}:{}:{what}:{}", e.request_id, e.session_id, e.part, e.attempt);
+            let id = event_id(&e.request_id, Some(e.session_id), e.part, what, e.attempt, &e.trace_ids);
             let p = event::encode(
                 event::DELETION_REQUESTED_TYPE,
                 &id,
@@ -50,12 +47,13 @@ pub fn encode(cfg: &Config, output: &Output) -> Encoded {
             (topic, id, &e.request_id, p)
         }
         Output::Verified(e) => {
-            let id = format!(
-                "{}:{}:{}:verified:{}",
-                e.request_id,
-                session(e.session_id),
+            let id = event_id(
+                &e.request_id,
+                e.session_id,
                 e.part,
-                e.attempts
+                "verified",
+                e.attempts,
+                &e.trace_ids,
             );
             let p = event::encode(
                 event::DELETION_VERIFIED_TYPE,
@@ -68,14 +66,8 @@ pub fn encode(cfg: &Config, output: &Output) -> Encoded {
             (&cfg.topics.deletion_verified, id, &e.request_id, p)
         }
         Output::Failed(e) => {
-            let id = format!(
-                "{}:{}:{}:failed:{:?}:{}",
-                e.request_id,
-                session(e.session_id),
-                e.part,
-                e.reason,
-                e.attempts
-            );
+            let kind = format!("failed:{:?}", e.reason);
+            let id = event_id(&e.request_id, e.session_id, e.part, &kind, e.attempts, &e.trace_ids);
             let p = event::encode(event::DELETION_FAILED_TYPE, &id, source, &e.request_id, e.failed_at, e);
             (&cfg.topics.deletion_failed, id, &e.request_id, p)
         }
