@@ -40,6 +40,19 @@ struct Key {
 /// limits (`scripts/bench verify-backlog`), at 64 per permit 1,007.
 const IN_FLIGHT_PER_CHECK: usize = 64;
 
+/// When to check `part`: its `verify_after`, but no later than this worker's own window gives for
+/// the time the record was written (its Kafka timestamp, never later than now). A `verify_after`
+/// further ahead (a skewed clock, a foreign producer) is checked at that bound, not waited on for ever.
+fn due(window: &crate::window::Window, part: &DeletionRequested, m: &BorrowedMessage<'_>) -> DateTime<Utc> {
+    let now = Utc::now();
+    let written = m
+        .timestamp()
+        .to_millis()
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or(now);
+    part.verify_after.min(window.verify_after(written.min(now)))
+}
+
 /// What the metrics need to know of a part held unverified.
 #[derive(Clone, Copy)]
 struct Held {
@@ -227,7 +240,10 @@ impl State {
             }
         });
         match part {
-            Ok(part) => match self.parked.offer(tp, part.verify_after, (key, part), Utc::now()) {
+            Ok(part) => match self
+                .parked
+                .offer(tp, due(&self.v.config.window, &part, m), (key, part), Utc::now())
+            {
                 Offer::Now((key, part)) => self.start(key, part),
                 // Not due: its partition waits until it is.
                 Offer::Head => self.set_paused(consumer, &[tp], true),

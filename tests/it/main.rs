@@ -5,6 +5,7 @@ mod broker;
 mod chaos;
 mod cli;
 mod contract;
+mod due;
 mod faults;
 mod fidelity;
 mod harness;
