@@ -88,10 +88,13 @@ async fn bench(n: usize) {
     reader.unsubscribe();
     common::drop_consumer(reader).await;
     let c = sim.sim.counters().clone();
-    let queries = c.calls_to(&["POST /api/v1/runs/query"]);
+    if std::env::var_os("BENCH_DEBUG").is_some() {
+        println!("{:#?}", c.calls);
+    }
+    let queries = c.calls_to(&["POST /runs/query"]);
     let limited = c
         .calls
-        .get("POST /api/v1/runs/query")
+        .get("POST /runs/query")
         .and_then(|s| s.get(&429))
         .copied()
         .unwrap_or(0);

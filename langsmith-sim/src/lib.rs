@@ -53,6 +53,10 @@ pub struct Behaviour {
     pub deprecation_headers: bool,
     /// Keep every LangSmith request and answer for contract tests (`/_sim/exchanges`).
     pub record_exchanges: bool,
+    /// Trace ids whose delete calls always answer 500 (a poisoned id).
+    pub poisoned_traces: Vec<Uuid>,
+    /// Projects deleted since the worker resolved them: their trace deletes answer 404.
+    pub gone_projects: Vec<Uuid>,
 }
 
 impl Default for Behaviour {
@@ -66,6 +70,8 @@ impl Default for Behaviour {
             forbidden_projects: Vec::new(),
             deprecation_headers: false,
             record_exchanges: false,
+            poisoned_traces: Vec::new(),
+            gone_projects: Vec::new(),
         }
     }
 }

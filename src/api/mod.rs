@@ -71,6 +71,7 @@ impl Answer {
     pub fn refusal(&self, what: &str) -> Refusal {
         let reason = match self.status {
             StatusCode::FORBIDDEN => FailReason::Forbidden,
+            StatusCode::NOT_FOUND => FailReason::UnknownSession,
             _ => FailReason::RejectedByApi,
         };
         Refusal {
@@ -206,11 +207,13 @@ impl LangSmith {
         }
     }
 
-    /// `POST /api/v1/runs/delete` for at most 1000 traces of one project.
-    pub async fn delete(&self, session: Uuid, trace_ids: &[Uuid]) -> Answer {
+    /// `POST /api/v1/runs/delete` for at most 1000 traces of one project; with `server_errors`,
+    /// that many 5xx answers in a row are final (see [`LangSmith::send_bounded`]).
+    pub async fn delete(&self, session: Uuid, trace_ids: &[Uuid], server_errors: Option<u32>) -> Answer {
         let url = format!("{}/api/v1/runs/delete", self.root);
         let body = serde_json::json!({"session_id": session, "trace_ids": trace_ids});
-        self.send(Class::Delete, |c| c.post(&url).json(&body)).await
+        self.send_bounded(Class::Delete, |c| c.post(&url).json(&body), server_errors)
+            .await
     }
 }
 

@@ -16,8 +16,20 @@ impl LangSmith {
     /// Sends until the answer is final. Never gives up on transient failures: the caller's work stays
     /// in flight (and its offsets uncommitted) until LangSmith answers or the worker shuts down.
     pub(super) async fn send(&self, class: Class, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Answer {
+        self.send_bounded(class, build, None).await
+    }
+
+    /// [`LangSmith::send`], but after `server_errors` 5xx answers in a row the last one is final: a
+    /// server that answers, and keeps failing this one request, may be choking on what it holds.
+    /// Transport errors (an outage) are still retried without end.
+    pub(super) async fn send_bounded(
+        &self,
+        class: Class,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+        server_errors: Option<u32>,
+    ) -> Answer {
         let gate = self.gate(class);
-        let (mut attempt, mut forbidden) = (0u32, 0u32);
+        let (mut attempt, mut forbidden, mut errors) = (0u32, 0u32, 0u32);
         loop {
             let waited = std::time::Instant::now();
             gate.ready().await;
@@ -80,6 +92,10 @@ impl LangSmith {
                             self.retry.max
                         }
                         Action::Retry => {
+                            errors += u32::from(status.is_server_error());
+                            if server_errors.is_some_and(|n| errors >= n) {
+                                return Answer { status, body };
+                            }
                             tracing::warn!(workspace = %self.alias, ?class, %status, attempt, "LangSmith error; retrying");
                             backoff(attempt, self.retry.base, self.retry.max)
                         }

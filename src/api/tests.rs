@@ -50,6 +50,7 @@ fn setup() -> Setup {
     };
     let retry = RetryConfig {
         base: Duration::from_millis(10),
+        max: Duration::from_millis(50),
         ..RetryConfig::default()
     };
     let mut api = LangSmith::new("main", &ws_config, Secret::new(key), &Limits::default(), &retry);
@@ -98,7 +99,7 @@ async fn the_tenant_is_learnt_once_and_then_sent_on_every_call() {
             .unwrap();
         assert_eq!(left.ids.len(), 2);
     }
-    s.api.delete(s.session, &s.traces).await;
+    s.api.delete(s.session, &s.traces, None).await;
     let calls = paths(&s.sim);
     assert_eq!(
         calls[0],
@@ -226,4 +227,37 @@ async fn a_2xx_whose_body_does_not_parse_is_retried() {
     let found = client_of(flaky).session_by_name("p").await;
     assert_eq!(found.unwrap(), None, "read again, not refused");
     assert_eq!(calls.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn an_id_langsmith_chokes_on_fails_alone_and_the_rest_goes_through() {
+    let s = setup();
+    let gen = json!({"session_id": s.session, "traces": 30, "return_ids": true});
+    let ws = s.sim.state().workspaces.keys().copied().next().unwrap();
+    let (_, ids) = s
+        .sim
+        .state()
+        .generate(ws, serde_json::from_value(gen).unwrap())
+        .unwrap();
+    s.sim.behaviour().poisoned_traces = vec![ids[17]];
+    let refused = s.api.delete_all(s.session, &ids).await;
+    assert_eq!(refused.keys().collect::<Vec<_>>(), [&ids[17]]);
+    assert_eq!(refused[&ids[17]].reason, FailReason::RejectedByApi);
+    let accepted: std::collections::BTreeSet<Uuid> =
+        s.sim.delete_calls(ws).into_iter().flat_map(|(_, ids)| ids).collect();
+    assert_eq!(accepted.len(), 29, "every other id went through");
+}
+
+#[tokio::test]
+async fn a_project_gone_since_resolution_fails_its_batch_in_one_call() {
+    let s = setup();
+    s.sim.behaviour().gone_projects = vec![s.session];
+    let refused = s.api.delete_all(s.session, &s.traces).await;
+    assert_eq!(refused.len(), 2);
+    assert!(
+        refused.values().all(|r| r.reason == FailReason::UnknownSession),
+        "{refused:?}"
+    );
+    let calls = paths(&s.sim).iter().filter(|p| p.0.ends_with("/runs/delete")).count();
+    assert_eq!(calls, 1, "not 2n - 1 calls");
 }

@@ -71,6 +71,12 @@ pub async fn delete(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Re
                 return Err(ApiError::v1(status, msg));
             }
             may_touch(&behaviour.forbidden_projects, &[session_id], flavour)?;
+            if behaviour.gone_projects.contains(&session_id) {
+                return Err(ApiError::not_found(flavour, "Session"));
+            }
+            if ids.iter().any(|id| behaviour.poisoned_traces.contains(id)) {
+                return Err(ApiError::v1(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"));
+            }
             DeleteTarget::Traces {
                 session_id,
                 trace_ids: ids,
