@@ -68,12 +68,21 @@ impl LangSmith {
         }
         found.clear();
         let mut cursor = None;
+        // A cursor is followed even after an empty page (a server may page by time, not by count);
+        // a server that never stops is cut off, and then every id counts as left: never a false "gone".
+        let most = ids.len() / 100 + 10;
         loop {
             queries += 1;
             let (page, next) = self.page(api, session, ids, since, 100, cursor).await?;
-            let empty = page.is_empty();
             found.extend(page);
-            match next.filter(|n| !n.is_empty() && !empty) {
+            match next.filter(|n| !n.is_empty()) {
+                Some(_) if queries as usize > most => {
+                    tracing::warn!(workspace = %self.alias, %session, pages = queries, "LangSmith kept paging; counting every id as left");
+                    return Ok(Remaining {
+                        ids: ids.to_vec(),
+                        queries,
+                    });
+                }
                 Some(n) => cursor = Some(n),
                 None => break,
             }

@@ -261,3 +261,26 @@ async fn a_project_gone_since_resolution_fails_its_batch_in_one_call() {
     let calls = paths(&s.sim).iter().filter(|p| p.0.ends_with("/runs/delete")).count();
     assert_eq!(calls, 1, "not 2n - 1 calls");
 }
+
+#[tokio::test]
+async fn a_cursor_after_an_empty_page_is_followed_not_taken_for_gone() {
+    let left = Uuid::new_v4();
+    // Pages by time, as a server may: empty pages with a cursor before the one holding the trace.
+    let pages = move |body: axum::Json<serde_json::Value>| async move {
+        let page = match body.0["cursor"].as_str() {
+            None => json!({"items": [], "next_cursor": "c1"}),
+            Some("c1") => json!({"items": [], "next_cursor": "c2"}),
+            _ => json!({"items": [{"root_run": {"id": left}}], "next_cursor": null}),
+        };
+        axum::Json(page)
+    };
+    let router = axum::Router::new()
+        .route("/api/v2/traces/query", axum::routing::post(pages))
+        .fallback(|| async { axum::Json(json!([])) });
+    let api = client_of(serve(router).await);
+    let since = Utc::now() - TimeDelta::days(1);
+    let found = api
+        .remaining(QueryApi::V2, Uuid::new_v4(), &[left, Uuid::new_v4()], since)
+        .await;
+    assert_eq!(found.unwrap().ids, vec![left]);
+}

@@ -158,6 +158,8 @@ impl Default for IntakeConfig {
 }
 
 const DAY: u64 = 86_400;
+/// LangSmith's extended retention: the oldest a trace the worker is asked to erase can be.
+const LONGEST_RETENTION_DAYS: u64 = 400;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -312,6 +314,18 @@ impl Config {
             return Err(invalid("http.listen", "must be an address and port, e.g. 0.0.0.0:9464"));
         }
         let v = &self.verifier;
+        if v.lookback
+            < i.selector_lookback
+                .max(Duration::from_secs(LONGEST_RETENTION_DAYS * DAY))
+        {
+            return Err(invalid(
+                "verifier.lookback",
+                format!(
+                    "must be at least intake.selector_lookback and {LONGEST_RETENTION_DAYS} days (LangSmith's longest \
+                     retention): a check searches no further back, and a trace older than that would pass as gone"
+                ),
+            ));
+        }
         if v.max_attempts == 0 || v.max_concurrent_checks == 0 {
             return Err(invalid(
                 "verifier",
@@ -396,6 +410,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("limits"), "{err}");
+        let err = Config::parse(&base("[verifier]\nlookback = \"30d\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("verifier.lookback") && err.contains("400 days"), "{err}");
+        let err = Config::parse(&base("[intake]\nselector_lookback = \"500d\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("verifier.lookback"),
+            "a selector may find traces the checks would not: {err}"
+        );
         assert_eq!(c.default_alias(), Some("main"));
         let err = Config::parse(&base("[intake]\nmax_batch = 1001\n"))
             .unwrap_err()
