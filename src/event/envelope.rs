@@ -65,7 +65,8 @@ pub fn decode<T: serde::de::DeserializeOwned>(kind: &str, payload: Option<&[u8]>
         } else {
             "malformed_json"
         },
-        detail: format!("{kind}: {e}"),
+        // Position only: serde's message can echo a value.
+        detail: format!("{kind}: {} at line {} column {}", category(&e), e.line(), e.column()),
     })?;
     if ev.specversion != "1.0" || ev.kind != kind {
         return Err(Rejection {
@@ -77,4 +78,15 @@ pub fn decode<T: serde::de::DeserializeOwned>(kind: &str, payload: Option<&[u8]>
         });
     }
     Ok(ev.data)
+}
+
+/// What kind of fault a serde error is, in words that never quote the input.
+fn category(e: &serde_json::Error) -> &'static str {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Io => "unreadable",
+        Category::Syntax => "not JSON",
+        Category::Data => "not the expected shape",
+        Category::Eof => "cut short",
+    }
 }

@@ -94,9 +94,10 @@ pub struct SourceRef {
     pub event_source: String,
 }
 
-/// `data` of `erasure.deletion.requested.v1`: LangSmith accepted the delete of one part.
+/// `data` of `erasure.deletion.requested.v1`: LangSmith accepted the delete of one part. Read
+/// back from internal topics, it tolerates fields it does not know: a rolling upgrade that adds one
+/// must not dead-letter weeks of pending checks (the schema stays closed for what is published).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DeletionRequested {
     pub request_id: String,
     pub workspace: String,
@@ -145,6 +146,8 @@ pub enum FailReason {
     /// LangSmith kept answering 403 for this project's delete or check: the key's role lacks
     /// `runs:delete`, or attribute-based access control denies the project.
     Forbidden,
+    /// The verifier that read the part has no such workspace configured (config drift).
+    UnknownWorkspace,
 }
 
 impl FailReason {
@@ -157,6 +160,7 @@ impl FailReason {
             FailReason::DeadlineAtRisk => "deadline_at_risk",
             FailReason::CheckRejected => "check_rejected",
             FailReason::Forbidden => "forbidden",
+            FailReason::UnknownWorkspace => "unknown_workspace",
         }
     }
 }
@@ -192,6 +196,7 @@ mod tests {
             FailReason::DeadlineAtRisk,
             FailReason::CheckRejected,
             FailReason::Forbidden,
+            FailReason::UnknownWorkspace,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }

@@ -14,13 +14,15 @@ use rdkafka::TopicPartitionList;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
+use super::decide::failed;
 use super::parked::{Offer, Parked};
 use super::Verifier;
-use crate::event::{self, DeletionRequested, Rejection};
+use crate::event::{self, DeletionRequested, FailReason, Rejection};
 use crate::gaps::Gaps;
 use crate::kafka::{Assignment, RebalanceReporter};
 use crate::offsets::Offsets;
 use crate::output::DeadLetter;
+use crate::output::Output;
 
 type Consumer_ = StreamConsumer<RebalanceReporter>;
 /// (index into the two input topics, partition).
@@ -229,17 +231,10 @@ impl State {
             return;
         }
         self.offsets.received(tp, key.offset);
-        let part = event::decode::<DeletionRequested>(event::DELETION_REQUESTED_TYPE, m.payload()).and_then(|p| {
-            if self.v.clients.contains_key(&p.workspace) {
-                Ok(p)
-            } else {
-                Err(Rejection {
-                    reason: "unknown_workspace",
-                    detail: format!("workspace {:?} is not configured", p.workspace),
-                })
-            }
-        });
+        let part = event::decode::<DeletionRequested>(event::DELETION_REQUESTED_TYPE, m.payload());
         match part {
+            // Config drift between replicas: the part still ends, in an event an auditor sees.
+            Ok(part) if !self.v.clients.contains_key(&part.workspace) => self.unknown_workspace(key, part),
             Ok(part) => match self
                 .parked
                 .offer(tp, due(&self.v.config.window, &part, m), (key, part), Utc::now())
@@ -291,6 +286,32 @@ impl State {
             for o in outputs {
                 crate::output::publish(&v.config, &v.publisher, o).await;
             }
+            let _ = done.send(key).await;
+        });
+    }
+
+    /// A part of a workspace this verifier has no client for ends in `deletion-failed`
+    /// (`unknown_workspace`) instead of the DLQ: every requested part must end in a terminal event.
+    fn unknown_workspace(&mut self, key: Key, part: DeletionRequested) {
+        tracing::error!(request_id = %part.request_id, workspace = %part.workspace,
+            "a part names a workspace this verifier does not configure: failed as unknown_workspace");
+        self.v
+            .metrics
+            .failed
+            .with_label_values(&[FailReason::UnknownWorkspace.as_str()])
+            .inc();
+        let detail = format!("workspace {:?} is not configured in this verifier", part.workspace);
+        let f = failed(
+            &part,
+            part.trace_ids.clone(),
+            FailReason::UnknownWorkspace,
+            detail,
+            Utc::now(),
+        );
+        self.in_flight.insert(key, None);
+        let (v, done) = (self.v.clone(), self.done.clone());
+        tokio::spawn(async move {
+            crate::output::publish(&v.config, &v.publisher, Output::Failed(f)).await;
             let _ = done.send(key).await;
         });
     }
