@@ -115,8 +115,21 @@ impl Book {
             }
         }
         let mut now_out = Vec::new();
+        // In parts of at most `max_batch` ids, like every other output: a request for an unknown
+        // project may name 100,000 ids, a record larger than Kafka takes.
         for f in r.failures {
-            now_out.push(Output::Failed(failed(&req, f, (0, 1), 0, now)));
+            let parts = f.trace_ids.len().div_ceil(max_batch).max(1) as u32;
+            for (i, chunk) in f.trace_ids.chunks(max_batch).enumerate() {
+                let part = Unresolved {
+                    trace_ids: chunk.to_vec(),
+                    detail: f.detail.clone(),
+                    ..f
+                };
+                now_out.push(Output::Failed(failed(&req, part, (i as u32, parts), 0, now)));
+            }
+            if f.trace_ids.is_empty() {
+                now_out.push(Output::Failed(failed(&req, f, (0, 1), 0, now)));
+            }
         }
         for session_id in r.nothing_found {
             now_out.push(Output::Verified(DeletionVerified {

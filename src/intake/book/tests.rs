@@ -103,6 +103,35 @@ fn failures_and_empty_selectors_publish_at_once() {
 }
 
 #[test]
+fn a_failure_naming_many_ids_is_published_in_parts_of_max_batch() {
+    let mut book = Book::default();
+    book.add(KEY, request());
+    let failure = Unresolved {
+        session_id: None,
+        trace_ids: (0..2500).map(Uuid::from_u128).collect(),
+        reason: FailReason::UnknownSession,
+        detail: "no such project".into(),
+    };
+    let resolved = Resolved {
+        failures: vec![failure],
+        ..Default::default()
+    };
+    let (_, now) = book.resolved(KEY, resolved, 1000, Utc::now());
+    let parts: Vec<(u32, u32, usize)> = now
+        .iter()
+        .map(|o| match o {
+            Output::Failed(f) => (f.part, f.parts, f.trace_ids.len()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(parts, [(0, 3, 1000), (1, 3, 1000), (2, 3, 500)]);
+    for _ in 0..2 {
+        assert!(!book.published(KEY));
+    }
+    assert!(book.published(KEY), "done after the third part");
+}
+
+#[test]
 fn an_id_shared_by_two_requests_completes_both() {
     let mut book = Book::default();
     let other = MsgKey { offset: 6, ..KEY };
