@@ -12,6 +12,20 @@ use super::{Answer, Class, LangSmith};
 /// a moment to apply, but a project LangSmith keeps refusing must not hold the rest.
 const FORBIDDEN_ATTEMPTS: u32 = 3;
 
+/// What one request has met so far.
+#[derive(Default)]
+struct Tally {
+    attempt: u32,
+    forbidden: u32,
+    server_errors: u32,
+}
+
+enum Step {
+    Final(Answer),
+    Again,
+    Wait(std::time::Duration),
+}
+
 impl LangSmith {
     /// Sends until the answer is final. Never gives up on transient failures: the caller's work stays
     /// in flight (and its offsets uncommitted) until LangSmith answers or the worker shuts down.
@@ -29,7 +43,7 @@ impl LangSmith {
         server_errors: Option<u32>,
     ) -> Answer {
         let gate = self.gate(class);
-        let (mut attempt, mut forbidden, mut errors) = (0u32, 0u32, 0u32);
+        let mut tally = Tally::default();
         loop {
             let waited = std::time::Instant::now();
             gate.ready().await;
@@ -45,65 +59,81 @@ impl LangSmith {
             let sent = tokio::time::Instant::now();
             let result = req.send().await;
             self.count(class, &result, sent);
-            let wait = match result {
+            let step = match result {
                 Err(e) => {
                     // Without the URL: its query string can name a project.
-                    tracing::warn!(workspace = %self.alias, ?class, error = %e.without_url(), attempt, "LangSmith request failed; retrying");
-                    backoff(attempt, self.retry.base, self.retry.max)
+                    tracing::warn!(workspace = %self.alias, ?class, error = %e.without_url(), attempt = tally.attempt, "LangSmith request failed; retrying");
+                    Step::Wait(backoff(tally.attempt, self.retry.base, self.retry.max))
                 }
-                Ok(resp) => {
-                    let status = resp.status();
-                    let headers = resp.headers().clone();
-                    self.watch_deprecation(class, resp.url().path(), &headers);
-                    let body = match resp.bytes().await {
-                        Ok(b) => b,
-                        Err(e) => {
-                            tracing::warn!(workspace = %self.alias, ?class, %status, error = %e.without_url(), attempt, "LangSmith answer cut short; retrying");
-                            attempt = attempt.saturating_add(1);
-                            tokio::time::sleep(backoff(attempt, self.retry.base, self.retry.max)).await;
-                            continue;
-                        }
-                    };
-                    let mut action = classify(status, &headers, &body);
-                    if action == Action::Forbidden && class == Class::Sessions {
-                        // Listing or reading projects is a workspace-level call.
-                        action = Action::Unauthorized;
-                    }
-                    match action {
-                        Action::Done | Action::Permanent => return self.answered(gate, status, body),
-                        Action::Forbidden => {
-                            forbidden += 1;
-                            tracing::warn!(workspace = %self.alias, ?class, forbidden, "LangSmith forbids this project's call");
-                            if forbidden >= FORBIDDEN_ATTEMPTS {
-                                return self.answered(gate, status, body);
-                            }
-                            backoff(forbidden, self.retry.base, self.retry.max)
-                        }
-                        Action::RateLimited(retry_after) => {
-                            let pause = gate.rate_limited(retry_after, self.retry.rate_limited_base, sent);
-                            tracing::info!(workspace = %self.alias, ?class, pause_ms = pause.as_millis() as u64, "rate limited by LangSmith");
-                            continue;
-                        }
-                        Action::Unauthorized => {
-                            if !self.broken.swap(true, Ordering::Relaxed) {
-                                tracing::error!(workspace = %self.alias, %status,
-                                    "LangSmith refuses this workspace's key (or api_url redirects elsewhere): its work is held until fixed");
-                            }
-                            self.retry.max
-                        }
-                        Action::Retry => {
-                            errors += u32::from(status.is_server_error());
-                            if server_errors.is_some_and(|n| errors >= n) {
-                                return Answer { status, body };
-                            }
-                            tracing::warn!(workspace = %self.alias, ?class, %status, attempt, "LangSmith error; retrying");
-                            backoff(attempt, self.retry.base, self.retry.max)
-                        }
-                    }
-                }
+                Ok(resp) => self.judge(class, resp, sent, &mut tally, server_errors).await,
             };
-            attempt = attempt.saturating_add(1);
-            tokio::time::sleep(wait).await;
+            match step {
+                Step::Final(answer) => return answer,
+                Step::Again => continue,
+                Step::Wait(wait) => {
+                    tally.attempt = tally.attempt.saturating_add(1);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// What an answer means for the request that got it: final, again at once (after a 429 pause
+    /// the gate applies), or again after a wait.
+    async fn judge(
+        &self,
+        class: Class,
+        resp: reqwest::Response,
+        sent: tokio::time::Instant,
+        tally: &mut Tally,
+        server_errors: Option<u32>,
+    ) -> Step {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        self.watch_deprecation(class, resp.url().path(), &headers);
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(workspace = %self.alias, ?class, %status, error = %e.without_url(), "LangSmith answer cut short; retrying");
+                return Step::Wait(backoff(tally.attempt, self.retry.base, self.retry.max));
+            }
+        };
+        let gate = self.gate(class);
+        let mut action = classify(status, &headers, &body);
+        if action == Action::Forbidden && class == Class::Sessions {
+            // Listing or reading projects is a workspace-level call.
+            action = Action::Unauthorized;
+        }
+        match action {
+            Action::Done | Action::Permanent => Step::Final(self.answered(gate, status, body)),
+            Action::Forbidden => {
+                tally.forbidden += 1;
+                tracing::warn!(workspace = %self.alias, ?class, forbidden = tally.forbidden, "LangSmith forbids this project's call");
+                if tally.forbidden >= FORBIDDEN_ATTEMPTS {
+                    return Step::Final(self.answered(gate, status, body));
+                }
+                Step::Wait(backoff(tally.forbidden, self.retry.base, self.retry.max))
+            }
+            Action::RateLimited(retry_after) => {
+                let pause = gate.rate_limited(retry_after, self.retry.rate_limited_base, sent);
+                tracing::info!(workspace = %self.alias, ?class, pause_ms = pause.as_millis() as u64, "rate limited by LangSmith");
+                Step::Again
+            }
+            Action::Unauthorized => {
+                if !self.broken.swap(true, Ordering::Relaxed) {
+                    tracing::error!(workspace = %self.alias, %status,
+                        "LangSmith refuses this workspace's key (or api_url redirects elsewhere): its work is held until fixed");
+                }
+                Step::Wait(self.retry.max)
+            }
+            Action::Retry => {
+                tally.server_errors += u32::from(status.is_server_error());
+                if server_errors.is_some_and(|n| tally.server_errors >= n) {
+                    return Step::Final(Answer { status, body });
+                }
+                tracing::warn!(workspace = %self.alias, ?class, %status, attempt = tally.attempt, "LangSmith error; retrying");
+                Step::Wait(backoff(tally.attempt, self.retry.base, self.retry.max))
+            }
         }
     }
 
