@@ -40,20 +40,7 @@ fn setup() -> Setup {
     let (_, traces) = sim.state().generate(ws, serde_json::from_value(gen).unwrap()).unwrap();
     sim.behaviour().record_exchanges = true;
     let addr = sim.clone().spawn_on_thread().unwrap();
-    let ws_config = WorkspaceConfig {
-        api_url: format!("http://{addr}/api/v1/"),
-        tenant_id: None,
-        v2_path: None,
-        allow_plain_http: false,
-        api_key_env: None,
-        api_key_file: None,
-    };
-    let retry = RetryConfig {
-        base: Duration::from_millis(10),
-        max: Duration::from_millis(50),
-        ..RetryConfig::default()
-    };
-    let mut api = LangSmith::new("main", &ws_config, Secret::new(key), &Limits::default(), &retry);
+    let mut api = client(format!("http://{addr}/api/v1/"), key);
     let metrics = Arc::new(Metrics::new());
     api.metrics = Some(metrics.clone());
     Setup {
@@ -159,8 +146,13 @@ async fn serve(router: axum::Router) -> std::net::SocketAddr {
 }
 
 fn client_of(addr: std::net::SocketAddr) -> LangSmith {
+    client(format!("http://{addr}"), "lsv2_pt_secret".into())
+}
+
+/// A client of one workspace at `api_url`, with no tenant configured and short retries.
+fn client(api_url: String, key: String) -> LangSmith {
     let ws = WorkspaceConfig {
-        api_url: format!("http://{addr}"),
+        api_url,
         tenant_id: None,
         v2_path: None,
         allow_plain_http: false,
@@ -172,13 +164,7 @@ fn client_of(addr: std::net::SocketAddr) -> LangSmith {
         max: Duration::from_millis(50),
         ..RetryConfig::default()
     };
-    LangSmith::new(
-        "main",
-        &ws,
-        Secret::new("lsv2_pt_secret".into()),
-        &Limits::default(),
-        &retry,
-    )
+    LangSmith::new("main", &ws, Secret::new(key), &Limits::default(), &retry)
 }
 
 #[tokio::test]

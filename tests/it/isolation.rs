@@ -49,22 +49,13 @@ async fn a_refused_workspace_holds_only_its_own_requests() {
     world.publish_many(&b_requests).await;
     let published = Instant::now();
     world.publish_many(&a_requests).await;
-    let a_done = |o: &[crate::world::Out]| {
-        let named: BTreeSet<String> = data_of(o, "requested")
-            .iter()
-            .map(|d| d["request_id"].as_str().unwrap().to_owned())
-            .filter(|r| r.starts_with("a-"))
-            .collect();
-        named.len() == 20
-    };
-    let (outs, finished) = world.collect_until(Duration::from_secs(10), a_done).await;
-    let a_seen = data_of(&outs, "requested")
-        .iter()
-        .filter(|d| d["request_id"].as_str().unwrap().starts_with("a-"))
-        .count();
+    let (outs, finished) = world
+        .collect_until(Duration::from_secs(10), |o| count(o, "requested", "a-") == 20)
+        .await;
     assert!(
         finished,
-        "{a_seen} of 20 requests of the healthy workspace got their events within 10 s"
+        "{} of 20 requests of the healthy workspace got their events within 10 s",
+        count(&outs, "requested", "a-")
     );
     eprintln!(
         "20 requests of `a` requested {:.1} s after publishing, while `b` was refused",
@@ -72,24 +63,25 @@ async fn a_refused_workspace_holds_only_its_own_requests() {
     );
 
     // `b`'s key is accepted again: its requests complete.
-    let bind = json!({"id": b, "api_keys": [b_key]});
+    bind_key(&world, b, b_key);
+    world
+        .collect(Duration::from_secs(60), |o| count(o, "requested", "b-") == 80)
+        .await;
+    stop.send(()).unwrap();
+    intake.await.unwrap().unwrap();
+}
+
+/// Binds `key` to workspace `b` in the simulator: LangSmith accepts it again.
+fn bind_key(world: &World, b: Uuid, key: String) {
+    let bind = json!({"id": b, "api_keys": [key]});
     world
         .sim
         .state()
         .create_workspace(serde_json::from_value(bind).unwrap())
         .unwrap();
-    let b_done = |o: &[crate::world::Out]| {
-        data_of(o, "requested")
-            .iter()
-            .filter(|d| d["request_id"].as_str().unwrap().starts_with("b-"))
-            .count()
-            == 80
-    };
-    world.collect(Duration::from_secs(60), b_done).await;
-    stop.send(()).unwrap();
-    intake.await.unwrap().unwrap();
 }
 
+/// Requests whose id starts with `prefix` that have an event on `topic`.
 fn count(o: &[crate::world::Out], topic: &str, prefix: &str) -> usize {
     let ids: BTreeSet<String> = data_of(o, topic)
         .iter()
@@ -155,12 +147,7 @@ async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
         "{} of 10 requests of the healthy workspace verified within 15 s",
         count(&outs, "verified", "a-")
     );
-    let bind = json!({"id": b, "api_keys": [b_key]});
-    world
-        .sim
-        .state()
-        .create_workspace(serde_json::from_value(bind).unwrap())
-        .unwrap();
+    bind_key(&world, b, b_key);
     world
         .collect(Duration::from_secs(60), |o| count(o, "verified", "b-") == 40)
         .await;
