@@ -73,6 +73,16 @@ pub enum Target {
     },
 }
 
+impl Target {
+    /// The trace ids the target names before resolution (a selector's are not known yet).
+    pub fn ids(&self) -> usize {
+        match self {
+            Target::Explicit { trace_ids, .. } => trace_ids.len(),
+            Target::Selector { .. } => 0,
+        }
+    }
+}
+
 /// A validated erasure request and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {

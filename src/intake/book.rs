@@ -33,6 +33,8 @@ struct Msg {
     request: Arc<Request>,
     /// Output events not yet acknowledged, plus one while resolution or a part is pending.
     outstanding: usize,
+    /// Trace ids the event names while it waits for resolution (they count toward the bound).
+    unresolved_ids: usize,
 }
 
 struct Part {
@@ -49,14 +51,19 @@ struct Part {
 pub struct Book {
     msgs: HashMap<MsgKey, Msg>,
     parts: HashMap<PartKey, Part>,
+    /// Ids in parts not yet answered, plus ids of events waiting for resolution.
     ids_in_flight: usize,
 }
 
 impl Book {
-    pub fn add(&mut self, key: MsgKey, request: Arc<Request>) {
+    /// A valid event, naming `unresolved_ids` trace ids before its targets are resolved: they
+    /// count toward the in-flight bound from now on, not only once resolved.
+    pub fn add(&mut self, key: MsgKey, request: Arc<Request>, unresolved_ids: usize) {
+        self.ids_in_flight += unresolved_ids;
         self.msgs.insert(
             key,
             Msg {
+                unresolved_ids,
                 request,
                 outstanding: 1,
             },
@@ -90,6 +97,7 @@ impl Book {
         let Some(msg) = self.msgs.get_mut(&key) else {
             return (Vec::new(), Vec::new());
         };
+        self.ids_in_flight -= std::mem::take(&mut msg.unresolved_ids);
         let req = msg.request.clone();
         let mut work = Vec::new();
         for (session, ids) in r.sessions {

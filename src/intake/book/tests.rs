@@ -38,7 +38,7 @@ fn ids(n: u128) -> BTreeSet<Uuid> {
 #[test]
 fn parts_split_at_max_batch_and_complete_when_every_id_is_accepted() {
     let mut book = Book::default();
-    book.add(KEY, request());
+    book.add(KEY, request(), 0);
     let session = Uuid::from_u128(99);
     let resolved = Resolved {
         sessions: BTreeMap::from([(session, ids(5))]),
@@ -82,7 +82,7 @@ fn parts_split_at_max_batch_and_complete_when_every_id_is_accepted() {
 #[test]
 fn failures_and_empty_selectors_publish_at_once() {
     let mut book = Book::default();
-    book.add(KEY, request());
+    book.add(KEY, request(), 0);
     let failure = Unresolved {
         session_id: None,
         trace_ids: vec![Uuid::from_u128(1)],
@@ -103,9 +103,25 @@ fn failures_and_empty_selectors_publish_at_once() {
 }
 
 #[test]
+fn ids_waiting_for_resolution_count_toward_the_bound() {
+    let mut book = Book::default();
+    book.add(KEY, request(), 5000);
+    assert_eq!(book.ids_in_flight(), 5000, "not 1 for the event");
+    let ids: BTreeSet<Uuid> = (0..5000).map(Uuid::from_u128).collect();
+    let mut sessions = BTreeMap::new();
+    sessions.insert(Uuid::from_u128(9), ids);
+    let resolved = Resolved {
+        sessions,
+        ..Default::default()
+    };
+    book.resolved(KEY, resolved, 1000, Utc::now());
+    assert_eq!(book.ids_in_flight(), 5000, "now counted in its parts, once");
+}
+
+#[test]
 fn a_failure_naming_many_ids_is_published_in_parts_of_max_batch() {
     let mut book = Book::default();
-    book.add(KEY, request());
+    book.add(KEY, request(), 0);
     let failure = Unresolved {
         session_id: None,
         trace_ids: (0..2500).map(Uuid::from_u128).collect(),
@@ -135,8 +151,8 @@ fn a_failure_naming_many_ids_is_published_in_parts_of_max_batch() {
 fn an_id_shared_by_two_requests_completes_both() {
     let mut book = Book::default();
     let other = MsgKey { offset: 6, ..KEY };
-    book.add(KEY, request());
-    book.add(other, request());
+    book.add(KEY, request(), 0);
+    book.add(other, request(), 0);
     let session = Uuid::from_u128(7);
     let r = || Resolved {
         sessions: BTreeMap::from([(session, ids(1))]),

@@ -22,7 +22,7 @@ use super::invalid::InvalidShare;
 use super::resolve::Resolved;
 use super::Intake;
 use crate::api::Refusal;
-use crate::event::{self, Incoming};
+use crate::event::{self, Incoming, Target};
 use crate::gaps::Gaps;
 use crate::kafka::{Assignment, RebalanceReporter};
 use crate::offsets::Offsets;
@@ -214,7 +214,8 @@ impl State {
                 // The book keeps the request without its targets: their ids live on in the parts.
                 let targets = std::mem::take(&mut request.targets);
                 let request = Arc::new(request);
-                self.book.add(key, request.clone());
+                let named = targets.iter().map(Target::ids).sum();
+                self.book.add(key, request.clone(), named);
                 let api = &self.intake.clients[&request.workspace];
                 if let Some(resolved) = self.intake.resolver.cached(api, &targets) {
                     self.on_resolved(key, resolved, false);
