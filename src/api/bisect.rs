@@ -1,16 +1,18 @@
 //! One delete batch: send it; if LangSmith refuses it for good (a 4xx other than auth and rate
 //! limits), split it in halves until the ids at fault are isolated, so the others still go through.
 //! A 403 (the project's permissions) or a 404 (the project is gone) is about the whole batch: it
-//! fails at once. A batch answered 5xx again and again is split too, so one id the server chokes on
-//! cannot hold the rest; that id fails only if others went through meanwhile (the server is up),
-//! else it is retried without end like any transient failure (an outage fails nothing).
+//! fails at once. A batch answered 5xx again and again while other calls get answers (the server is
+//! up) is split too, so one id the server chokes on cannot hold the rest; that id fails only after a
+//! longer run of 5xx of its own. When every call fails (an outage), nothing is split or failed:
+//! batches are retried without end, like any transient failure.
 
 use std::collections::HashMap;
 
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use super::{LangSmith, Refusal};
+use super::send::SplitAfter;
+use super::{Class, LangSmith, Refusal};
 
 /// 5xx answers in a row before a batch is split.
 const SERVER_ERRORS_BEFORE_SPLIT: u32 = 5;
@@ -20,6 +22,14 @@ const SERVER_ERRORS_BEFORE_FAILING: u32 = 20;
 impl LangSmith {
     /// Deletes `ids` of `session`; returns the ids refused for good, with the reason.
     pub async fn delete_all(&self, session: Uuid, ids: &[Uuid]) -> HashMap<Uuid, Refusal> {
+        // Answers to other calls since the walk began, its own halves included, show the server is up.
+        let answered_before = self.gate(Class::Delete).answered();
+        let split = |server_errors| {
+            Some(SplitAfter {
+                server_errors,
+                answered_before,
+            })
+        };
         let mut refused = HashMap::new();
         let mut choking = Vec::new();
         let mut accepted_any = false;
@@ -28,7 +38,7 @@ impl LangSmith {
             if chunk.is_empty() {
                 continue;
             }
-            let answer = self.delete(session, chunk, Some(SERVER_ERRORS_BEFORE_SPLIT)).await;
+            let answer = self.delete(session, chunk, split(SERVER_ERRORS_BEFORE_SPLIT)).await;
             let whole = matches!(answer.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND);
             match chunk {
                 _ if answer.ok() => accepted_any = true,
@@ -49,7 +59,7 @@ impl LangSmith {
             // error burst that hit it by chance (half the answers 5xx: 1 in 32 for five in a row)
             // does not fail an id that is fine.
             for id in choking {
-                let answer = self.delete(session, &[id], Some(SERVER_ERRORS_BEFORE_FAILING)).await;
+                let answer = self.delete(session, &[id], split(SERVER_ERRORS_BEFORE_FAILING)).await;
                 if !answer.ok() {
                     let mut why = answer.refusal("the delete");
                     if answer.status.is_server_error() {

@@ -2,7 +2,7 @@
 //! shared pause that a 429 sets for *all* callers of the class, not just the one that got it.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,6 +19,8 @@ pub struct Gate {
     /// The current 429 pause: until when, and when it was set.
     paused: Mutex<Option<(Instant, Instant)>>,
     consecutive_429: AtomicU32,
+    /// Final answers so far (2xx, or a 4xx that is final): a sign the server is up.
+    answered: AtomicU64,
 }
 
 impl Gate {
@@ -36,6 +38,7 @@ impl Gate {
             limiter: RateLimiter::direct(quota),
             paused: Mutex::new(None),
             consecutive_429: AtomicU32::new(0),
+            answered: AtomicU64::new(0),
         }
     }
 
@@ -83,6 +86,12 @@ impl Gate {
     /// A request got through: the 429 streak is over.
     pub fn succeeded(&self) {
         self.consecutive_429.store(0, Ordering::Relaxed);
+        self.answered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many requests of the class got a final answer so far.
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
     }
 }
 

@@ -27,6 +27,7 @@ use crate::event::FailReason;
 use crate::metrics::Metrics;
 pub use check::{QueryApi, Remaining};
 pub use gate::Gate;
+use send::SplitAfter;
 pub use v2::V2Prefix;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,12 +208,12 @@ impl LangSmith {
         }
     }
 
-    /// `POST /api/v1/runs/delete` for at most 1000 traces of one project; with `server_errors`,
-    /// that many 5xx answers in a row are final (see [`LangSmith::send_bounded`]).
-    pub async fn delete(&self, session: Uuid, trace_ids: &[Uuid], server_errors: Option<u32>) -> Answer {
+    /// `POST /api/v1/runs/delete` for at most 1000 traces of one project; with `split`, repeated
+    /// 5xx answers can be final (see [`LangSmith::send_bounded`]).
+    pub async fn delete(&self, session: Uuid, trace_ids: &[Uuid], split: Option<SplitAfter>) -> Answer {
         let url = format!("{}/api/v1/runs/delete", self.root);
         let body = serde_json::json!({"session_id": session, "trace_ids": trace_ids});
-        self.send_bounded(Class::Delete, |c| c.post(&url).json(&body), server_errors)
+        self.send_bounded(Class::Delete, |c| c.post(&url).json(&body), split)
             .await
     }
 }

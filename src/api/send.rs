@@ -20,6 +20,14 @@ struct Tally {
     server_errors: u32,
 }
 
+/// When a request answered 5xx again and again gives up: after `server_errors` of them in a row,
+/// if the class got other final answers since it had `answered_before` ([`super::Gate::answered`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SplitAfter {
+    pub server_errors: u32,
+    pub answered_before: u64,
+}
+
 enum Step {
     Final(Answer),
     Again,
@@ -33,14 +41,15 @@ impl LangSmith {
         self.send_bounded(class, build, None).await
     }
 
-    /// [`LangSmith::send`], but after `server_errors` 5xx answers in a row the last one is final: a
-    /// server that answers, and keeps failing this one request, may be choking on what it holds.
-    /// Transport errors (an outage) are still retried without end.
+    /// [`LangSmith::send`], but with `split`, its 5xx answers in a row make the last one final,
+    /// provided other requests of the class got answers since `split.answered_before`: a server
+    /// that is up and keeps failing this one request may be choking on what it holds. A server
+    /// failing everything (an outage) and transport errors are still retried without end.
     pub(super) async fn send_bounded(
         &self,
         class: Class,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
-        server_errors: Option<u32>,
+        split: Option<SplitAfter>,
     ) -> Answer {
         let gate = self.gate(class);
         let mut tally = Tally::default();
@@ -65,7 +74,7 @@ impl LangSmith {
                     tracing::warn!(workspace = %self.alias, ?class, error = %e.without_url(), attempt = tally.attempt, "LangSmith request failed; retrying");
                     Step::Wait(backoff(tally.attempt, self.retry.base, self.retry.max))
                 }
-                Ok(resp) => self.judge(class, resp, sent, &mut tally, server_errors).await,
+                Ok(resp) => self.judge(class, resp, sent, &mut tally, split).await,
             };
             match step {
                 Step::Final(answer) => return answer,
@@ -86,7 +95,7 @@ impl LangSmith {
         resp: reqwest::Response,
         sent: tokio::time::Instant,
         tally: &mut Tally,
-        server_errors: Option<u32>,
+        split: Option<SplitAfter>,
     ) -> Step {
         let status = resp.status();
         let headers = resp.headers().clone();
@@ -128,7 +137,9 @@ impl LangSmith {
             }
             Action::Retry => {
                 tally.server_errors += u32::from(status.is_server_error());
-                if server_errors.is_some_and(|n| tally.server_errors >= n) {
+                let give_up = split
+                    .is_some_and(|s| tally.server_errors >= s.server_errors && gate.answered() > s.answered_before);
+                if give_up {
                     return Step::Final(Answer { status, body });
                 }
                 tracing::warn!(workspace = %self.alias, ?class, %status, attempt = tally.attempt, "LangSmith error; retrying");

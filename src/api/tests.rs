@@ -226,12 +226,22 @@ async fn an_id_langsmith_chokes_on_fails_alone_and_the_rest_goes_through() {
         .generate(ws, serde_json::from_value(gen).unwrap())
         .unwrap();
     s.sim.behaviour().poisoned_traces = vec![ids[17]];
-    let refused = s.api.delete_all(s.session, &ids).await;
+    // Other calls get answers meanwhile: the server is up (with none, nothing would be split).
+    let healthy = async {
+        for _ in 0..20 {
+            s.api.delete(s.session, &[Uuid::new_v4()], None).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (refused, ()) = tokio::join!(s.api.delete_all(s.session, &ids), healthy);
     assert_eq!(refused.keys().collect::<Vec<_>>(), [&ids[17]]);
     assert_eq!(refused[&ids[17]].reason, FailReason::RejectedByApi);
     let accepted: std::collections::BTreeSet<Uuid> =
         s.sim.delete_calls(ws).into_iter().flat_map(|(_, ids)| ids).collect();
-    assert_eq!(accepted.len(), 29, "every other id went through");
+    assert!(
+        ids.iter().filter(|id| **id != ids[17]).all(|id| accepted.contains(id)),
+        "every other id went through"
+    );
 }
 
 #[tokio::test]
