@@ -81,10 +81,10 @@ impl LangSmith {
         let a = self
             .send(Class::Sessions, |c| c.get(&url).query(&[("limit", "1")]))
             .await;
-        let rows = serde_json::from_slice::<Vec<SessionRow>>(&a.body)
-            .ok()
-            .filter(|_| a.ok());
-        let tenant = rows.and_then(|rows| rows.into_iter().find_map(|s| s.tenant_id));
+        let rows = a.ok().then(|| serde_json::from_slice::<Vec<SessionRow>>(&a.body).ok());
+        let tenant = rows
+            .flatten()
+            .and_then(|rows| rows.into_iter().find_map(|s| s.tenant_id));
         match tenant {
             Some(t) => {
                 tracing::info!(workspace = %self.alias, tenant = %t, "learnt the workspace id from LangSmith");

@@ -80,10 +80,25 @@ fn class_of(endpoint: &str) -> Option<Class> {
     })
 }
 
-/// Whether the behaviour switches turn this v2 path off (it then answers 404 like an unknown path).
-fn v2_switched_off(sim: &Sim, matched: &str) -> bool {
-    let b = sim.behaviour();
-    (matched.starts_with("/api/v2/") && !b.serve_api_v2) || (matched.starts_with("/v2/") && !b.serve_bare_v2)
+/// The behaviour switches one request needs, read under one lock (this runs for every request).
+#[derive(Clone, Copy)]
+struct Switches {
+    record: bool,
+    /// This v2 path is turned off: it answers 404, like an unknown path.
+    v2_off: bool,
+    deprecation_headers: bool,
+}
+
+impl Switches {
+    fn of(sim: &Sim, matched: &str) -> Switches {
+        let b = sim.behaviour();
+        Switches {
+            record: b.record_exchanges,
+            v2_off: (matched.starts_with("/api/v2/") && !b.serve_api_v2)
+                || (matched.starts_with("/v2/") && !b.serve_bare_v2),
+            deprecation_headers: b.deprecation_headers,
+        }
+    }
 }
 
 /// Applies the injected faults of the endpoint's class, then counts (and, when asked, records) the
@@ -93,9 +108,9 @@ async fn observe(State(sim): SimState, matched: Option<MatchedPath>, req: Reques
     if matched.starts_with("/_sim") {
         return next.run(req).await;
     }
-    let recording = sim.behaviour().record_exchanges;
-    if !recording {
-        return handle(&sim, &matched, req, next).await;
+    let switches = Switches::of(&sim, &matched);
+    if !switches.record {
+        return handle(&sim, &matched, switches, req, next).await;
     }
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
@@ -108,7 +123,7 @@ async fn observe(State(sim): SimState, matched: Option<MatchedPath>, req: Reques
         status: 0,
         response: None,
     };
-    let response = handle(&sim, &matched, Request::from_parts(parts, body.into()), next).await;
+    let response = handle(&sim, &matched, switches, Request::from_parts(parts, body.into()), next).await;
     let (parts, body) = response.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     exchange.status = parts.status.as_u16();
@@ -117,9 +132,9 @@ async fn observe(State(sim): SimState, matched: Option<MatchedPath>, req: Reques
     Response::from_parts(parts, body.into())
 }
 
-async fn handle(sim: &Arc<Sim>, matched: &str, req: Request, next: Next) -> Response {
+async fn handle(sim: &Arc<Sim>, matched: &str, switches: Switches, req: Request, next: Next) -> Response {
     let endpoint = endpoint(req.method().as_str(), matched);
-    if v2_switched_off(sim, matched) {
+    if switches.v2_off {
         sim.counters().call(&endpoint, 404);
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -146,7 +161,7 @@ async fn handle(sim: &Arc<Sim>, matched: &str, req: Request, next: Next) -> Resp
             (status, axum::Json(json!({"detail": "Injected failure"}))).into_response()
         }
     };
-    if endpoint == "POST /runs/query" && sim.behaviour().deprecation_headers {
+    if endpoint == "POST /runs/query" && switches.deprecation_headers {
         let h = response.headers_mut();
         h.insert("deprecation", header::HeaderValue::from_static("true"));
         h.insert("sunset", header::HeaderValue::from_static(V1_QUERY_SUNSET));
