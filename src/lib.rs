@@ -10,6 +10,7 @@ pub mod api;
 pub mod config;
 pub mod demo;
 pub mod event;
+pub mod fence;
 pub mod gaps;
 pub mod http;
 pub mod ids;

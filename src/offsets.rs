@@ -71,9 +71,25 @@ impl<P: Hash + Eq + Debug> Offsets<P> {
         last
     }
 
-    /// Forgets partitions this consumer no longer owns: completions there store nothing.
-    pub fn revoke(&mut self, partition: P) {
-        self.partitions.remove(&partition);
+    /// Forgets partitions this consumer no longer owns: completions there store nothing. Returns
+    /// the offsets received and not released, each with whether it is done.
+    pub fn revoke(&mut self, partition: P) -> BTreeMap<i64, bool> {
+        self.partitions
+            .remove(&partition)
+            .map(|p| p.pending)
+            .unwrap_or_default()
+    }
+
+    /// Whether `partition` received a record since it was assigned.
+    pub fn tracks(&self, partition: &P) -> bool {
+        self.partitions.contains_key(partition)
+    }
+
+    /// Whether `offset` is done and waits only for an earlier one.
+    pub fn is_done(&self, partition: &P, offset: i64) -> bool {
+        self.partitions
+            .get(partition)
+            .is_some_and(|p| p.pending.get(&offset) == Some(&true))
     }
 
     /// Offsets received and not yet releasable, across partitions.

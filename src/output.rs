@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::event::{self, DeletionFailed, DeletionRequested, DeletionVerified, Incoming, Rejection};
 use crate::ids::event_id;
-use crate::publish::{Publisher, Record};
+use crate::publish::{PublishError, Publisher, Record};
 
 /// An output event.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,17 +82,17 @@ pub fn encode(cfg: &Config, output: &Output) -> Encoded {
 
 /// Publishes `output` and returns once Kafka acknowledged it. Nothing of it is kept meanwhile but
 /// librdkafka's copy.
-pub async fn publish(cfg: &Config, publisher: &Publisher, output: Output) {
+pub async fn publish(cfg: &Config, publisher: &Publisher, output: Output) -> Result<(), PublishError> {
     let out = encode(cfg, &output);
     drop(output);
-    publish_encoded(publisher, out).await;
+    publish_encoded(publisher, out).await
 }
 
 /// Publishes an encoded event, freeing it once librdkafka holds its copy.
-pub async fn publish_encoded(publisher: &Publisher, out: Encoded) {
-    let delivery = publisher.enqueue(&out.record()).await;
+pub async fn publish_encoded(publisher: &Publisher, out: Encoded) -> Result<(), PublishError> {
+    let delivery = publisher.enqueue(&out.record()).await?;
     drop(out);
-    publisher.confirm(delivery).await;
+    publisher.confirm(delivery).await
 }
 
 impl Encoded {
@@ -141,7 +141,7 @@ impl DeadLetter {
     /// producer goes without its payload, then without its original headers, then without its key
     /// (each omission is named in a header); `dlq_topic`, `dlq_partition` and `dlq_offset` still
     /// point at the original. Sent as it was, it would be refused for ever and stall its partition.
-    pub async fn send(mut self, publisher: &Publisher, topic: &str) {
+    pub async fn send(mut self, publisher: &Publisher, topic: &str) -> Result<(), PublishError> {
         // Room for the record's framing and the omission headers.
         self.shrink(publisher.max_bytes().saturating_sub(1024));
         let record = Record {
@@ -150,7 +150,7 @@ impl DeadLetter {
             payload: &self.payload,
             headers: self.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect(),
         };
-        publisher.send(record).await;
+        publisher.send(record).await
     }
 
     /// Drops the payload, then the original headers, then the key, until the record fits `limit`.

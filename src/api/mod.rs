@@ -8,6 +8,7 @@ mod check;
 mod discover;
 pub mod filter;
 mod gate;
+mod owners;
 pub mod retry;
 mod send;
 mod sessions;
@@ -122,6 +123,8 @@ pub struct LangSmith {
     broken: AtomicBool,
     /// Endpoint classes that announced their deprecation (logged once each).
     deprecated: Mutex<Vec<Class>>,
+    /// The workspace's projects, as last listed (see `owners.rs`).
+    projects: owners::Projects,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -179,6 +182,7 @@ impl LangSmith {
             retry: retry.clone(),
             broken: AtomicBool::new(false),
             deprecated: Mutex::default(),
+            projects: owners::Projects::default(),
             metrics: None,
         }
     }

@@ -158,6 +158,9 @@ pub enum FailReason {
     Forbidden,
     /// The verifier that read the part has no such workspace configured (config drift).
     UnknownWorkspace,
+    /// The trace is in another project of the workspace than the request named: not deleted
+    /// (LangSmith would accept the delete and leave it).
+    WrongSession,
 }
 
 impl FailReason {
@@ -171,6 +174,7 @@ impl FailReason {
             FailReason::CheckRejected => "check_rejected",
             FailReason::Forbidden => "forbidden",
             FailReason::UnknownWorkspace => "unknown_workspace",
+            FailReason::WrongSession => "wrong_session",
         }
     }
 }

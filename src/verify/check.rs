@@ -1,11 +1,29 @@
 //! One check of one part: ask LangSmith what is left, decide, delete again what is re-requested.
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use rdkafka::message::Message as _;
 
 use super::decide::{decide, failed};
 use super::Verifier;
 use crate::event::{DeletionRequested, FailReason};
 use crate::output::Output;
+
+/// When to check `part`: its `verify_after`, but no later than this worker's own window gives for
+/// the time the record was written (its Kafka timestamp, never later than now). A `verify_after`
+/// further ahead (a skewed clock, a foreign producer) is checked at that bound, not waited on for ever.
+pub(super) fn due(
+    window: &crate::window::Window,
+    part: &DeletionRequested,
+    m: &rdkafka::message::BorrowedMessage<'_>,
+) -> DateTime<Utc> {
+    let now = Utc::now();
+    let written = m
+        .timestamp()
+        .to_millis()
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or(now);
+    part.verify_after.min(window.verify_after(written.min(now)))
+}
 
 /// The events a check owes, in the order to publish them.
 pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {

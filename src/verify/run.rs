@@ -18,11 +18,12 @@ use super::decide::failed;
 use super::parked::{Offer, Parked};
 use super::Verifier;
 use crate::event::{self, DeletionRequested, FailReason, Rejection};
+use crate::fence::{Arrival, Fence};
 use crate::gaps::Gaps;
 use crate::kafka::{Assignment, RebalanceReporter};
-use crate::offsets::Offsets;
 use crate::output::DeadLetter;
 use crate::output::Output;
+use crate::publish::PublishError;
 
 type Consumer_ = StreamConsumer<RebalanceReporter>;
 /// (index into the two input topics, partition).
@@ -42,19 +43,6 @@ struct Key {
 /// limits (`scripts/bench verify-backlog`), at 64 per permit 1,007.
 const IN_FLIGHT_PER_CHECK: usize = 64;
 
-/// When to check `part`: its `verify_after`, but no later than this worker's own window gives for
-/// the time the record was written (its Kafka timestamp, never later than now). A `verify_after`
-/// further ahead (a skewed clock, a foreign producer) is checked at that bound, not waited on for ever.
-fn due(window: &crate::window::Window, part: &DeletionRequested, m: &BorrowedMessage<'_>) -> DateTime<Utc> {
-    let now = Utc::now();
-    let written = m
-        .timestamp()
-        .to_millis()
-        .and_then(DateTime::from_timestamp_millis)
-        .unwrap_or(now);
-    part.verify_after.min(window.verify_after(written.min(now)))
-}
-
 /// What the metrics need to know of a part held unverified.
 #[derive(Clone, Copy)]
 struct Held {
@@ -66,10 +54,8 @@ struct State {
     v: Arc<Verifier>,
     topics: [String; 2],
     assigned: HashSet<Tp>,
-    generations: HashMap<Tp, u64>,
     gaps: Gaps<Tp>,
-    next_generation: u64,
-    offsets: Offsets<Tp>,
+    fence: Fence<Tp>,
     /// Partition heads not due yet, and the records behind them; their partitions are paused.
     parked: Parked<Tp, (Key, DeletionRequested)>,
     /// Checks (and dead-letterings, with no `Held`) not finished yet.
@@ -79,7 +65,7 @@ struct State {
     /// `max_concurrent_checks` per workspace, so a workspace whose checks never return holds only
     /// its own parts.
     checks: HashMap<String, Arc<Semaphore>>,
-    done: mpsc::Sender<Key>,
+    done: mpsc::Sender<(Key, Result<(), PublishError>)>,
 }
 
 pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -104,10 +90,8 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
         v: v.clone(),
         topics,
         assigned: HashSet::new(),
-        generations: HashMap::new(),
         gaps: Gaps::new(),
-        next_generation: 0,
-        offsets: Offsets::default(),
+        fence: Fence::default(),
         parked: Parked::new(),
         in_flight: HashMap::new(),
         throttled: false,
@@ -116,9 +100,9 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
     tokio::pin!(shutdown);
     let mut grace: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
+    let result = loop {
         if grace.is_some() && st.in_flight.is_empty() {
-            break;
+            break Ok(());
         }
         let due = st.next_due();
         tokio::select! {
@@ -130,10 +114,12 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
             }
             _ = crate::until::sleep_until(grace) => {
                 tracing::warn!(checks = st.in_flight.len(), "shutdown grace elapsed: unfinished checks will be replayed");
-                break;
+                break Ok(());
             }
             Some(a) = assignments.recv() => st.on_assignment(&consumer, a),
-            Some(key) = done_rx.recv() => st.on_done(&consumer, key),
+            Some((key, sent)) = done_rx.recv() => if let Err(e) = st.on_done(&consumer, key, sent) {
+                break Err(e);
+            },
             _ = crate::until::sleep_until(due), if grace.is_none() => st.wake(&consumer),
             _ = tick.tick() => st.update_gauges(),
             m = consumer.recv(), if grace.is_none() => match m {
@@ -147,13 +133,13 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
             },
         }
         st.backpressure(&consumer);
-    }
+    };
     if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(error = %e, "final commit (nothing stored since the last one?)");
     }
     v.publisher.flush(Duration::from_secs(5));
     tokio::task::spawn_blocking(move || drop(consumer)).await.ok();
-    Ok(())
+    result
 }
 
 impl State {
@@ -187,11 +173,8 @@ impl State {
                 let mut tps = Vec::new();
                 for (topic, p) in parts {
                     let Some(t) = self.topic_index(&topic) else { continue };
-                    self.next_generation += 1;
-                    self.generations.insert((t, p), self.next_generation);
-                    self.gaps.forget(&(t, p));
-                    self.offsets.revoke((t, p));
-                    self.parked.remove(&(t, p));
+                    self.forget((t, p));
+                    self.fence.assign((t, p));
                     self.assigned.insert((t, p));
                     tps.push((t, p));
                 }
@@ -201,15 +184,11 @@ impl State {
             Assignment::Revoked(parts) => {
                 tracing::info!(
                     ?parts,
-                    "verifier partitions revoked: unfinished checks will be replayed by the next owner"
+                    "verifier partitions revoked: checks in flight go on, and are replayed if another replica gets them"
                 );
                 for (topic, p) in parts {
                     let Some(t) = self.topic_index(&topic) else { continue };
-                    self.generations.remove(&(t, p));
-                    self.gaps.forget(&(t, p));
-                    self.offsets.revoke((t, p));
-                    self.parked.remove(&(t, p));
-                    self.assigned.remove(&(t, p));
+                    self.forget((t, p));
                 }
             }
         }
@@ -221,7 +200,7 @@ impl State {
         let key = Key {
             tp,
             offset: m.offset(),
-            generation: self.generations.get(&tp).copied().unwrap_or(0),
+            generation: self.fence.generation(tp),
         };
         // Every delivery counts for gaps, a redelivery of work in flight too.
         if crate::gaps::read_again(&mut self.gaps, consumer, m, tp) {
@@ -230,15 +209,22 @@ impl State {
         if self.in_flight.contains_key(&key) || self.parked.of(&tp).any(|(k, _)| *k == key) {
             return;
         }
-        self.offsets.received(tp, key.offset);
+        match self.fence.arrive(tp, key.offset) {
+            Arrival::New(_) => {}
+            // A check this replica did or does under an earlier assignment of the partition.
+            Arrival::Adopted => return,
+            Arrival::Done(stored) => return self.store(consumer, tp, stored),
+        }
         let part = event::decode::<DeletionRequested>(event::DELETION_REQUESTED_TYPE, m.payload());
         match part {
             // Config drift between replicas: the part still ends, in an event an auditor sees.
             Ok(part) if !self.v.clients.contains_key(&part.workspace) => self.unknown_workspace(key, part),
-            Ok(part) => match self
-                .parked
-                .offer(tp, due(&self.v.config.window, &part, m), (key, part), Utc::now())
-            {
+            Ok(part) => match self.parked.offer(
+                tp,
+                super::check::due(&self.v.config.window, &part, m),
+                (key, part),
+                Utc::now(),
+            ) {
                 Offer::Now((key, part)) => self.start(key, part),
                 // Not due: its partition waits until it is.
                 Offer::Head => self.set_paused(consumer, &[tp], true),
@@ -283,10 +269,14 @@ impl State {
                 let _permit = sem.acquire_owned().await;
                 super::check::check(&v, &part).await
             };
+            let mut sent = Ok(());
             for o in outputs {
-                crate::output::publish(&v.config, &v.publisher, o).await;
+                sent = crate::output::publish(&v.config, &v.publisher, o).await;
+                if sent.is_err() {
+                    break;
+                }
             }
-            let _ = done.send(key).await;
+            let _ = done.send((key, sent)).await;
         });
     }
 
@@ -311,8 +301,8 @@ impl State {
         self.in_flight.insert(key, None);
         let (v, done) = (self.v.clone(), self.done.clone());
         tokio::spawn(async move {
-            crate::output::publish(&v.config, &v.publisher, Output::Failed(f)).await;
-            let _ = done.send(key).await;
+            let sent = crate::output::publish(&v.config, &v.publisher, Output::Failed(f)).await;
+            let _ = done.send((key, sent)).await;
         });
     }
 
@@ -323,22 +313,44 @@ impl State {
         self.in_flight.insert(key, None);
         let (v, done) = (self.v.clone(), self.done.clone());
         tokio::spawn(async move {
-            letter.send(&v.publisher, &v.config.topics.dlq).await;
-            let _ = done.send(key).await;
+            let sent = letter.send(&v.publisher, &v.config.topics.dlq).await;
+            let _ = done.send((key, sent)).await;
         });
     }
 
     /// A check's outcome is acknowledged: store the offset if the contiguous prefix moved.
-    fn on_done(&mut self, consumer: &Consumer_, key: Key) {
+    /// An outcome that Kafka will never take stops the worker, loudly, with its offset unstored.
+    fn on_done(&mut self, consumer: &Consumer_, key: Key, sent: Result<(), PublishError>) -> anyhow::Result<()> {
         self.in_flight.remove(&key);
-        if self.generations.get(&key.tp) != Some(&key.generation) {
-            return;
+        if let Err(e) = sent {
+            anyhow::bail!(
+                "an outcome of the record at {} partition {} offset {} was not published ({e}); stopping, \
+                 so that it is checked again once the cause is mended",
+                self.topics[key.tp.0],
+                key.tp.1,
+                key.offset
+            );
         }
-        if let Some(last) = self.offsets.complete(key.tp, key.offset) {
-            if let Err(e) = consumer.store_offset(&self.topics[key.tp.0], key.tp.1, last) {
-                tracing::debug!(partition = key.tp.1, error = %e, "offset not stored (partition revoked?)");
-            }
+        let last = self.fence.complete(key.tp, key.offset, key.generation);
+        self.store(consumer, key.tp, last);
+        Ok(())
+    }
+
+    fn store(&self, consumer: &Consumer_, tp: Tp, last: Option<i64>) {
+        let Some(last) = last else { return };
+        if let Err(e) = consumer.store_offset(&self.topics[tp.0], tp.1, last) {
+            tracing::debug!(partition = tp.1, error = %e, "offset not stored (partition revoked?)");
         }
+    }
+
+    /// `tp` is not ours any more (or is ours afresh): its parked records are dropped (redelivered,
+    /// they are parked again), its checks in flight go on.
+    fn forget(&mut self, tp: Tp) {
+        let dropped: Vec<i64> = self.parked.of(&tp).map(|(k, _)| k.offset).collect();
+        self.parked.remove(&tp);
+        self.fence.revoke(tp, &dropped);
+        self.gaps.forget(&tp);
+        self.assigned.remove(&tp);
     }
 
     /// Past [`IN_FLIGHT_PER_CHECK`] × `max_concurrent_checks` checks in flight (running, waiting

@@ -53,7 +53,7 @@ async fn publish(
         ..encoded.record()
     };
     let publisher = Publisher::new(erasure_worker::kafka::client_config(&world.bootstrap)).unwrap();
-    publisher.send(record).await;
+    publisher.send(record).await.expect("published");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ mod hostile;
 mod intake;
 mod isolation;
 mod logs;
+mod owners;
 mod prometheus;
 mod proxy;
 mod schemas;

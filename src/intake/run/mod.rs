@@ -14,7 +14,10 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+mod delete;
 mod outputs;
+
+use delete::delete;
 
 use super::book::{Book, MsgKey, PartKey};
 use super::coalesce::{Batch, Coalescer};
@@ -23,9 +26,10 @@ use super::resolve::Resolved;
 use super::Intake;
 use crate::api::Refusal;
 use crate::event::{self, Incoming, Target};
+use crate::fence::{Arrival, Fence};
 use crate::gaps::Gaps;
 use crate::kafka::{Assignment, RebalanceReporter};
-use crate::offsets::Offsets;
+use crate::publish::PublishError;
 
 type Consumer_ = StreamConsumer<RebalanceReporter>;
 type BatchKey = (String, Uuid);
@@ -38,9 +42,11 @@ struct BatchDone {
     at: chrono::DateTime<Utc>,
 }
 
+/// An output event or a dead letter was published, or could not be (the worker then stops: the
+/// input event stays unstored and is replayed).
 enum Ack {
-    Output(MsgKey),
-    Dlq(MsgKey),
+    Output(MsgKey, Result<(), PublishError>),
+    Dlq(MsgKey, Result<(), PublishError>),
 }
 
 struct Channels {
@@ -52,9 +58,7 @@ struct Channels {
 struct State {
     intake: Arc<Intake>,
     book: Book,
-    offsets: Offsets,
-    generations: HashMap<i32, u64>,
-    next_generation: u64,
+    fence: Fence<i32>,
     coalescer: Coalescer<BatchKey, PartKey>,
     /// Per workspace, so a workspace whose calls never return (a refused key, an outage) holds only
     /// its own work: delete calls in flight, and resolutions in flight.
@@ -95,9 +99,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         coalescer: Coalescer::new(cfg.intake.max_batch, cfg.intake.linger),
         intake: intake.clone(),
         book: Book::default(),
-        offsets: Offsets::default(),
-        generations: HashMap::new(),
-        next_generation: 0,
+        fence: Fence::default(),
         calls: per_workspace(cfg.intake.max_concurrent_calls),
         resolving: per_workspace(RESOLUTIONS_PER_WORKSPACE),
         tx: Channels {
@@ -133,7 +135,9 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
             Some(a) = assignments.recv() => st.on_assignment(&consumer, a),
             Some((key, r)) = resolved_rx.recv() => st.on_resolved(key, r, grace.is_some()),
             Some(done) = batch_rx.recv() => st.on_batch(&consumer, done),
-            Some(ack) = ack_rx.recv() => st.on_ack(&consumer, ack),
+            Some(ack) = ack_rx.recv() => if let Err(e) = st.on_ack(&consumer, ack) {
+                break Err(e);
+            },
             _ = crate::until::sleep_until(linger) => {
                 for batch in st.coalescer.expired(std::time::Instant::now()) {
                     st.send_batch(batch);
@@ -171,20 +175,17 @@ impl State {
                 self.set_paused(consumer, false, self.intake.config.intake.max_in_flight_ids);
                 for (_, p) in parts {
                     self.gaps.forget(&p);
-                    self.next_generation += 1;
-                    self.generations.insert(p, self.next_generation);
-                    self.offsets.revoke(p);
+                    self.fence.assign(p);
                 }
             }
             Assignment::Revoked(parts) => {
                 tracing::info!(
                     ?parts,
-                    "partitions revoked: their unfinished events will be replayed by the next owner"
+                    "partitions revoked: unfinished events go on, and are replayed if another replica gets them"
                 );
                 for (_, p) in parts {
                     self.gaps.forget(&p);
-                    self.generations.remove(&p);
-                    self.offsets.revoke(p);
+                    self.fence.revoke(p, &[]);
                 }
                 self.flush_all();
             }
@@ -196,7 +197,7 @@ impl State {
         let key = MsgKey {
             partition,
             offset,
-            generation: self.generations.get(&partition).copied().unwrap_or(0),
+            generation: self.fence.generation(partition),
         };
         // Every delivery counts for gaps, a redelivery of work in flight too.
         if crate::gaps::read_again(&mut self.gaps, consumer, m, partition) {
@@ -206,7 +207,15 @@ impl State {
             tracing::warn!(partition, offset, "redelivered while in flight; ignored");
             return Ok(());
         }
-        self.offsets.received(partition, offset);
+        match self.fence.arrive(partition, offset) {
+            Arrival::New(_) => {}
+            // Work this replica did or does under an earlier assignment of the partition.
+            Arrival::Adopted => return Ok(()),
+            Arrival::Done(stored) => {
+                self.store(consumer, partition, stored);
+                return Ok(());
+            }
+        }
         let rec = Incoming::from_message(m);
         match event::parse_request(&rec, &self.intake.limits, Utc::now()) {
             Ok(mut request) => {
@@ -287,7 +296,7 @@ impl State {
             let _permit = sem.acquire_owned().await;
             let api = &intake.clients[&workspace];
             let started = std::time::Instant::now();
-            let rejected = api.delete_all(session, &ids).await;
+            let rejected = delete(&intake, api, session, &ids).await;
             tracing::info!(workspace = %workspace, %session, ids = ids.len(), rejected = rejected.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64, "delete batch accepted");
             let _ = tx

@@ -8,6 +8,7 @@ use super::{Ack, Consumer_, State};
 use crate::event;
 use crate::intake::book::MsgKey;
 use crate::output::{DeadLetter, Output};
+use crate::publish::PublishError;
 
 impl State {
     pub(super) fn dead_letter(&mut self, key: MsgKey, m: &BorrowedMessage<'_>, why: event::Rejection) {
@@ -16,8 +17,8 @@ impl State {
         let (intake, tx) = (self.intake.clone(), self.tx.acks.clone());
         self.dlq_pending += 1;
         tokio::spawn(async move {
-            letter.send(&intake.publisher, &intake.config.topics.dlq).await;
-            let _ = tx.send(Ack::Dlq(key)).await;
+            let sent = letter.send(&intake.publisher, &intake.config.topics.dlq).await;
+            let _ = tx.send(Ack::Dlq(key, sent)).await;
         });
     }
 
@@ -35,44 +36,60 @@ impl State {
             Ok(delivery) => {
                 drop(out);
                 tokio::spawn(async move {
-                    publisher.confirm(delivery).await;
-                    let _ = tx.send(Ack::Output(key)).await;
+                    let sent = publisher.confirm(delivery).await;
+                    let _ = tx.send(Ack::Output(key, sent)).await;
                 });
             }
             // The local queue is full (or librdkafka refused): wait in a task of its own.
             Err(_) => {
                 tokio::spawn(async move {
-                    crate::output::publish_encoded(&publisher, out).await;
-                    let _ = tx.send(Ack::Output(key)).await;
+                    let sent = crate::output::publish_encoded(&publisher, out).await;
+                    let _ = tx.send(Ack::Output(key, sent)).await;
                 });
             }
         }
     }
 
-    pub(super) fn on_ack(&mut self, consumer: &Consumer_, ack: Ack) {
+    /// An output or a dead letter is settled. One that Kafka will never take stops the worker,
+    /// loudly, with its input event unstored.
+    pub(super) fn on_ack(&mut self, consumer: &Consumer_, ack: Ack) -> anyhow::Result<()> {
         match ack {
-            Ack::Output(key) => {
+            Ack::Output(key, sent) => {
                 self.outputs_in_flight -= 1;
+                sent.map_err(|e| unpublished(key, e))?;
                 if self.book.published(key) {
                     self.complete(consumer, key);
                 }
             }
-            Ack::Dlq(key) => {
+            Ack::Dlq(key, sent) => {
                 self.dlq_pending -= 1;
+                sent.map_err(|e| unpublished(key, e))?;
                 self.complete(consumer, key);
             }
         }
+        Ok(())
     }
 
-    /// The event is done: store the offset if the contiguous prefix moved (and the partition is still ours).
+    /// The event is done: store the offset if the contiguous prefix moved (and the partition is still
+    /// ours, or ours again).
     pub(super) fn complete(&mut self, consumer: &Consumer_, key: MsgKey) {
-        if self.generations.get(&key.partition) != Some(&key.generation) {
-            return;
-        }
-        if let Some(last) = self.offsets.complete(key.partition, key.offset) {
-            if let Err(e) = consumer.store_offset(&self.intake.config.topics.requests, key.partition, last) {
-                tracing::debug!(partition = key.partition, error = %e, "offset not stored (partition revoked?)");
-            }
+        let last = self.fence.complete(key.partition, key.offset, key.generation);
+        self.store(consumer, key.partition, last);
+    }
+
+    pub(super) fn store(&self, consumer: &Consumer_, partition: i32, last: Option<i64>) {
+        let Some(last) = last else { return };
+        if let Err(e) = consumer.store_offset(&self.intake.config.topics.requests, partition, last) {
+            tracing::debug!(partition, error = %e, "offset not stored (partition revoked?)");
         }
     }
+}
+
+fn unpublished(key: MsgKey, e: PublishError) -> anyhow::Error {
+    anyhow::anyhow!(
+        "an output of the event at partition {} offset {} was not published ({e}); stopping, so that \
+         the event is replayed once the cause is mended",
+        key.partition,
+        key.offset
+    )
 }

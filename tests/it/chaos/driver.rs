@@ -1,6 +1,7 @@
 //! The chaos driver: worker replicas as processes it can SIGKILL, and faults it turns on and off
 //! at random: broker and API outages, black holes, resets and slow links through the proxies,
-//! 429 storms and 5xx bursts in the simulator.
+//! 429 storms and 5xx bursts in the simulator, and faults of one workspace or project: a key
+//! LangSmith refuses for a while, a workspace unreachable for a while, a project answering 403.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -9,12 +10,14 @@ use std::time::Duration;
 use langsmith_sim::faults::{Class, FaultSpec, RateLimit};
 use langsmith_sim::Sim;
 
+use uuid::Uuid;
+
 use crate::intake::Lcg;
 use crate::proxy::{Mode, Proxy};
 use crate::world::{Worker, World};
 
 /// Kinds of fault `Chaos::fault` knows.
-const FAULTS: u64 = 13;
+const FAULTS: u64 = 16;
 
 const API: [Class; 4] = [Class::Delete, Class::Query, Class::QueryV2, Class::Sessions];
 
@@ -103,6 +106,12 @@ pub struct Chaos<'a> {
     pub broker: &'a Proxy,
     pub api: &'a Proxy,
     pub sim: &'a Sim,
+    /// The workspace whose key is refused for a while, and the key.
+    pub refused: (Uuid, String),
+    /// The proxy before the workspace that becomes unreachable for a while.
+    pub unreachable: &'a Proxy,
+    /// The project that answers 403 for a while.
+    pub forbidden: Uuid,
 }
 
 impl Chaos<'_> {
@@ -204,11 +213,37 @@ impl Chaos<'_> {
                 self.storm(span, false).await;
                 "429 storm without Retry-After"
             }
-            _ => {
+            12 => {
                 self.burst(span, [500, 502, 503][(span.as_millis() % 3) as usize]).await;
                 "5xx burst"
             }
+            13 => {
+                self.sim.state().keys.remove(&self.refused.1);
+                tokio::time::sleep(long).await;
+                self.accept_key();
+                "a workspace's key refused (long)"
+            }
+            14 => {
+                self.cut(self.unreachable, Mode::Blackhole, long).await;
+                "a workspace unreachable (long)"
+            }
+            _ => {
+                self.sim.behaviour().forbidden_projects = vec![self.forbidden];
+                tokio::time::sleep(span).await;
+                self.sim.behaviour().forbidden_projects.clear();
+                "a project answering 403"
+            }
         }
+    }
+
+    /// Binds the refused workspace's key again.
+    fn accept_key(&self) {
+        let (id, key) = self.refused.clone();
+        let bind = serde_json::json!({"id": id, "name": "refused-for-a-while", "api_keys": [key]});
+        self.sim
+            .state()
+            .create_workspace(serde_json::from_value(bind).unwrap())
+            .expect("the key binds again");
     }
 
     async fn cut(&self, proxy: &Proxy, mode: Mode, span: Duration) {
@@ -254,6 +289,9 @@ impl Chaos<'_> {
     fn heal(&self) {
         self.broker.set(Mode::Pass);
         self.api.set(Mode::Pass);
+        self.unreachable.set(Mode::Pass);
+        self.sim.behaviour().forbidden_projects.clear();
+        self.accept_key();
         calm(self.sim);
     }
 }

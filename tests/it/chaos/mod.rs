@@ -1,6 +1,8 @@
 //! The chaos suite: two intake and two verifier replicas (worker processes) behind fault proxies
 //! to the broker and the API, while a driver SIGKILLs replicas, cuts, black-holes, resets and slows
-//! both links, and turns on 429 storms and 5xx bursts. A reconciler then proves nothing was lost.
+//! both links, and turns on 429 storms and 5xx bursts; one workspace's key is refused for a while,
+//! another workspace is unreachable for a while, and a project answers 403 for a while. A reconciler
+//! then proves nothing was lost.
 //!
 //! Knobs (environment): CHAOS_REQUESTS (default 20000), CHAOS_SECONDS of faults (default 90),
 //! CHAOS_LONG_OUTAGE_SECONDS (default 15; broker and API outages that long, past the 6 s group
@@ -49,18 +51,28 @@ async fn chaos_every_request_ends_and_nothing_is_lost() {
     world.sim_url = format!("http://{}", api_proxy.addr);
     let (second, second_key) = sim.workspace();
     let second_key_file = std::env::temp_dir().join(format!("{}.second.key", world.prefix));
-    std::fs::write(&second_key_file, second_key).unwrap();
-    let second_sessions: Vec<Uuid> = (0..30)
-        .map(|i| {
-            let new = serde_json::from_value(json!({"name": format!("second-{i}")})).unwrap();
-            world.sim.state().add_session(second, new).unwrap()
-        })
-        .collect();
+    std::fs::write(&second_key_file, &second_key).unwrap();
+    // The third workspace is reached through a proxy of its own, to be cut alone.
+    let (third, third_key) = sim.workspace();
+    let third_key_file = std::env::temp_dir().join(format!("{}.third.key", world.prefix));
+    std::fs::write(&third_key_file, &third_key).unwrap();
+    let third_proxy = Proxy::start(Proxy::listener(), sim_addr);
+    let sessions_of = |ws: Uuid, name: &str| -> Vec<Uuid> {
+        (0..30)
+            .map(|i| {
+                let new = serde_json::from_value(json!({"name": format!("{name}-{i}")})).unwrap();
+                world.sim.state().add_session(ws, new).unwrap()
+            })
+            .collect()
+    };
     let workspaces = vec![
         (world.ws, "main", world.sessions(30)),
-        (second, "second", second_sessions),
+        (second, "second", sessions_of(second, "second")),
+        (third, "third", sessions_of(third, "third")),
     ];
-    let plan = plan::plan(&world, workspaces, n, seed);
+    let forbidden = workspaces[0].2[0];
+    let mut plan = plan::plan(&world, workspaces, n, seed);
+    plan.forbidden = Some(forbidden);
 
     let extra = format!(
         r#"
@@ -95,9 +107,14 @@ sessions_per_second = 50
 [workspaces.second]
 api_url = "{url}"
 api_key_file = "{key}"
+[workspaces.third]
+api_url = "http://{third_addr}"
+api_key_file = "{third_key}"
 "#,
         url = world.sim_url,
-        key = second_key_file.display()
+        key = second_key_file.display(),
+        third_addr = third_proxy.addr,
+        third_key = third_key_file.display()
     );
     let replicas = Replicas::start(&world, &extra, &["intake", "intake", "verifier", "verifier"]);
     let chaos = Chaos {
@@ -106,6 +123,9 @@ api_key_file = "{key}"
         broker: &broker_proxy,
         api: &api_proxy,
         sim: &sim.sim,
+        refused: (second, second_key),
+        unreachable: &third_proxy,
+        forbidden,
     };
     let mut commits = Commits::new(&world, PARTITIONS);
     let faults_over = AtomicBool::new(false);

@@ -35,6 +35,8 @@ pub struct Request {
 pub struct Plan {
     /// (workspace id, its alias in the worker's config, its projects).
     pub workspaces: Vec<(Uuid, &'static str, Vec<Uuid>)>,
+    /// A project that answers 403 for a while: its ids may end in `forbidden` instead.
+    pub forbidden: Option<Uuid>,
     pub requests: Vec<Request>,
     pub records: Vec<Record>,
 }
@@ -106,6 +108,7 @@ pub fn plan(world: &World, workspaces: Vec<(Uuid, &'static str, Vec<Uuid>)>, n: 
     drop(state);
     Plan {
         workspaces,
+        forbidden: None,
         requests,
         records,
     }

@@ -73,22 +73,31 @@ fn failed_as<'a>(s: &'a Seen, reason: &str) -> impl Fn(&Uuid) -> bool + 'a {
 /// deletes took effect (a replica died between LangSmith accepting them and Kafka acknowledging
 /// its deletion-requested events) finds nothing and says so: done, if its traces are gone, which
 /// `reconcile` checks against the simulator.
-fn terminal(r: &Request, s: &Seen) -> bool {
+fn terminal(plan: &Plan, r: &Request, s: &Seen) -> bool {
     match r.kind {
         Kind::Selector if s.found_nothing => true,
         Kind::Invalid => s.dead,
         Kind::UnknownSession => r.ids.values().flatten().all(failed_as(s, "unknown_session")),
         Kind::Explicit | Kind::Selector => {
             let still = failed_as(s, "still_present");
-            r.ids.values().flatten().all(|id| {
-                if r.never.contains(id) {
-                    still(id)
-                } else {
-                    s.verified.contains(id)
-                }
+            r.ids.iter().all(|(session, ids)| {
+                ids.iter().all(|id| {
+                    forbidden(plan, *session, s, id)
+                        || if r.never.contains(id) {
+                            still(id)
+                        } else {
+                            s.verified.contains(id)
+                        }
+                })
             })
         }
     }
+}
+
+/// The id is of the project that answered 403 for a while, and failed as `forbidden`: a terminal
+/// outcome, whether or not its delete had gone through before.
+fn forbidden(plan: &Plan, session: Uuid, s: &Seen, id: &Uuid) -> bool {
+    plan.forbidden == Some(session) && failed_as(s, "forbidden")(id)
 }
 
 /// Which requests are still open, updated from new outputs only (a big run reads millions).
@@ -123,7 +132,7 @@ impl Progress {
         self.read = outs.len();
         for r in touched {
             if let (Some(i), Some(s)) = (self.index.get(&r), self.by.get(&r)) {
-                if terminal(&plan.requests[*i], s) {
+                if terminal(plan, &plan.requests[*i], s) {
                     self.open.remove(i);
                 }
             }
@@ -145,6 +154,7 @@ pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim, at: &[(i32, i64)]) -> Vec
     let mut problems = Vec::new();
     let mut kinds: BTreeMap<Kind, usize> = BTreeMap::new();
     let mut replayed_selectors = 0;
+    let mut refused = 0;
     let state = sim.state();
     let present = |ws: usize, id: &Uuid| state.workspaces[&plan.workspaces[ws].0].traces.contains_key(id);
     let planned: HashSet<&str> = plan.requests.iter().map(|r| r.id.as_str()).collect();
@@ -158,6 +168,7 @@ pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim, at: &[(i32, i64)]) -> Vec
             .keys()
             .filter(|k| !matches!((r.kind, k.as_str()), (Kind::UnknownSession, "unknown_session")))
             .filter(|k| k.as_str() != "still_present" || r.never.is_empty())
+            .filter(|k| k.as_str() != "forbidden" || plan.forbidden.is_some_and(|f| r.ids.contains_key(&f)))
             .collect();
         if !other_reasons.is_empty() {
             problems.push(format!("{}: failed with {other_reasons:?}", r.id));
@@ -171,7 +182,11 @@ pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim, at: &[(i32, i64)]) -> Vec
                 problems.push(format!("{}: no unknown_session failure for all its ids", r.id))
             }
             Kind::Explicit | Kind::Selector => {
-                for id in all {
+                for (session, id) in r.ids.iter().flat_map(|(s, ids)| ids.iter().map(move |id| (*s, id))) {
+                    if forbidden(plan, session, s, id) {
+                        refused += 1;
+                        continue;
+                    }
                     let never = r.never.contains(id);
                     if never && !failed_as(s, "still_present")(id) {
                         problems.push(format!("{}: {id} is never deleted but did not fail", r.id));
@@ -202,17 +217,19 @@ pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim, at: &[(i32, i64)]) -> Vec
     for k in by.keys().filter(|k| !planned.contains(k.as_str())) {
         problems.push(format!("an output names a request never made: {k}"));
     }
-    problems.extend(unsent(plan, sim));
+    problems.extend(unsent(plan, sim, &by));
     print_counts(plan, outs, &kinds, sim);
     eprintln!(
         "  selector ids verified only by a replay that found nothing (their first deletes had taken effect; \
-         checked gone from the simulator): {replayed_selectors}"
+         checked gone from the simulator): {replayed_selectors}; ids failed as forbidden in the project \
+         that answered 403 for a while: {refused}"
     );
     problems
 }
 
-/// Every valid trace id of a known project reached the delete API in its own project.
-fn unsent(plan: &Plan, sim: &Sim) -> Vec<String> {
+/// Every valid trace id of a known project reached the delete API in its own project (but those
+/// failed as `forbidden`).
+fn unsent(plan: &Plan, sim: &Sim, by: &HashMap<String, Seen>) -> Vec<String> {
     let sent: Vec<HashMap<Uuid, HashSet<Uuid>>> = plan
         .workspaces
         .iter()
@@ -232,7 +249,12 @@ fn unsent(plan: &Plan, sim: &Sim) -> Vec<String> {
     {
         for (session, ids) in &r.ids {
             let got = sent[r.ws].get(session);
-            let missing = ids.iter().filter(|id| !got.is_some_and(|g| g.contains(id))).count();
+            let empty = Seen::default();
+            let seen = by.get(&r.id).unwrap_or(&empty);
+            let missing = ids
+                .iter()
+                .filter(|id| !got.is_some_and(|g| g.contains(id)) && !forbidden(plan, *session, seen, id))
+                .count();
             if missing > 0 {
                 problems.push(format!("{}: {missing} ids never reached the delete API", r.id));
             }
@@ -252,11 +274,12 @@ fn print_counts(plan: &Plan, outs: &[Out], kinds: &BTreeMap<Kind, usize>, sim: &
         *events.entry(o.topic.as_str()).or_default() += 1;
         let v = o.json();
         let d = &v["data"];
-        let key = format!(
-            "{}|{}|{}|{}",
-            d["request_id"], d["session_id"], d["part"], d["attempts"]
-        );
-        let key = if o.topic == "dlq" { format!("{:?}", o.key) } else { key };
+        // One logical event: the CloudEvents id (stable across replays, distinct between events).
+        let key = if o.topic == "dlq" {
+            format!("{:?}", o.key)
+        } else {
+            v["id"].as_str().unwrap_or_default().to_owned()
+        };
         keys.entry(o.topic.as_str()).or_default().insert(key);
         let r = d["request_id"].as_str().unwrap_or_default().to_owned();
         let e = id_reports.entry(o.topic.as_str()).or_default();
@@ -284,8 +307,9 @@ fn print_counts(plan: &Plan, outs: &[Out], kinds: &BTreeMap<Kind, usize>, sim: &
     for (topic, n) in &events {
         let distinct = keys[topic].len();
         let (idn, idd) = id_reports.get(topic).map_or((0, 0), |(n, set)| (*n, set.len()));
+        let ratio = 100.0 * (n - distinct) as f64 / (*n).max(1) as f64;
         eprintln!(
-            "  {topic}: {n} events, {} duplicate events; {idn} id reports for {idd} distinct ids ({} repeats)",
+            "  {topic}: {n} events, {} duplicate events ({ratio:.1} %); {idn} id reports for {idd} distinct ids ({} repeats)",
             n - distinct,
             idn - idd
         );

@@ -1,0 +1,128 @@
+//! The fence between a partition's assignments. Each assignment of a partition is a generation; an
+//! offset is stored only for work that counts in the current one, so work finishing after its
+//! partition moved on vouches for nothing.
+//!
+//! Work a replica still holds when a partition comes back to it (an eager rebalance revokes every
+//! partition and often hands the same ones back) is adopted, not done again: a record redelivered
+//! while its earlier delivery's work is in flight waits for that work, and one whose work finished
+//! since (or finished earlier but waited behind an unfinished offset) is released at once. Each of
+//! those was a second delete call and a second set of events before.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use crate::offsets::Offsets;
+
+/// Offsets remembered per partition from earlier generations; past it the lowest go (a record
+/// redelivered after that is done again: a duplicate, never a loss).
+const LEFT_MAX: usize = 100_000;
+
+#[derive(Debug)]
+pub struct Fence<P> {
+    generations: HashMap<P, u64>,
+    next: u64,
+    offsets: Offsets<P>,
+    /// Per partition, offsets earlier generations left unstored: `false` while their work is in
+    /// flight, `true` once it is done.
+    left: HashMap<P, BTreeMap<i64, bool>>,
+    /// Per partition, offsets of the current generation whose work an earlier one is doing.
+    adopted: HashMap<P, HashSet<i64>>,
+}
+
+impl<P> Default for Fence<P> {
+    fn default() -> Self {
+        Fence {
+            generations: HashMap::new(),
+            next: 0,
+            offsets: Offsets::default(),
+            left: HashMap::new(),
+            adopted: HashMap::new(),
+        }
+    }
+}
+
+/// What to do with a record just received.
+#[derive(Debug, PartialEq)]
+pub enum Arrival {
+    /// Do its work, as work of this generation.
+    New(u64),
+    /// Its work is in flight from an earlier delivery: that work completes it.
+    Adopted,
+    /// Its work is done: store this offset, if any.
+    Done(Option<i64>),
+}
+
+impl<P: Copy + Hash + Eq + Debug> Fence<P> {
+    /// `p` is assigned: a new generation.
+    pub fn assign(&mut self, p: P) {
+        self.revoke(p, &[]);
+        self.next += 1;
+        self.generations.insert(p, self.next);
+    }
+
+    /// `p` is revoked. Work in flight goes on and is remembered, but for `dropped`: offsets whose
+    /// work the caller abandoned (a record held unstarted), done again when redelivered.
+    pub fn revoke(&mut self, p: P, dropped: &[i64]) {
+        self.generations.remove(&p);
+        self.adopted.remove(&p);
+        let left = self.left.entry(p).or_default();
+        let pending = self.offsets.revoke(p);
+        if !pending.is_empty() {
+            let done = pending.values().filter(|d| **d).count();
+            tracing::info!(partition = ?p, in_flight = pending.len() - done, done_unstored = done,
+                "partition left with work unstored: another owner replays it, this one adopts it");
+        }
+        left.extend(pending);
+        for offset in dropped {
+            left.remove(offset);
+        }
+        while left.len() > LEFT_MAX {
+            left.pop_first();
+        }
+    }
+
+    /// The current generation of `p` (0 when not assigned).
+    pub fn generation(&self, p: P) -> u64 {
+        self.generations.get(&p).copied().unwrap_or(0)
+    }
+
+    /// A record at `offset` of `p` arrived (not a redelivery of work of this generation in flight:
+    /// the caller knows those).
+    pub fn arrive(&mut self, p: P, offset: i64) -> Arrival {
+        if self.offsets.is_done(&p, offset) {
+            return Arrival::Done(None);
+        }
+        if !self.offsets.tracks(&p) {
+            // The first record of the generation: the group committed everything before it.
+            if let Some(left) = self.left.get_mut(&p) {
+                *left = left.split_off(&offset);
+            }
+        }
+        self.offsets.received(p, offset);
+        match self.left.get_mut(&p).and_then(|l| l.remove(&offset)) {
+            Some(true) => Arrival::Done(self.offsets.complete(p, offset)),
+            Some(false) => {
+                self.adopted.entry(p).or_default().insert(offset);
+                Arrival::Adopted
+            }
+            None => Arrival::New(self.generation(p)),
+        }
+    }
+
+    /// The work of `offset` of `p`, begun in `generation`, is done. Returns the offset to store
+    /// when the contiguous prefix of the current generation moved.
+    pub fn complete(&mut self, p: P, offset: i64, generation: u64) -> Option<i64> {
+        let adopted = self.adopted.get_mut(&p).is_some_and(|a| a.remove(&offset));
+        if adopted || self.generations.get(&p) == Some(&generation) {
+            return self.offsets.complete(p, offset);
+        }
+        if let Some(done) = self.left.get_mut(&p).and_then(|l| l.get_mut(&offset)) {
+            *done = true;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;
