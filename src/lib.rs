@@ -7,8 +7,10 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod backoff;
 pub mod config;
 pub mod demo;
+pub mod duration;
 pub mod event;
 pub mod fence;
 pub mod gaps;

@@ -11,7 +11,7 @@ use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::api::retry::backoff;
+use crate::backoff::backoff;
 
 #[derive(Clone)]
 pub struct Publisher {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveTime, TimeDelta, Utc, Weekday};
 use serde::Deserialize;
 
-use crate::config::duration;
+use crate::duration::duration;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]

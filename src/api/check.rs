@@ -7,18 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{Answer, Class, LangSmith};
-
-/// Which query API answers the checks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QueryApi {
-    /// v2 `traces/query` with `trace_ids` (LangSmith's fast path for known traces), under
-    /// `/api/v2` (or `/v2`, see `api/v2.rs`).
-    #[default]
-    V2,
-    /// `POST /api/v1/runs/query` with an `id` list, for installs without the v2 API.
-    V1,
-}
+use crate::config::QueryApi;
 
 #[derive(Deserialize)]
 struct TracesPage {

@@ -48,41 +48,70 @@ pub fn started_by(expr: &str, end: Option<DateTime<Utc>>) -> String {
     }
 }
 
+/// What a selector's query found: (session, trace) pairs, and the projects LangSmith refused to search
+/// (403, attribute-based access control), set apart so that one cannot hide the others.
+#[derive(Debug, Default, PartialEq)]
+pub struct Discovered {
+    pub traces: Vec<(Uuid, Uuid)>,
+    pub forbidden: Vec<Uuid>,
+}
+
 impl LangSmith {
-    /// Root traces in `sessions` matching `expr` that started in `[start, end]`, as (session, trace).
+    /// Root traces in `sessions` matching `expr` that started in `[start, end]`. Sessions go 100 to a
+    /// query; a query answered 403 is split in halves until the projects refused are found.
     pub async fn root_traces(
         &self,
         sessions: &[Uuid],
         expr: &str,
         start: DateTime<Utc>,
         end: Option<DateTime<Utc>>,
-    ) -> Result<Vec<(Uuid, Uuid)>, Answer> {
-        let url = format!("{}/api/v1/runs/query", self.root);
-        let class = tier(start, Utc::now());
+    ) -> Result<Discovered, Answer> {
         let filter = started_by(expr, end);
-        let mut out = Vec::new();
-        for chunk in sessions.chunks(100) {
-            let mut body = json!({
-                "session": chunk, "is_root": true, "filter": filter, "limit": 100,
-                "select": ["id", "session_id"],
-                "start_time": start.to_rfc3339_opts(SecondsFormat::Micros, true),
-            });
-            loop {
-                let page: RunsPage = self
-                    .fetch(class, || self.send(class, |c| c.post(&url).json(&body)))
-                    .await?;
-                out.extend(page.runs.iter().map(|r| (r.session_id, r.id)));
-                match page
-                    .cursors
-                    .and_then(|c| c.next)
-                    .filter(|n| !n.is_empty() && !page.runs.is_empty())
-                {
-                    Some(next) => body["cursor"] = Value::String(next),
-                    None => break,
+        let mut out = Discovered::default();
+        let mut todo: Vec<&[Uuid]> = sessions.chunks(100).rev().collect();
+        while let Some(chunk) = todo.pop() {
+            match self.roots_matching(chunk, &filter, start).await {
+                Ok(found) => out.traces.extend(found),
+                Err(a) if a.status == reqwest::StatusCode::FORBIDDEN && chunk.len() > 1 => {
+                    let (left, right) = chunk.split_at(chunk.len() / 2);
+                    todo.extend([right, left]);
                 }
+                Err(a) if a.status == reqwest::StatusCode::FORBIDDEN => out.forbidden.push(chunk[0]),
+                Err(a) => return Err(a),
             }
         }
         Ok(out)
+    }
+
+    /// One query over at most 100 sessions, every page of it.
+    async fn roots_matching(
+        &self,
+        sessions: &[Uuid],
+        filter: &str,
+        start: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, Uuid)>, Answer> {
+        let url = format!("{}/api/v1/runs/query", self.root);
+        let class = tier(start, Utc::now());
+        let mut body = json!({
+            "session": sessions, "is_root": true, "filter": filter, "limit": 100,
+            "select": ["id", "session_id"],
+            "start_time": start.to_rfc3339_opts(SecondsFormat::Micros, true),
+        });
+        let mut out = Vec::new();
+        loop {
+            let page: RunsPage = self
+                .fetch(class, || self.send(class, |c| c.post(&url).json(&body)))
+                .await?;
+            out.extend(page.runs.iter().map(|r| (r.session_id, r.id)));
+            match page
+                .cursors
+                .and_then(|c| c.next)
+                .filter(|n| !n.is_empty() && !page.runs.is_empty())
+            {
+                Some(next) => body["cursor"] = Value::String(next),
+                None => return Ok(out),
+            }
+        }
     }
 }
 

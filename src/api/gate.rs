@@ -9,7 +9,7 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
-use super::retry::jitter;
+use crate::backoff::jitter;
 
 /// LangSmith's rate-limit window is up to 60 s: backing off longer gains nothing.
 const MAX_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);

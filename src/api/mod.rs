@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::config::{Config, ConfigError, Limits, RetryConfig, Secret, WorkspaceConfig};
 use crate::event::FailReason;
 use crate::metrics::Metrics;
-pub use check::{QueryApi, Remaining};
+pub use check::Remaining;
 pub use gate::Gate;
 use send::SplitAfter;
 pub use v2::V2Prefix;

@@ -19,8 +19,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::check::QueryApi;
 use super::{Answer, Class, Cursors, LangSmith};
+use crate::config::QueryApi;
 
 /// How long a listing of the workspace's projects is used.
 const PROJECTS_TTL: Duration = Duration::from_secs(60);

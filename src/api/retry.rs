@@ -1,7 +1,6 @@
 //! What to do with each answer: done, retry later, wait out a rate limit, stop (auth), give up on
 //! these ids (another 4xx), or give up on this project (a 403 after a few tries).
 
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -56,17 +55,6 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .to_std()
             .unwrap_or_default(),
     )
-}
-
-/// A random duration in [d/2, d]: spreads retries of many callers apart.
-pub fn jitter(d: Duration) -> Duration {
-    let r = std::collections::hash_map::RandomState::new().build_hasher().finish();
-    d / 2 + d.mul_f64((r % 10_000) as f64 / 20_000.0)
-}
-
-/// Capped exponential backoff with jitter for the `attempt`-th retry (0-based).
-pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
-    jitter(base.saturating_mul(1u32 << attempt.min(20)).min(max))
 }
 
 #[cfg(test)]
@@ -135,15 +123,5 @@ mod tests {
         assert_eq!(at(&[("retry-after", "-3")]), None);
         assert_eq!(at(&[("retry-after", "soon")]), None);
         assert_eq!(at(&[]), None);
-    }
-
-    #[test]
-    fn backoff_is_capped_and_jittered() {
-        let (base, max) = (Duration::from_millis(200), Duration::from_secs(30));
-        for attempt in 0..40 {
-            let d = backoff(attempt, base, max);
-            assert!(d <= max && d >= base / 2, "{attempt}: {d:?}");
-        }
-        assert!(backoff(10, base, max) >= max / 2);
     }
 }

@@ -5,8 +5,9 @@ use std::sync::atomic::Ordering;
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 
-use super::retry::{backoff, classify, Action};
+use super::retry::{classify, Action};
 use super::{Answer, Class, LangSmith};
+use crate::backoff::backoff;
 
 /// Tries of a request answered 403 before the answer is final: a permission just granted may take
 /// a moment to apply, but a project LangSmith keeps refusing must not hold the rest.

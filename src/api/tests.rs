@@ -1,5 +1,6 @@
 //! The client against the simulator (a library here): what one workspace's client does with a
-//! project LangSmith forbids, a missing tenant, a missing v2 prefix and a deprecated endpoint.
+//! project LangSmith forbids, a missing tenant, a missing v2 prefix, a deprecated endpoint, and a
+//! trace named with the wrong project.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +10,8 @@ use langsmith_sim::Sim;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{LangSmith, QueryApi};
-use crate::config::{Limits, RetryConfig, Secret, WorkspaceConfig};
+use super::LangSmith;
+use crate::config::{Limits, QueryApi, RetryConfig, Secret, WorkspaceConfig};
 use crate::event::FailReason;
 use crate::metrics::Metrics;
 
@@ -131,10 +132,84 @@ async fn answers_from_a_deprecated_endpoint_are_counted() {
             .api
             .root_traces(&[s.session], &expr, Utc::now() - TimeDelta::days(1), None)
             .await;
-        assert_eq!(found.unwrap(), Vec::new());
+        assert_eq!(found.unwrap(), super::discover::Discovered::default());
     }
     let counted = s.metrics.deprecated_answers.with_label_values(&["query"]).get();
     assert_eq!(counted, 2, "every answer counts (the log says it once)");
+}
+
+#[tokio::test]
+async fn a_trace_in_another_project_is_found_in_both_modes_and_a_refused_look_finds_nothing() {
+    let s = setup();
+    let ws = *s.sim.state().workspaces.keys().next().unwrap();
+    let other = s
+        .sim
+        .state()
+        .add_session(ws, serde_json::from_value(json!({"name": "q"})).unwrap())
+        .unwrap();
+    let gen = json!({"session_id": other, "traces": 1, "return_ids": true});
+    let (_, elsewhere) = s
+        .sim
+        .state()
+        .generate(ws, serde_json::from_value(gen).unwrap())
+        .unwrap();
+    let since = Utc::now() - TimeDelta::days(1);
+    let v2_queries = |sim: &Sim| paths(sim).iter().filter(|p| p.0.ends_with("v2/runs/query")).count();
+
+    let all_here = s
+        .api
+        .misplaced(QueryApi::V2, s.session, &s.traces, since)
+        .await
+        .unwrap();
+    assert_eq!(all_here, Vec::<Uuid>::new());
+    assert_eq!(v2_queries(&s.sim), 1, "the common case costs one query");
+
+    let mut named = s.traces.clone();
+    named.extend([elsewhere[0], Uuid::new_v4()]);
+    for api in [QueryApi::V2, QueryApi::V1] {
+        let found = s.api.misplaced(api, s.session, &named, since).await.unwrap();
+        assert_eq!(
+            found, elsewhere,
+            "{api:?}: the id in the other project, not the one nowhere"
+        );
+    }
+    // LangSmith refuses the look into the other project: the ids are taken as nowhere, not failed.
+    s.sim.behaviour().forbidden_projects = vec![other];
+    let found = s.api.misplaced(QueryApi::V2, s.session, &named, since).await.unwrap();
+    assert_eq!(found, Vec::<Uuid>::new());
+}
+
+#[tokio::test]
+async fn a_selector_query_sets_a_forbidden_project_apart_and_searches_the_others() {
+    let s = setup();
+    let ws = *s.sim.state().workspaces.keys().next().unwrap();
+    let mut projects = vec![s.session];
+    let mut wanted = Vec::new();
+    for name in ["q", "r", "t"] {
+        let new = serde_json::from_value(json!({"name": name})).unwrap();
+        let p = s.sim.state().add_session(ws, new).unwrap();
+        let metadata = json!([{"key": "user_id", "prefix": "u-9-", "distinct": 1}]);
+        let gen = json!({"session_id": p, "traces": 1, "metadata": metadata, "return_ids": true});
+        let (_, ids) = s
+            .sim
+            .state()
+            .generate(ws, serde_json::from_value(gen).unwrap())
+            .unwrap();
+        projects.push(p);
+        wanted.push((p, ids[0]));
+    }
+    s.sim.behaviour().forbidden_projects = vec![projects[2]];
+    let expr = super::filter::metadata_all([("user_id", "u-9-0")]);
+    let mut found = s
+        .api
+        .root_traces(&projects, &expr, Utc::now() - TimeDelta::days(1), None)
+        .await
+        .unwrap();
+    found.traces.sort();
+    wanted.retain(|(p, _)| *p != projects[2]);
+    wanted.sort();
+    assert_eq!(found.traces, wanted, "the projects LangSmith lets us search");
+    assert_eq!(found.forbidden, vec![projects[2]]);
 }
 
 /// Serves `router` on a free loopback port in the background.

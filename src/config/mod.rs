@@ -1,7 +1,6 @@
 //! Settings: one TOML file (`--config`), with defaults that stay under LangSmith's documented limits.
 //! Unknown fields are errors; secrets come from environment variables or files, never the TOML.
 
-mod duration;
 mod env;
 mod workspace;
 
@@ -11,10 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use duration::{duration, parse_duration};
 pub use workspace::{Secret, WorkspaceConfig};
 
-use crate::api::QueryApi;
+use crate::duration::duration;
 use crate::topics;
 use crate::window::Window;
 
@@ -174,6 +172,18 @@ impl Default for HttpConfig {
             listen: "0.0.0.0:9464".into(),
         }
     }
+}
+
+/// Which query API answers the checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryApi {
+    /// v2 `traces/query` with `trace_ids` (LangSmith's fast path for known traces), under
+    /// `/api/v2` (or `/v2`, see `api/v2.rs`).
+    #[default]
+    V2,
+    /// `POST /api/v1/runs/query` with an `id` list, for installs without the v2 API.
+    V1,
 }
 
 #[derive(Debug, Clone, Deserialize)]

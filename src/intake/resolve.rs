@@ -142,58 +142,75 @@ impl Resolver {
                         ..rejected("the project lookup", &a)
                     }),
                 },
-                Target::Selector {
-                    session,
-                    metadata,
-                    start_time,
-                    end_time,
-                } => {
-                    let scope = match session {
-                        None => None,
-                        Some(s) => match self.session(api, s).await {
-                            Ok(Some(id)) => Some(id),
-                            Ok(None) => {
-                                out.failures.push(Unresolved {
-                                    session_id: None,
-                                    trace_ids: Vec::new(),
-                                    reason: FailReason::UnknownSession,
-                                    detail: "the selector names no project of the workspace".into(),
-                                });
-                                continue;
-                            }
-                            Err(a) => {
-                                out.failures.push(rejected("the project lookup", &a));
-                                continue;
-                            }
-                        },
-                    };
-                    let sessions = match scope {
-                        Some(id) => Ok(vec![id]),
-                        None => api.all_sessions().await,
-                    };
-                    let expr = filter::metadata_all(metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                    // Config validation keeps the lookback within ten years.
-                    let lookback = chrono::TimeDelta::from_std(self.lookback).unwrap_or(chrono::TimeDelta::days(400));
-                    let since = start_time.unwrap_or_else(|| Utc::now() - lookback);
-                    let found = match sessions {
-                        Ok(s) => api.root_traces(&s, &expr, since, *end_time).await,
-                        Err(a) => Err(a),
-                    };
-                    match found {
-                        Ok(found) if found.is_empty() => out.nothing_found.push(scope),
-                        Ok(found) => {
-                            for (s, t) in found {
-                                out.sessions.entry(s).or_default().insert(t);
-                            }
-                        }
-                        Err(a) => out.failures.push(Unresolved {
-                            session_id: scope,
-                            ..rejected("the trace query", &a)
-                        }),
-                    }
-                }
+                Target::Selector { .. } => self.selector(api, target, &mut out).await,
             }
         }
         out
+    }
+
+    /// Resolves a metadata selector into `out`: its traces, a failure, or "nothing found". A
+    /// project LangSmith refuses to search fails on its own (`forbidden`), and the others are still
+    /// searched; "nothing found" is said only when every project could be searched.
+    async fn selector(&self, api: &LangSmith, target: &Target, out: &mut Resolved) {
+        let Target::Selector {
+            session,
+            metadata,
+            start_time,
+            end_time,
+        } = target
+        else {
+            return;
+        };
+        let scope = match session {
+            None => None,
+            Some(s) => match self.session(api, s).await {
+                Ok(Some(id)) => Some(id),
+                Ok(None) => {
+                    out.failures.push(Unresolved {
+                        session_id: None,
+                        trace_ids: Vec::new(),
+                        reason: FailReason::UnknownSession,
+                        detail: "the selector names no project of the workspace".into(),
+                    });
+                    return;
+                }
+                Err(a) => return out.failures.push(rejected("the project lookup", &a)),
+            },
+        };
+        let sessions = match scope {
+            Some(id) => Ok(vec![id]),
+            None => api.all_sessions().await,
+        };
+        let expr = filter::metadata_all(metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        // Config validation keeps the lookback within ten years.
+        let lookback = chrono::TimeDelta::from_std(self.lookback).unwrap_or(chrono::TimeDelta::days(400));
+        let since = start_time.unwrap_or_else(|| Utc::now() - lookback);
+        let found = match sessions {
+            Ok(s) => api.root_traces(&s, &expr, since, *end_time).await,
+            Err(a) => Err(a),
+        };
+        let found = match found {
+            Ok(found) => found,
+            Err(a) => {
+                return out.failures.push(Unresolved {
+                    session_id: scope,
+                    ..rejected("the trace query", &a)
+                })
+            }
+        };
+        for project in &found.forbidden {
+            out.failures.push(Unresolved {
+                session_id: Some(*project),
+                trace_ids: Vec::new(),
+                reason: FailReason::Forbidden,
+                detail: "LangSmith answered HTTP 403 to the trace query of this project".into(),
+            });
+        }
+        if found.traces.is_empty() && found.forbidden.is_empty() {
+            out.nothing_found.push(scope);
+        }
+        for (s, t) in found.traces {
+            out.sessions.entry(s).or_default().insert(t);
+        }
     }
 }

@@ -104,7 +104,9 @@ impl Commits {
             else {
                 continue;
             };
-            for (session, ids) in &r.ids {
+            // Ids of the project that answered 403 for a while may be committed undeleted: they
+            // failed as `forbidden`, which the reconciler checks.
+            for (session, ids) in r.ids.iter().filter(|(s, _)| plan.forbidden != Some(**s)) {
                 let late: Vec<Option<usize>> = ids
                     .iter()
                     .map(|id| first.get(&(r.ws, *session, *id)).copied())

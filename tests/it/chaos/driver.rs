@@ -229,9 +229,9 @@ impl Chaos<'_> {
             }
             _ => {
                 self.sim.behaviour().forbidden_projects = vec![self.forbidden];
-                tokio::time::sleep(span).await;
+                tokio::time::sleep(long).await;
                 self.sim.behaviour().forbidden_projects.clear();
-                "a project answering 403"
+                "a project answering 403 (long)"
             }
         }
     }

@@ -73,6 +73,7 @@ async fn chaos_every_request_ends_and_nothing_is_lost() {
     let forbidden = workspaces[0].2[0];
     let mut plan = plan::plan(&world, workspaces, n, seed);
     plan.forbidden = Some(forbidden);
+    eprintln!("chaos: the project that answers 403 for a while: {forbidden}");
 
     let extra = format!(
         r#"
@@ -174,7 +175,7 @@ api_key_file = "{third_key}"
     let mut outs = outs;
     if progress.open() > 0 {
         // The test's own reader is a Kafka client too, and against Tansu clients have skipped
-        // records (see the README). Read everything again, with a new reader, before judging.
+        // records (see docs/testing.md). Read everything again, with a new reader, before judging.
         let first = outs.len();
         let mut last = 0;
         let (again, _) = world

@@ -82,7 +82,7 @@ fn terminal(plan: &Plan, r: &Request, s: &Seen) -> bool {
             let still = failed_as(s, "still_present");
             r.ids.iter().all(|(session, ids)| {
                 ids.iter().all(|id| {
-                    forbidden(plan, *session, s, id)
+                    forbidden(plan, r, *session, s, id)
                         || if r.never.contains(id) {
                             still(id)
                         } else {
@@ -95,9 +95,11 @@ fn terminal(plan: &Plan, r: &Request, s: &Seen) -> bool {
 }
 
 /// The id is of the project that answered 403 for a while, and failed as `forbidden`: a terminal
-/// outcome, whether or not its delete had gone through before.
-fn forbidden(plan: &Plan, session: Uuid, s: &Seen, id: &Uuid) -> bool {
-    plan.forbidden == Some(session) && failed_as(s, "forbidden")(id)
+/// outcome, whether or not its delete had gone through before. A selector refused the search of
+/// that project fails it without naming ids (it never found them).
+fn forbidden(plan: &Plan, r: &Request, session: Uuid, s: &Seen, id: &Uuid) -> bool {
+    let refused = failed_as(s, "forbidden")(id) || (r.kind == Kind::Selector && s.failed.contains_key("forbidden"));
+    plan.forbidden == Some(session) && refused
 }
 
 /// Which requests are still open, updated from new outputs only (a big run reads millions).
@@ -168,10 +170,20 @@ pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim, at: &[(i32, i64)]) -> Vec
             .keys()
             .filter(|k| !matches!((r.kind, k.as_str()), (Kind::UnknownSession, "unknown_session")))
             .filter(|k| k.as_str() != "still_present" || r.never.is_empty())
-            .filter(|k| k.as_str() != "forbidden" || plan.forbidden.is_some_and(|f| r.ids.contains_key(&f)))
+            // Its ids may be in the project that answered 403, and an unscoped selector searches it.
+            .filter(|k| {
+                k.as_str() != "forbidden"
+                    || !plan
+                        .forbidden
+                        .is_some_and(|f| r.ids.contains_key(&f) || r.kind == Kind::Selector)
+            })
             .collect();
         if !other_reasons.is_empty() {
-            problems.push(format!("{}: failed with {other_reasons:?}", r.id));
+            let projects: Vec<&Uuid> = r.ids.keys().collect();
+            problems.push(format!(
+                "{}: {:?} in {projects:?} failed with {other_reasons:?}",
+                r.id, r.kind
+            ));
         }
         if r.kind != Kind::Invalid && s.dead {
             problems.push(format!("{}: a valid request was dead-lettered", r.id));
@@ -183,7 +195,7 @@ pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim, at: &[(i32, i64)]) -> Vec
             }
             Kind::Explicit | Kind::Selector => {
                 for (session, id) in r.ids.iter().flat_map(|(s, ids)| ids.iter().map(move |id| (*s, id))) {
-                    if forbidden(plan, session, s, id) {
+                    if forbidden(plan, r, session, s, id) {
                         refused += 1;
                         continue;
                     }
@@ -253,7 +265,7 @@ fn unsent(plan: &Plan, sim: &Sim, by: &HashMap<String, Seen>) -> Vec<String> {
             let seen = by.get(&r.id).unwrap_or(&empty);
             let missing = ids
                 .iter()
-                .filter(|id| !got.is_some_and(|g| g.contains(id)) && !forbidden(plan, *session, seen, id))
+                .filter(|id| !got.is_some_and(|g| g.contains(id)) && !forbidden(plan, r, *session, seen, id))
                 .count();
             if missing > 0 {
                 problems.push(format!("{}: {missing} ids never reached the delete API", r.id));
