@@ -16,11 +16,17 @@ pub(super) async fn delete(intake: &Intake, api: &LangSmith, session: Uuid, ids:
     let lookback = TimeDelta::from_std(cfg.lookback).unwrap_or(TimeDelta::days(400));
     let misplaced = match api.misplaced(cfg.query_api, session, ids, Utc::now() - lookback).await {
         Ok(m) => m,
-        Err(answer) => {
+        // The project is forbidden or gone: the delete would be refused the same way.
+        Err(answer) if matches!(answer.status.as_u16(), 403 | 404) => {
             let why = answer.refusal("the project check");
-            tracing::error!(workspace = api.alias(), %session, ids = ids.len(), detail = %why.detail,
-                "the project check before a delete was refused");
             return ids.iter().map(|id| (*id, why.clone())).collect();
+        }
+        // Any other refusal is about the look itself (a request LangSmith does not take): the ids
+        // are deleted as named rather than failed, and it is said loudly.
+        Err(answer) => {
+            tracing::error!(workspace = api.alias(), %session, status = answer.status.as_u16(),
+                "LangSmith refused the look before a delete: deleting the ids as named");
+            Vec::new()
         }
     };
     if misplaced.is_empty() {
