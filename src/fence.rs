@@ -93,6 +93,10 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
         if self.offsets.is_done(&p, offset) {
             return Arrival::Done(None);
         }
+        if self.adopted.get(&p).is_some_and(|a| a.contains(&offset)) {
+            // Read again (a gap re-read) while its adopted work is still in flight.
+            return Arrival::Adopted;
+        }
         if !self.offsets.tracks(&p) {
             // The first record of the generation: the group committed everything before it.
             if let Some(left) = self.left.get_mut(&p) {

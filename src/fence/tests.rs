@@ -13,6 +13,7 @@ fn work_in_flight_when_the_partition_comes_back_is_adopted() {
     f.assign(0);
     assert_eq!(f.arrive(0, 10), Arrival::Adopted, "not done again");
     assert_eq!(f.arrive(0, 11), Arrival::Adopted);
+    assert_eq!(f.arrive(0, 11), Arrival::Adopted, "nor when read once more");
     assert_eq!(f.complete(0, 11, g1), None, "10 is still in flight");
     assert_eq!(
         f.complete(0, 10, g1),
