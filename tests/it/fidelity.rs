@@ -111,12 +111,7 @@ async fn checks_verify_everything_with_api_v2_turned_off() {
 
 /// Traces in `session` for one request each: (request data, trace ids).
 fn request_for(world: &World, id: &str, session: Uuid, n: usize) -> (Value, BTreeSet<Uuid>) {
-    let gen = json!({"session_id": session, "traces": n, "return_ids": true});
-    let (_, ids) = world
-        .sim
-        .state()
-        .generate(world.ws, serde_json::from_value(gen).unwrap())
-        .unwrap();
+    let ids = world.traces(session, n);
     let data = json!({"request_id": id, "targets": [{"session_id": session, "trace_ids": ids}]});
     (data, ids.into_iter().collect())
 }

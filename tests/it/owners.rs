@@ -14,16 +14,6 @@ use crate::support::private_simulator;
 use crate::verify::all_terminal;
 use crate::world::{data_of, World};
 
-fn traces(world: &World, session: Uuid, n: usize) -> Vec<Uuid> {
-    let gen = json!({"session_id": session, "traces": n, "return_ids": true});
-    let (_, ids) = world
-        .sim
-        .state()
-        .generate(world.ws, serde_json::from_value(gen).unwrap())
-        .unwrap();
-    ids
-}
-
 fn ids_of(outs: &[crate::world::Out], topic: &str, reason: Option<&str>) -> BTreeSet<Uuid> {
     data_of(outs, topic)
         .iter()
@@ -40,8 +30,8 @@ async fn wrong_project_with(mode: &str) {
     let [named, other] = world.sessions(2)[..] else {
         unreachable!()
     };
-    let right = traces(&world, named, 3);
-    let wrong = traces(&world, other, 1)[0];
+    let right = world.traces(named, 3);
+    let wrong = world.traces(other, 1)[0];
     let nowhere = Uuid::new_v4();
     let mut ids = right.clone();
     ids.extend([wrong, nowhere]);

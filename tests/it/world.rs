@@ -167,6 +167,17 @@ api_key_file = "{key}"
             .collect()
     }
 
+    /// `n` new root traces in `session` of the main workspace, in the simulator.
+    pub fn traces(&self, session: Uuid, n: usize) -> Vec<Uuid> {
+        let gen = json!({"session_id": session, "traces": n, "return_ids": true});
+        let (_, ids) = self
+            .sim
+            .state()
+            .generate(self.ws, serde_json::from_value(gen).unwrap())
+            .unwrap();
+        ids
+    }
+
     /// Publishes an erasure request (structured CloudEvents) with `data`.
     pub async fn publish(&self, data: Value) {
         self.publish_many(std::slice::from_ref(&data)).await;
