@@ -83,35 +83,47 @@ impl LangSmith {
         Ok(out)
     }
 
-    /// One query over at most 100 sessions, every page of it.
+    /// One query over at most 100 sessions, every page of it, as (session, trace).
     async fn roots_matching(
         &self,
         sessions: &[Uuid],
         filter: &str,
         start: DateTime<Utc>,
     ) -> Result<Vec<(Uuid, Uuid)>, Answer> {
-        let url = format!("{}/api/v1/runs/query", self.root);
-        let class = tier(start, Utc::now());
-        let mut body = json!({
+        let body = json!({
             "session": sessions, "is_root": true, "filter": filter, "limit": 100,
             "select": ["id", "session_id"],
             "start_time": start.to_rfc3339_opts(SecondsFormat::Micros, true),
         });
+        let runs = self.runs_pages(tier(start, Utc::now()), body, usize::MAX).await?;
+        Ok(runs.into_iter().map(|(id, session)| (session, id)).collect())
+    }
+
+    /// v1 `POST /runs/query` with `body` (selecting `id` and `session_id`), following its cursor
+    /// for at most `max_pages` pages: the (run, session) pairs.
+    pub(super) async fn runs_pages(
+        &self,
+        class: Class,
+        mut body: Value,
+        max_pages: usize,
+    ) -> Result<Vec<(Uuid, Uuid)>, Answer> {
+        let url = format!("{}/api/v1/runs/query", self.root);
         let mut out = Vec::new();
-        loop {
+        for _ in 0..max_pages {
             let page: RunsPage = self
                 .fetch(class, || self.send(class, |c| c.post(&url).json(&body)))
                 .await?;
-            out.extend(page.runs.iter().map(|r| (r.session_id, r.id)));
+            out.extend(page.runs.iter().map(|r| (r.id, r.session_id)));
             match page
                 .cursors
                 .and_then(|c| c.next)
                 .filter(|n| !n.is_empty() && !page.runs.is_empty())
             {
                 Some(next) => body["cursor"] = Value::String(next),
-                None => return Ok(out),
+                None => break,
             }
         }
+        Ok(out)
     }
 }
 

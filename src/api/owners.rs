@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{Answer, Class, Cursors, LangSmith};
+use super::{Answer, Class, LangSmith};
 use crate::config::QueryApi;
 
 /// How long a listing of the workspace's projects is used.
@@ -42,18 +42,6 @@ struct V2Page {
 struct V2Row {
     id: Uuid,
     project_id: Uuid,
-}
-
-#[derive(Deserialize)]
-struct V1Page {
-    runs: Vec<V1Row>,
-    cursors: Option<Cursors>,
-}
-
-#[derive(Deserialize)]
-struct V1Row {
-    id: Uuid,
-    session_id: Uuid,
 }
 
 impl LangSmith {
@@ -173,25 +161,10 @@ impl LangSmith {
     /// (id, project) of the runs among `ids` anywhere in the workspace: v1 `runs/query` with an id
     /// list (1000 to a query; pages of 100 runs found), in LangSmith's slowest v1 tier.
     async fn locate(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>, Answer> {
-        let url = format!("{}/api/v1/runs/query", self.root);
-        let class = Class::QueryWide;
         let mut found = Vec::new();
         for chunk in ids.chunks(1000) {
-            let mut body = json!({"id": chunk, "limit": 100, "select": ["id", "session_id"]});
-            for _ in 0..MAX_PAGES {
-                let page: V1Page = self
-                    .fetch(class, || self.send(class, |c| c.post(&url).json(&body)))
-                    .await?;
-                found.extend(page.runs.iter().map(|r| (r.id, r.session_id)));
-                match page
-                    .cursors
-                    .and_then(|c| c.next)
-                    .filter(|n| !n.is_empty() && !page.runs.is_empty())
-                {
-                    Some(next) => body["cursor"] = Value::String(next),
-                    None => break,
-                }
-            }
+            let body = json!({"id": chunk, "limit": 100, "select": ["id", "session_id"]});
+            found.extend(self.runs_pages(Class::QueryWide, body, MAX_PAGES).await?);
         }
         Ok(found)
     }
