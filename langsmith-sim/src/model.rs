@@ -140,6 +140,25 @@ pub struct Workspace {
     /// Every accepted trace-id delete request, for tests to reconcile against.
     pub delete_log: Vec<DeleteTarget>,
     pub audit: Vec<AuditEntry>,
+    /// Changes to `runs` so far: what a query matched is valid while this stays the same.
+    pub version: u64,
+    pub recent: RecentQueries,
+}
+
+/// What recent run queries matched, by query, for the workspace's `version`: the pages after the
+/// first read it instead of scanning the workspace again (a selector matching 100,000 traces is
+/// read in 1,000 pages).
+#[derive(Debug, Default)]
+pub struct RecentQueries {
+    pub version: u64,
+    pub matches: HashMap<String, std::sync::Arc<Matched>>,
+}
+
+/// The runs a query matched, in its order, and the sessions they are in.
+#[derive(Debug)]
+pub struct Matched {
+    pub ids: Vec<Uuid>,
+    pub sessions: Vec<Uuid>,
 }
 
 impl Workspace {
@@ -161,6 +180,7 @@ impl Workspace {
             }
         }
         self.runs.insert(run.id, run);
+        self.version += 1;
     }
 
     /// Removes a whole trace if it lives in `session_id`; returns whether anything was removed.
@@ -176,6 +196,7 @@ impl Workspace {
         for id in self.traces.remove(&trace_id).unwrap_or_default() {
             self.runs.remove(&id);
         }
+        self.version += 1;
         true
     }
 }

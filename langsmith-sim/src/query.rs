@@ -1,9 +1,11 @@
 //! Run selection shared by the v1 and v2 query endpoints: which runs match, newest first.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use crate::filter::{matches, Expr};
-use crate::model::{Micros, Run, Workspace};
+use crate::model::{Matched, Micros, RecentQueries, Run, Workspace};
 
 #[derive(Debug, Default)]
 pub struct RunQuery {
@@ -83,6 +85,36 @@ impl RunQuery {
             out.reverse();
         }
         out
+    }
+}
+
+impl RunQuery {
+    /// What the query matches, from the workspace's recent queries when the runs have not changed
+    /// since (queries kept at most: 64).
+    pub fn matched(&self, ws: &mut Workspace) -> Arc<Matched> {
+        let key = format!("{self:?}");
+        if ws.recent.version != ws.version {
+            ws.recent = RecentQueries {
+                version: ws.version,
+                ..Default::default()
+            };
+        }
+        if let Some(m) = ws.recent.matches.get(&key) {
+            return m.clone();
+        }
+        let all = self.run(ws);
+        let mut sessions: Vec<Uuid> = all.iter().map(|r| r.session_id).collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        let m = Arc::new(Matched {
+            ids: all.iter().map(|r| r.id).collect(),
+            sessions,
+        });
+        if ws.recent.matches.len() >= 64 {
+            ws.recent.matches.clear();
+        }
+        ws.recent.matches.insert(key, m.clone());
+        m
     }
 }
 

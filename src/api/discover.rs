@@ -48,55 +48,42 @@ pub fn started_by(expr: &str, end: Option<DateTime<Utc>>) -> String {
     }
 }
 
-/// What a selector's query found: (session, trace) pairs, and the projects LangSmith refused to search
-/// (403, attribute-based access control), set apart so that one cannot hide the others.
-#[derive(Debug, Default, PartialEq)]
-pub struct Discovered {
-    pub traces: Vec<(Uuid, Uuid)>,
-    pub forbidden: Vec<Uuid>,
+/// A page of a selector's query: (session, trace) pairs found, or a project LangSmith refused to
+/// search (403, attribute-based access control), set apart so that one cannot hide the others.
+#[derive(Debug, PartialEq)]
+pub enum Found {
+    Traces(Vec<(Uuid, Uuid)>),
+    Forbidden(Uuid),
+}
+
+/// A selector's query, read a page at a time (`next`), so that a selector matching a million traces
+/// is never held whole. Sessions go 100 to a query; a query answered 403 is split in halves until
+/// the projects refused are found.
+pub struct Roots<'a> {
+    api: &'a LangSmith,
+    filter: String,
+    start: DateTime<Utc>,
+    todo: Vec<&'a [Uuid]>,
+    /// The query being paged: its body (with the cursor of its next page) and its sessions.
+    paging: Option<(Value, &'a [Uuid])>,
 }
 
 impl LangSmith {
-    /// Root traces in `sessions` matching `expr` that started in `[start, end]`. Sessions go 100 to a
-    /// query; a query answered 403 is split in halves until the projects refused are found.
-    pub async fn root_traces(
-        &self,
-        sessions: &[Uuid],
+    /// Root traces in `sessions` matching `expr` that started in `[start, end]`, page by page.
+    pub fn root_traces<'a>(
+        &'a self,
+        sessions: &'a [Uuid],
         expr: &str,
         start: DateTime<Utc>,
         end: Option<DateTime<Utc>>,
-    ) -> Result<Discovered, Answer> {
-        let filter = started_by(expr, end);
-        let mut out = Discovered::default();
-        let mut todo: Vec<&[Uuid]> = sessions.chunks(100).rev().collect();
-        while let Some(chunk) = todo.pop() {
-            match self.roots_matching(chunk, &filter, start).await {
-                Ok(found) => out.traces.extend(found),
-                Err(a) if a.status == reqwest::StatusCode::FORBIDDEN && chunk.len() > 1 => {
-                    let (left, right) = chunk.split_at(chunk.len() / 2);
-                    todo.extend([right, left]);
-                }
-                Err(a) if a.status == reqwest::StatusCode::FORBIDDEN => out.forbidden.push(chunk[0]),
-                Err(a) => return Err(a),
-            }
+    ) -> Roots<'a> {
+        Roots {
+            api: self,
+            filter: started_by(expr, end),
+            start,
+            todo: sessions.chunks(100).rev().collect(),
+            paging: None,
         }
-        Ok(out)
-    }
-
-    /// One query over at most 100 sessions, every page of it, as (session, trace).
-    async fn roots_matching(
-        &self,
-        sessions: &[Uuid],
-        filter: &str,
-        start: DateTime<Utc>,
-    ) -> Result<Vec<(Uuid, Uuid)>, Answer> {
-        let body = json!({
-            "session": sessions, "is_root": true, "filter": filter, "limit": 100,
-            "select": ["id", "session_id"],
-            "start_time": start.to_rfc3339_opts(SecondsFormat::Micros, true),
-        });
-        let runs = self.runs_pages(tier(start, Utc::now()), body, usize::MAX).await?;
-        Ok(runs.into_iter().map(|(id, session)| (session, id)).collect())
     }
 
     /// v1 `POST /runs/query` with `body` (selecting `id` and `session_id`), following its cursor
@@ -107,23 +94,66 @@ impl LangSmith {
         mut body: Value,
         max_pages: usize,
     ) -> Result<Vec<(Uuid, Uuid)>, Answer> {
-        let url = format!("{}/api/v1/runs/query", self.root);
         let mut out = Vec::new();
         for _ in 0..max_pages {
-            let page: RunsPage = self
-                .fetch(class, || self.send(class, |c| c.post(&url).json(&body)))
-                .await?;
-            out.extend(page.runs.iter().map(|r| (r.id, r.session_id)));
-            match page
-                .cursors
-                .and_then(|c| c.next)
-                .filter(|n| !n.is_empty() && !page.runs.is_empty())
-            {
+            let (runs, next) = self.runs_page(class, &body).await?;
+            out.extend(runs);
+            match next {
                 Some(next) => body["cursor"] = Value::String(next),
                 None => break,
             }
         }
         Ok(out)
+    }
+
+    /// One page of v1 `POST /runs/query`: its (run, session) pairs and the cursor of the next page,
+    /// if there is one (an empty page ends the query, whatever its cursor says).
+    async fn runs_page(&self, class: Class, body: &Value) -> Result<(Vec<(Uuid, Uuid)>, Option<String>), Answer> {
+        let url = format!("{}/api/v1/runs/query", self.root);
+        let page: RunsPage = self
+            .fetch(class, || self.send(class, |c| c.post(&url).json(body)))
+            .await?;
+        let next = (page.cursors.and_then(|c| c.next)).filter(|n| !n.is_empty() && !page.runs.is_empty());
+        Ok((page.runs.iter().map(|r| (r.id, r.session_id)).collect(), next))
+    }
+}
+
+impl Roots<'_> {
+    /// The next page, or `None` when every session has been searched.
+    pub async fn next(&mut self) -> Result<Option<Found>, Answer> {
+        loop {
+            let (body, chunk) = match self.paging.take() {
+                Some(paging) => paging,
+                None => match self.todo.pop() {
+                    Some(chunk) => (self.first_body(chunk), chunk),
+                    None => return Ok(None),
+                },
+            };
+            match self.api.runs_page(tier(self.start, Utc::now()), &body).await {
+                Ok((runs, next)) => {
+                    if let Some(next) = next {
+                        let mut body = body;
+                        body["cursor"] = Value::String(next);
+                        self.paging = Some((body, chunk));
+                    }
+                    return Ok(Some(Found::Traces(runs.into_iter().map(|(id, s)| (s, id)).collect())));
+                }
+                Err(a) if a.status == reqwest::StatusCode::FORBIDDEN && chunk.len() > 1 => {
+                    let (left, right) = chunk.split_at(chunk.len() / 2);
+                    self.todo.extend([right, left]);
+                }
+                Err(a) if a.status == reqwest::StatusCode::FORBIDDEN => return Ok(Some(Found::Forbidden(chunk[0]))),
+                Err(a) => return Err(a),
+            }
+        }
+    }
+
+    fn first_body(&self, sessions: &[Uuid]) -> Value {
+        json!({
+            "session": sessions, "is_root": true, "filter": self.filter, "limit": 100,
+            "select": ["id", "session_id"],
+            "start_time": self.start.to_rfc3339_opts(SecondsFormat::Micros, true),
+        })
     }
 }
 

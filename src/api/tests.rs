@@ -128,11 +128,11 @@ async fn answers_from_a_deprecated_endpoint_are_counted() {
     s.sim.behaviour().deprecation_headers = true;
     let expr = super::filter::metadata_all([("user_id", "nobody")]);
     for _ in 0..2 {
-        let found = s
+        let session = [s.session];
+        let roots = s
             .api
-            .root_traces(&[s.session], &expr, Utc::now() - TimeDelta::days(1), None)
-            .await;
-        assert_eq!(found.unwrap(), super::discover::Discovered::default());
+            .root_traces(&session, &expr, Utc::now() - TimeDelta::days(1), None);
+        assert_eq!(every_page(roots).await, (vec![], vec![]));
     }
     let counted = s.metrics.deprecated_answers.with_label_values(&["query"]).get();
     assert_eq!(counted, 2, "every answer counts (the log says it once)");
@@ -200,16 +200,54 @@ async fn a_selector_query_sets_a_forbidden_project_apart_and_searches_the_others
     }
     s.sim.behaviour().forbidden_projects = vec![projects[2]];
     let expr = super::filter::metadata_all([("user_id", "u-9-0")]);
-    let mut found = s
+    let roots = s
         .api
-        .root_traces(&projects, &expr, Utc::now() - TimeDelta::days(1), None)
-        .await
-        .unwrap();
-    found.traces.sort();
+        .root_traces(&projects, &expr, Utc::now() - TimeDelta::days(1), None);
+    let (mut traces, forbidden) = every_page(roots).await;
+    traces.sort();
     wanted.retain(|(p, _)| *p != projects[2]);
     wanted.sort();
-    assert_eq!(found.traces, wanted, "the projects LangSmith lets us search");
-    assert_eq!(found.forbidden, vec![projects[2]]);
+    assert_eq!(traces, wanted, "the projects LangSmith lets us search");
+    assert_eq!(forbidden, vec![projects[2]]);
+}
+
+#[tokio::test]
+async fn a_selector_query_is_read_a_page_at_a_time() {
+    let s = setup();
+    let ws = *s.sim.state().workspaces.keys().next().unwrap();
+    let metadata = json!([{"key": "user_id", "prefix": "u-8-", "distinct": 1}]);
+    let gen = json!({"session_id": s.session, "traces": 250, "metadata": metadata});
+    s.sim
+        .state()
+        .generate(ws, serde_json::from_value(gen).unwrap())
+        .unwrap();
+    let expr = super::filter::metadata_all([("user_id", "u-8-0")]);
+    let sessions = [s.session];
+    let mut roots = s
+        .api
+        .root_traces(&sessions, &expr, Utc::now() - TimeDelta::days(1), None);
+    let mut pages = Vec::new();
+    while let Some(found) = roots.next().await.unwrap() {
+        let queries = paths(&s.sim).iter().filter(|p| p.0 == "/api/v1/runs/query").count();
+        let super::discover::Found::Traces(t) = found else {
+            panic!("{found:?}")
+        };
+        assert_eq!(queries, pages.len() + 1, "one query per page, fetched when asked for");
+        pages.push(t.len());
+    }
+    assert_eq!(pages, [100, 100, 50]);
+}
+
+/// Every page of a selector's query: the (session, trace) pairs found, and the projects refused.
+async fn every_page(mut roots: super::discover::Roots<'_>) -> (Vec<(Uuid, Uuid)>, Vec<Uuid>) {
+    let (mut traces, mut forbidden) = (Vec::new(), Vec::new());
+    while let Some(found) = roots.next().await.unwrap() {
+        match found {
+            super::discover::Found::Traces(t) => traces.extend(t),
+            super::discover::Found::Forbidden(p) => forbidden.push(p),
+        }
+    }
+    (traces, forbidden)
 }
 
 /// Serves `router` on a free loopback port in the background.

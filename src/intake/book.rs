@@ -31,14 +31,22 @@ pub struct PartKey {
 
 struct Msg {
     request: Arc<Request>,
-    /// Output events not yet acknowledged, plus one while resolution or a part is pending.
+    /// Output events not yet acknowledged, parts not finished, plus one while resolution goes on.
     outstanding: usize,
     /// Trace ids the event names while it waits for resolution (they count toward the bound).
     unresolved_ids: usize,
+    /// Still resolving: a selector's traces arrive a page at a time, so a project's part count is
+    /// known only at the end, and parts finished before then wait in `held` (their ids only).
+    resolving: bool,
+    /// Per project: parts made so far, and the one still taking ids, if any.
+    made: HashMap<Uuid, (u32, Option<u32>)>,
+    held: Vec<(PartKey, Part)>,
 }
 
 struct Part {
-    parts: u32,
+    /// Ids given to the part; it takes no more once it has `max_batch` or resolution has ended.
+    size: usize,
+    sealed: bool,
     remaining: usize,
     accepted: Vec<Uuid>,
     rejected: Vec<Uuid>,
@@ -47,15 +55,46 @@ struct Part {
     refusal: Option<Refusal>,
 }
 
-#[derive(Default)]
+impl Part {
+    fn open() -> Part {
+        Part {
+            size: 0,
+            sealed: false,
+            remaining: 0,
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+            accepted_at: None,
+            refusal: None,
+        }
+    }
+}
+
 pub struct Book {
     msgs: HashMap<MsgKey, Msg>,
     parts: HashMap<PartKey, Part>,
     /// Ids in parts not yet answered, plus ids of events waiting for resolution.
     ids_in_flight: usize,
+    /// When a deletion accepted at a given time is checked.
+    window: Window,
+}
+
+/// What a piece of resolution gives: (part, ids) to coalesce, and events to publish now.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    pub work: Vec<(PartKey, Vec<Uuid>)>,
+    pub now: Vec<Output>,
 }
 
 impl Book {
+    pub fn new(window: Window) -> Book {
+        Book {
+            msgs: HashMap::new(),
+            parts: HashMap::new(),
+            ids_in_flight: 0,
+            window,
+        }
+    }
+
     /// A valid event, naming `unresolved_ids` trace ids before its targets are resolved: they
     /// count toward the in-flight bound from now on, not only once resolved.
     pub fn add(&mut self, key: MsgKey, request: Arc<Request>, unresolved_ids: usize) {
@@ -66,6 +105,9 @@ impl Book {
                 unresolved_ids,
                 request,
                 outstanding: 1,
+                resolving: true,
+                made: HashMap::new(),
+                held: Vec::new(),
             },
         );
     }
@@ -86,43 +128,49 @@ impl Book {
         self.ids_in_flight
     }
 
-    /// Resolution finished: returns the (part, ids) to coalesce and the events to publish now.
+    /// A piece of the resolution of `key` (`last` for the final one): returns the (part, ids) to
+    /// coalesce and the events to publish now. Ids join the project's open part until it holds
+    /// `max_batch`; the last piece closes every part, and the parts done by then are finished.
     pub fn resolved(
         &mut self,
         key: MsgKey,
         r: Resolved,
+        last: bool,
         max_batch: usize,
         now: DateTime<Utc>,
-    ) -> (Vec<(PartKey, Vec<Uuid>)>, Vec<Output>) {
+    ) -> Resolution {
         let Some(msg) = self.msgs.get_mut(&key) else {
-            return (Vec::new(), Vec::new());
+            return Resolution::default();
         };
-        self.ids_in_flight -= std::mem::take(&mut msg.unresolved_ids);
         let req = msg.request.clone();
-        let mut work = Vec::new();
+        let mut out = Resolution::default();
         for (session, ids) in r.sessions {
             let ids: Vec<Uuid> = ids.into_iter().collect();
-            let parts = ids.len().div_ceil(max_batch) as u32;
-            for (i, chunk) in ids.chunks(max_batch).enumerate() {
+            let mut rest = &ids[..];
+            while !rest.is_empty() {
+                let (made, open) = msg.made.entry(session).or_default();
                 let pk = PartKey {
                     msg: key,
                     session,
-                    part: i as u32,
+                    part: *open.get_or_insert_with(|| {
+                        *made += 1;
+                        msg.outstanding += 1;
+                        *made - 1
+                    }),
                 };
-                let part = Part {
-                    parts,
-                    remaining: chunk.len(),
-                    accepted: Vec::new(),
-                    rejected: Vec::new(),
-                    accepted_at: None,
-                    refusal: None,
-                };
-                self.parts.insert(pk, part);
-                self.ids_in_flight += chunk.len();
-                work.push((pk, chunk.to_vec()));
+                let part = self.parts.entry(pk).or_insert_with(Part::open);
+                let take = (max_batch - part.size).min(rest.len());
+                part.size += take;
+                part.remaining += take;
+                if part.size >= max_batch {
+                    part.sealed = true;
+                    *open = None;
+                }
+                self.ids_in_flight += take;
+                out.work.push((pk, rest[..take].to_vec()));
+                rest = &rest[take..];
             }
         }
-        let mut now_out = Vec::new();
         // In parts of at most `max_batch` ids, like every other output: a request for an unknown
         // project may name 100,000 ids, a record larger than Kafka takes.
         for f in r.failures {
@@ -133,29 +181,47 @@ impl Book {
                     detail: f.detail.clone(),
                     ..f
                 };
-                now_out.push(Output::Failed(failed(&req, part, (i as u32, parts), 0, now)));
+                out.now
+                    .push(Output::Failed(failed(&req, part, (i as u32, parts), 0, now)));
             }
             if f.trace_ids.is_empty() {
-                now_out.push(Output::Failed(failed(&req, f, (0, 1), 0, now)));
+                out.now.push(Output::Failed(failed(&req, f, (0, 1), 0, now)));
             }
         }
         for session_id in r.nothing_found {
-            now_out.push(Output::Verified(DeletionVerified {
-                request_id: req.request_id.clone(),
-                workspace: req.workspace.clone(),
-                session_id,
-                trace_ids: Vec::new(),
-                part: 0,
-                parts: 1,
-                accepted_at: now,
-                checked_at: now,
-                attempts: 0,
-                source: req.source.clone(),
-            }));
+            out.now.push(Output::Verified(nothing_found(&req, session_id, now)));
         }
-        // The pending-resolution unit becomes one unit per part plus one per event to publish now.
-        msg.outstanding = msg.outstanding - 1 + work.len() + now_out.len();
-        (work, now_out)
+        msg.outstanding += out.now.len();
+        if last {
+            out.now.extend(self.close(key));
+        }
+        out
+    }
+
+    /// Resolution of `key` ended: its parts are closed and counted, and the ones done are finished.
+    fn close(&mut self, key: MsgKey) -> Vec<Output> {
+        let Some(msg) = self.msgs.get_mut(&key) else {
+            return Vec::new();
+        };
+        msg.resolving = false;
+        msg.outstanding -= 1;
+        self.ids_in_flight -= std::mem::take(&mut msg.unresolved_ids);
+        let mut done = std::mem::take(&mut msg.held);
+        for (session, (_, open)) in msg.made.iter_mut() {
+            let Some(part) = open.take() else { continue };
+            let pk = PartKey {
+                msg: key,
+                session: *session,
+                part,
+            };
+            let Some(p) = self.parts.get_mut(&pk) else { continue };
+            p.sealed = true;
+            if p.remaining == 0 {
+                done.extend(self.parts.remove_entry(&pk));
+            }
+        }
+        done.sort_by_key(|(pk, _)| (pk.session, pk.part));
+        done.into_iter().flat_map(|(pk, part)| self.finish(pk, part)).collect()
     }
 
     /// A delete call ended: `accepted` ids went through at `at`, `rejected` were refused for good.
@@ -166,7 +232,6 @@ impl Book {
         ids: &[Uuid],
         rejected: &HashMap<Uuid, Refusal>,
         at: DateTime<Utc>,
-        window: &Window,
     ) -> Vec<(MsgKey, Vec<Output>)> {
         let mut done = Vec::new();
         for (i, pk) in owners {
@@ -184,32 +249,39 @@ impl Book {
             }
             part.remaining -= 1;
             self.ids_in_flight -= 1;
-            if part.remaining == 0 {
-                if let Some(part) = self.parts.remove(&pk) {
-                    done.push((pk.msg, self.finish(pk, part, window)));
-                }
+            if part.remaining > 0 || !part.sealed {
+                continue;
+            }
+            let Some(part) = self.parts.remove(&pk) else { continue };
+            match self.msgs.get_mut(&pk.msg) {
+                // The part count is not known yet: the part waits for the end of resolution.
+                Some(msg) if msg.resolving => msg.held.push((pk, part)),
+                _ => done.push((pk.msg, self.finish(pk, part))),
             }
         }
         done
     }
 
-    fn finish(&mut self, pk: PartKey, mut part: Part, window: &Window) -> Vec<Output> {
+    fn finish(&mut self, pk: PartKey, mut part: Part) -> Vec<Output> {
         let Some(msg) = self.msgs.get_mut(&pk.msg) else {
             return Vec::new();
         };
         let req = &msg.request;
+        let parts = msg.made.get(&pk.session).map_or(1, |(made, _)| *made);
         let mut out = Vec::new();
         if let Some(at) = part.accepted_at.filter(|_| !part.accepted.is_empty()) {
+            // Two selectors of one request may match the same trace in one part.
             part.accepted.sort_unstable();
+            part.accepted.dedup();
             out.push(Output::Requested(DeletionRequested {
                 request_id: req.request_id.clone(),
                 workspace: req.workspace.clone(),
                 session_id: pk.session,
                 trace_ids: part.accepted,
                 part: pk.part,
-                parts: part.parts,
+                parts,
                 accepted_at: at,
-                verify_after: window.verify_after(at),
+                verify_after: self.window.verify_after(at),
                 deadline: req.deadline,
                 attempt: 1,
                 source: req.source.clone(),
@@ -217,6 +289,7 @@ impl Book {
         }
         if !part.rejected.is_empty() {
             part.rejected.sort_unstable();
+            part.rejected.dedup();
             let why = part.refusal.take().unwrap_or_else(|| Refusal {
                 reason: FailReason::RejectedByApi,
                 detail: String::new(),
@@ -227,7 +300,7 @@ impl Book {
                 reason: why.reason,
                 detail: why.detail,
             };
-            out.push(Output::Failed(failed(req, f, (pk.part, part.parts), 1, Utc::now())));
+            out.push(Output::Failed(failed(req, f, (pk.part, parts), 1, Utc::now())));
         }
         msg.outstanding = msg.outstanding - 1 + out.len();
         out
@@ -249,6 +322,22 @@ impl Book {
             return true;
         }
         false
+    }
+}
+
+/// A selector that matched no trace in `session_id` (or in the workspace): verified at once.
+fn nothing_found(req: &Request, session_id: Option<Uuid>, now: DateTime<Utc>) -> DeletionVerified {
+    DeletionVerified {
+        request_id: req.request_id.clone(),
+        workspace: req.workspace.clone(),
+        session_id,
+        trace_ids: Vec::new(),
+        part: 0,
+        parts: 1,
+        accepted_at: now,
+        checked_at: now,
+        attempts: 0,
+        source: req.source.clone(),
     }
 }
 

@@ -10,8 +10,15 @@ use chrono::Utc;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::api::{filter, Answer, LangSmith};
+use crate::api::{filter, Answer, Found, LangSmith};
 use crate::event::{FailReason, SessionRef, Target};
+
+/// Where a selector's traces go while it is being resolved, a page (at most 100) at a time: a
+/// selector matching a million traces is never held whole. `page` returns when there is room for
+/// more, so the next page is fetched only then.
+pub trait Pages: Send {
+    fn page(&mut self, traces: BTreeMap<Uuid, BTreeSet<Uuid>>) -> impl std::future::Future<Output = ()> + Send;
+}
 
 /// Cache entries kept at most; past it the cache starts over.
 const CACHE_MAX: usize = 10_000;
@@ -122,7 +129,9 @@ impl Resolver {
         Some(out)
     }
 
-    pub async fn resolve(&self, api: &LangSmith, targets: &[Target]) -> Resolved {
+    /// Resolves `targets`: a selector's traces go to `pages` as they are found, the rest is
+    /// returned (explicit ids, failures, selectors that found nothing).
+    pub async fn resolve(&self, api: &LangSmith, targets: &[Target], pages: &mut impl Pages) -> Resolved {
         let mut out = Resolved::default();
         for target in targets {
             match target {
@@ -142,7 +151,7 @@ impl Resolver {
                         ..rejected("the project lookup", &a)
                     }),
                 },
-                Target::Selector { .. } => self.selector(api, target, &mut out).await,
+                Target::Selector { .. } => self.selector(api, target, &mut out, pages).await,
             }
         }
         out
@@ -151,7 +160,7 @@ impl Resolver {
     /// Resolves a metadata selector into `out`: its traces, a failure, or "nothing found". A
     /// project LangSmith refuses to search fails on its own (`forbidden`), and the others are still
     /// searched; "nothing found" is said only when every project could be searched.
-    async fn selector(&self, api: &LangSmith, target: &Target, out: &mut Resolved) {
+    async fn selector(&self, api: &LangSmith, target: &Target, out: &mut Resolved, pages: &mut impl Pages) {
         let Target::Selector {
             session,
             metadata,
@@ -178,39 +187,50 @@ impl Resolver {
             },
         };
         let sessions = match scope {
-            Some(id) => Ok(vec![id]),
-            None => api.all_sessions().await,
+            Some(id) => vec![id],
+            None => match api.all_sessions().await {
+                Ok(s) => s,
+                Err(a) => return out.failures.push(rejected("the trace query", &a)),
+            },
         };
         let expr = filter::metadata_all(metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         // Config validation keeps the lookback within ten years.
         let lookback = chrono::TimeDelta::from_std(self.lookback).unwrap_or(chrono::TimeDelta::days(400));
         let since = start_time.unwrap_or_else(|| Utc::now() - lookback);
-        let found = match sessions {
-            Ok(s) => api.root_traces(&s, &expr, since, *end_time).await,
-            Err(a) => Err(a),
-        };
-        let found = match found {
-            Ok(found) => found,
-            Err(a) => {
-                return out.failures.push(Unresolved {
-                    session_id: scope,
-                    ..rejected("the trace query", &a)
-                })
+        let mut roots = api.root_traces(&sessions, &expr, since, *end_time);
+        let (mut found, mut forbidden) = (false, false);
+        loop {
+            match roots.next().await {
+                Ok(None) => break,
+                Ok(Some(Found::Traces(traces))) if traces.is_empty() => {}
+                Ok(Some(Found::Traces(traces))) => {
+                    found = true;
+                    let mut page: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+                    for (s, t) in traces {
+                        page.entry(s).or_default().insert(t);
+                    }
+                    pages.page(page).await;
+                }
+                Ok(Some(Found::Forbidden(project))) => {
+                    forbidden = true;
+                    out.failures.push(Unresolved {
+                        session_id: Some(project),
+                        trace_ids: Vec::new(),
+                        reason: FailReason::Forbidden,
+                        detail: "LangSmith answered HTTP 403 to the trace query of this project".into(),
+                    });
+                }
+                // The pages handed on already are deleted; the selector fails for the rest.
+                Err(a) => {
+                    return out.failures.push(Unresolved {
+                        session_id: scope,
+                        ..rejected("the trace query", &a)
+                    })
+                }
             }
-        };
-        for project in &found.forbidden {
-            out.failures.push(Unresolved {
-                session_id: Some(*project),
-                trace_ids: Vec::new(),
-                reason: FailReason::Forbidden,
-                detail: "LangSmith answered HTTP 403 to the trace query of this project".into(),
-            });
         }
-        if found.traces.is_empty() && found.forbidden.is_empty() {
+        if !found && !forbidden {
             out.nothing_found.push(scope);
-        }
-        for (s, t) in found.traces {
-            out.sessions.entry(s).or_default().insert(t);
         }
     }
 }

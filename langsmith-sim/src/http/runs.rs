@@ -224,22 +224,23 @@ pub async fn query(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Res
         ..Default::default()
     };
     let forbidden = sim.behaviour().forbidden_projects.clone();
-    let state = sim.state();
+    let mut state = sim.state();
     let ws = state
         .workspaces
-        .get(&workspace)
+        .get_mut(&workspace)
         .ok_or_else(|| ApiError::not_found(flavour, "Workspace"))?;
     may_touch(&forbidden, q.sessions.as_deref().unwrap_or_default(), flavour)?;
-    let all = q.run(ws);
-    let touched: Vec<Uuid> = all.iter().map(|r| r.session_id).collect();
-    may_touch(&forbidden, &touched, flavour)?;
+    let matched = q.matched(ws);
+    may_touch(&forbidden, &matched.sessions, flavour)?;
     // A whole trace comes back in one response: no limit, no cursor.
-    let (runs, next) = if q.trace.is_some() && q.ids.is_none() {
-        (all, None)
+    let (ids, next) = if q.trace.is_some() && q.ids.is_none() {
+        (matched.ids.clone(), None)
     } else {
-        page(&all, offset, limit)
+        page(&matched.ids, offset, limit)
     };
-    let runs: Vec<Value> = runs.iter().map(|r| render::v1_run(r, ws.org_id, &select)).collect();
+    let runs: Vec<Value> = (ids.iter().filter_map(|id| ws.runs.get(id)))
+        .map(|r| render::v1_run(r, ws.org_id, &select))
+        .collect();
     Ok(Json(json!({"runs": runs, "cursors": {"next": next, "prev": null}})))
 }
 

@@ -29,6 +29,31 @@ async fn cursor_pagination_walks_every_run_once_newest_first() {
 }
 
 #[tokio::test]
+async fn a_page_after_a_change_to_the_runs_reads_them_afresh() {
+    let env = Env::start().await;
+    let (session, _) = env.session_with_traces("p", 150).await;
+    let body = json!({"session": [session], "limit": 100, "select": ["id"]});
+    let (_, first) = env.api(Method::POST, "/api/v1/runs/query", body.clone()).await;
+    let next = first["cursors"]["next"].as_str().unwrap().to_owned();
+    let page_two = |cursor: &str| {
+        let mut body = body.clone();
+        body["cursor"] = json!(cursor);
+        env.api(Method::POST, "/api/v1/runs/query", body)
+    };
+    let (_, second) = page_two(&next).await;
+    assert_eq!(ids_of(&second["runs"], "id").len(), 50);
+    // A newer run shifts every later one back by one: the page at the same cursor now starts with
+    // the last run of the first page, not with what was cached.
+    let gen = json!({"session_id": session, "traces": 1});
+    env.admin(Method::POST, &format!("/_sim/workspaces/{}/generate", env.ws), gen)
+        .await;
+    let (_, again) = page_two(&next).await;
+    let again = ids_of(&again["runs"], "id");
+    assert_eq!(again.len(), 51);
+    assert_eq!(again[0], ids_of(&first["runs"], "id")[99]);
+}
+
+#[tokio::test]
 async fn limit_above_100_and_malformed_input_are_rejected_as_langsmith_does() {
     let env = Env::start().await;
     let (status, answer) = env.api(Method::POST, "/runs/query", json!({"limit": 101})).await;

@@ -1,6 +1,5 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use uuid::Uuid;
@@ -37,23 +36,20 @@ fn ids(n: u128) -> BTreeSet<Uuid> {
 
 #[test]
 fn parts_split_at_max_batch_and_complete_when_every_id_is_accepted() {
-    let mut book = Book::default();
+    let mut book = Book::new(Window::default());
     book.add(KEY, request(), 0);
     let session = Uuid::from_u128(99);
     let resolved = Resolved {
         sessions: BTreeMap::from([(session, ids(5))]),
         ..Default::default()
     };
-    let (work, now) = book.resolved(KEY, resolved, 2, Utc::now());
+    let Resolution { work, now } = book.resolved(KEY, resolved, true, 2, Utc::now());
     assert!(now.is_empty());
     assert_eq!(
         work.iter().map(|(pk, ids)| (pk.part, ids.len())).collect::<Vec<_>>(),
         vec![(0, 2), (1, 2), (2, 1)]
     );
     assert_eq!(book.ids_in_flight(), 5);
-    let window = Window::Fixed {
-        delay: Duration::from_secs(1),
-    };
     let mut outputs = Vec::new();
     let mut rejected = HashMap::new();
     let why = crate::api::Refusal {
@@ -63,7 +59,7 @@ fn parts_split_at_max_batch_and_complete_when_every_id_is_accepted() {
     rejected.insert(Uuid::from_u128(5), why);
     for (pk, ids) in work {
         let owners = (0..ids.len() as u32).map(|i| (i, pk)).collect();
-        outputs.extend(book.batch_done(owners, &ids, &rejected, Utc::now(), &window));
+        outputs.extend(book.batch_done(owners, &ids, &rejected, Utc::now()));
     }
     assert_eq!(book.ids_in_flight(), 0);
     let events: Vec<&Output> = outputs.iter().flat_map(|(_, o)| o).collect();
@@ -81,7 +77,7 @@ fn parts_split_at_max_batch_and_complete_when_every_id_is_accepted() {
 
 #[test]
 fn failures_and_empty_selectors_publish_at_once() {
-    let mut book = Book::default();
+    let mut book = Book::new(Window::default());
     book.add(KEY, request(), 0);
     let failure = Unresolved {
         session_id: None,
@@ -94,7 +90,7 @@ fn failures_and_empty_selectors_publish_at_once() {
         nothing_found: vec![None],
         ..Default::default()
     };
-    let (work, now) = book.resolved(KEY, resolved, 1000, Utc::now());
+    let Resolution { work, now } = book.resolved(KEY, resolved, true, 1000, Utc::now());
     assert!(work.is_empty());
     assert!(matches!(&now[0], Output::Failed(f) if f.reason == FailReason::UnknownSession));
     assert!(matches!(&now[1], Output::Verified(v) if v.trace_ids.is_empty()));
@@ -104,7 +100,7 @@ fn failures_and_empty_selectors_publish_at_once() {
 
 #[test]
 fn ids_waiting_for_resolution_count_toward_the_bound() {
-    let mut book = Book::default();
+    let mut book = Book::new(Window::default());
     book.add(KEY, request(), 5000);
     assert_eq!(book.ids_in_flight(), 5000, "not 1 for the event");
     let ids: BTreeSet<Uuid> = (0..5000).map(Uuid::from_u128).collect();
@@ -114,13 +110,13 @@ fn ids_waiting_for_resolution_count_toward_the_bound() {
         sessions,
         ..Default::default()
     };
-    book.resolved(KEY, resolved, 1000, Utc::now());
+    book.resolved(KEY, resolved, true, 1000, Utc::now());
     assert_eq!(book.ids_in_flight(), 5000, "now counted in its parts, once");
 }
 
 #[test]
 fn a_failure_naming_many_ids_is_published_in_parts_of_max_batch() {
-    let mut book = Book::default();
+    let mut book = Book::new(Window::default());
     book.add(KEY, request(), 0);
     let failure = Unresolved {
         session_id: None,
@@ -132,7 +128,7 @@ fn a_failure_naming_many_ids_is_published_in_parts_of_max_batch() {
         failures: vec![failure],
         ..Default::default()
     };
-    let (_, now) = book.resolved(KEY, resolved, 1000, Utc::now());
+    let Resolution { now, .. } = book.resolved(KEY, resolved, true, 1000, Utc::now());
     let parts: Vec<(u32, u32, usize)> = now
         .iter()
         .map(|o| match o {
@@ -149,7 +145,7 @@ fn a_failure_naming_many_ids_is_published_in_parts_of_max_batch() {
 
 #[test]
 fn an_id_shared_by_two_requests_completes_both() {
-    let mut book = Book::default();
+    let mut book = Book::new(Window::default());
     let other = MsgKey { offset: 6, ..KEY };
     book.add(KEY, request(), 0);
     book.add(other, request(), 0);
@@ -158,10 +154,95 @@ fn an_id_shared_by_two_requests_completes_both() {
         sessions: BTreeMap::from([(session, ids(1))]),
         ..Default::default()
     };
-    let (a, _) = book.resolved(KEY, r(), 1000, Utc::now());
-    let (b, _) = book.resolved(other, r(), 1000, Utc::now());
+    let Resolution { work: a, .. } = book.resolved(KEY, r(), true, 1000, Utc::now());
+    let Resolution { work: b, .. } = book.resolved(other, r(), true, 1000, Utc::now());
     let owners = vec![(0, a[0].0), (0, b[0].0)];
-    let window = Window::default();
-    let done = book.batch_done(owners, &[Uuid::from_u128(1)], &HashMap::new(), Utc::now(), &window);
+    let done = book.batch_done(owners, &[Uuid::from_u128(1)], &HashMap::new(), Utc::now());
     assert_eq!(done.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![KEY, other]);
+}
+
+/// Accepts every id of `work`, as one delete call each.
+fn accept_all(book: &mut Book, work: Vec<(PartKey, Vec<Uuid>)>) -> Vec<Output> {
+    let mut out = Vec::new();
+    for (pk, ids) in work {
+        let owners = (0..ids.len() as u32).map(|i| (i, pk)).collect();
+        out.extend(
+            book.batch_done(owners, &ids, &HashMap::new(), Utc::now())
+                .into_iter()
+                .flat_map(|(_, o)| o),
+        );
+    }
+    out
+}
+
+#[test]
+fn a_selector_resolved_in_pages_fills_parts_and_counts_them_at_the_end() {
+    let mut book = Book::new(Window::default());
+    book.add(KEY, request(), 0);
+    let session = Uuid::from_u128(99);
+    let page = |from: u128, n: u128| Resolved {
+        sessions: BTreeMap::from([(session, (from..from + n).map(Uuid::from_u128).collect())]),
+        ..Default::default()
+    };
+    // Pages of 3 into parts of 4: the first part fills, then is done, and waits for the count.
+    let first = book.resolved(KEY, page(0, 3), false, 4, Utc::now());
+    let second = book.resolved(KEY, page(3, 3), false, 4, Utc::now());
+    let work: Vec<(u32, usize)> = (first.work.iter().chain(&second.work))
+        .map(|(pk, ids)| (pk.part, ids.len()))
+        .collect();
+    assert_eq!(work, [(0, 3), (0, 1), (1, 2)]);
+    assert_eq!(book.ids_in_flight(), 6);
+    let done = accept_all(&mut book, first.work.into_iter().chain(second.work).collect());
+    assert!(done.is_empty(), "no event before the part count is known: {done:?}");
+    assert_eq!(book.ids_in_flight(), 0, "ids of parts done count no more");
+
+    let last = book.resolved(KEY, Resolved::default(), true, 4, Utc::now());
+    assert!(last.work.is_empty());
+    let parts: Vec<(u32, u32, usize)> = (last.now.iter())
+        .map(|o| match o {
+            Output::Requested(r) => (r.part, r.parts, r.trace_ids.len()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        [(0, 2, 4), (1, 2, 2)],
+        "both parts, counted, once resolution ended"
+    );
+    assert!(!book.published(KEY));
+    assert!(book.published(KEY), "done after both events");
+}
+
+#[test]
+fn a_part_still_in_flight_when_resolution_ends_is_finished_by_its_last_id() {
+    let mut book = Book::new(Window::default());
+    book.add(KEY, request(), 2);
+    let session = Uuid::from_u128(7);
+    let page = Resolved {
+        sessions: BTreeMap::from([(session, ids(3))]),
+        ..Default::default()
+    };
+    let first = book.resolved(KEY, page, false, 1000, Utc::now());
+    assert_eq!(book.ids_in_flight(), 5, "named ids still count until resolution ends");
+    let explicit = Resolved {
+        sessions: BTreeMap::from([(session, ids(5))]),
+        ..Default::default()
+    };
+    let last = book.resolved(KEY, explicit, true, 1000, Utc::now());
+    assert!(last.now.is_empty());
+    assert_eq!(book.ids_in_flight(), 8);
+    let mut events = accept_all(&mut book, first.work);
+    assert!(events.is_empty());
+    events.extend(accept_all(&mut book, last.work));
+    match &events[..] {
+        [Output::Requested(r)] => {
+            assert_eq!((r.part, r.parts), (0, 1));
+            assert_eq!(
+                r.trace_ids,
+                ids(5).into_iter().collect::<Vec<_>>(),
+                "one part, each id once"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }

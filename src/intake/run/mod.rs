@@ -10,19 +10,20 @@ use anyhow::Context as _;
 use chrono::Utc;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 mod delete;
 mod outputs;
+mod resolution;
 
 use delete::delete;
+use resolution::Piece;
 
 use super::book::{Book, MsgKey, PartKey};
 use super::coalesce::{Batch, Coalescer};
 use super::invalid::InvalidShare;
-use super::resolve::Resolved;
 use super::Intake;
 use crate::api::Refusal;
 use crate::event::{self, Incoming, Target};
@@ -50,7 +51,9 @@ enum Ack {
 }
 
 struct Channels {
-    resolved: mpsc::Sender<(MsgKey, Resolved)>,
+    resolved: mpsc::Sender<Piece>,
+    /// True while the in-flight ids are below the bound (the input is not paused).
+    room: watch::Sender<bool>,
     batches: mpsc::Sender<BatchDone>,
     acks: mpsc::Sender<Ack>,
 }
@@ -98,12 +101,13 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
     let mut st = State {
         coalescer: Coalescer::new(cfg.intake.max_batch, cfg.intake.linger),
         intake: intake.clone(),
-        book: Book::default(),
+        book: Book::new(cfg.window.clone()),
         fence: Fence::default(),
         calls: per_workspace(cfg.intake.max_concurrent_calls),
         resolving: per_workspace(RESOLUTIONS_PER_WORKSPACE),
         tx: Channels {
             resolved: resolved_tx,
+            room: watch::Sender::new(true),
             batches: batch_tx,
             acks: ack_tx,
         },
@@ -133,7 +137,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
                 break Ok(());
             }
             Some(a) = assignments.recv() => st.on_assignment(&consumer, a),
-            Some((key, r)) = resolved_rx.recv() => st.on_resolved(key, r, grace.is_some()),
+            Some(p) = resolved_rx.recv() => st.on_resolved(&consumer, p, grace.is_some()),
             Some(done) = batch_rx.recv() => st.on_batch(&consumer, done),
             Some(ack) = ack_rx.recv() => if let Err(e) = st.on_ack(&consumer, ack) {
                 break Err(e);
@@ -227,17 +231,10 @@ impl State {
                 self.book.add(key, request.clone(), named);
                 let api = &self.intake.clients[&request.workspace];
                 if let Some(resolved) = self.intake.resolver.cached(api, &targets) {
-                    self.on_resolved(key, resolved, false);
+                    self.on_resolved(consumer, Piece::last(key, resolved), false);
                     return Ok(());
                 }
-                let sem = self.resolving[&request.workspace].clone();
-                let (intake, tx) = (self.intake.clone(), self.tx.resolved.clone());
-                tokio::spawn(async move {
-                    let _permit = sem.acquire_owned().await;
-                    let api = &intake.clients[&request.workspace];
-                    let resolved = intake.resolver.resolve(api, &targets).await;
-                    let _ = tx.send((key, resolved)).await;
-                });
+                self.resolve(key, request, targets);
             }
             Err(rejection) => {
                 tracing::info!(partition, offset, reason = rejection.reason, detail = %rejection.detail, "invalid event sent to the DLQ");
@@ -254,30 +251,6 @@ impl State {
         let outcome = if invalid { "invalid" } else { "valid" };
         self.intake.metrics.events.with_label_values(&[outcome]).inc();
         self.invalid.note(invalid, &self.intake.config.intake)
-    }
-
-    fn on_resolved(&mut self, key: MsgKey, r: Resolved, stopping: bool) {
-        let Some(request) = self.book.request(&key) else { return };
-        let (work, outputs) = self
-            .book
-            .resolved(key, r, self.intake.config.intake.max_batch, Utc::now());
-        for o in outputs {
-            self.publish(key, o);
-        }
-        let now = std::time::Instant::now();
-        for (pk, ids) in work {
-            for id in ids {
-                if let Some(batch) = self
-                    .coalescer
-                    .push((request.workspace.clone(), pk.session), id, pk, now)
-                {
-                    self.send_batch(batch);
-                }
-            }
-        }
-        if stopping {
-            self.flush_all();
-        }
     }
 
     fn flush_all(&mut self) {
@@ -314,11 +287,7 @@ impl State {
         self.calls_in_flight -= 1;
         let accepted = done.ids.len() - done.rejected.len();
         self.intake.metrics.traces_requested.inc_by(accepted as u64);
-        let window = &self.intake.config.window;
-        for (msg, outputs) in self
-            .book
-            .batch_done(done.owners, &done.ids, &done.rejected, done.at, window)
-        {
+        for (msg, outputs) in self.book.batch_done(done.owners, &done.ids, &done.rejected, done.at) {
             for o in outputs {
                 self.publish(msg, o);
             }
@@ -336,6 +305,9 @@ impl State {
         if want_paused != self.paused {
             self.set_paused(consumer, want_paused, max);
         }
+        // Selectors being resolved fetch their next page only while the input could flow.
+        let room = !self.paused;
+        self.tx.room.send_if_modified(|r| std::mem::replace(r, room) != room);
         // Paused with no call and no output in flight, only open batches: they cannot grow, and
         // waiting for their linger only stalls. Send the fullest now (more of them follow, one per
         // turn, until the load is low enough to resume).

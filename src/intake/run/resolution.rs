@@ -1,0 +1,118 @@
+//! Resolution of an event's targets, in a task of its own: the pieces it hands back (a selector's
+//! pages as they come, then the rest) and what the loop makes of them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use super::{Consumer_, State};
+use crate::event::{Request, Target};
+use crate::intake::book::MsgKey;
+use crate::intake::resolve::{Pages, Resolved};
+
+/// A piece of an event's resolution: a page of a selector's traces, or (`last`) the rest.
+pub(super) struct Piece {
+    key: MsgKey,
+    resolved: Resolved,
+    last: bool,
+    /// Answered once the loop has taken the page in and weighed its backpressure.
+    taken: Option<oneshot::Sender<()>>,
+}
+
+/// Hands a selector's pages to the loop, and waits for room for more ids before the next is
+/// fetched: the ids in flight exceed the bound by at most a page per event being resolved.
+struct ToLoop {
+    key: MsgKey,
+    tx: mpsc::Sender<Piece>,
+    room: watch::Receiver<bool>,
+}
+
+impl Pages for ToLoop {
+    async fn page(&mut self, traces: BTreeMap<Uuid, BTreeSet<Uuid>>) {
+        let resolved = Resolved {
+            sessions: traces,
+            ..Resolved::default()
+        };
+        let (taken, taken_rx) = oneshot::channel();
+        let piece = Piece {
+            key: self.key,
+            resolved,
+            last: false,
+            taken: Some(taken),
+        };
+        if self.tx.send(piece).await.is_ok() && taken_rx.await.is_ok() {
+            let _ = self.room.wait_for(|room| *room).await;
+        }
+    }
+}
+
+impl Piece {
+    /// The final piece (or the only one).
+    pub(super) fn last(key: MsgKey, resolved: Resolved) -> Piece {
+        Piece {
+            key,
+            resolved,
+            last: true,
+            taken: None,
+        }
+    }
+}
+
+impl State {
+    /// Resolves `targets` in a task, within the workspace's share of resolutions in flight.
+    pub(super) fn resolve(&self, key: MsgKey, request: Arc<Request>, targets: Vec<Target>) {
+        let sem = self.resolving[&request.workspace].clone();
+        let intake = self.intake.clone();
+        let (tx, room) = (self.tx.resolved.clone(), self.tx.room.subscribe());
+        tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let api = &intake.clients[&request.workspace];
+            let mut pages = ToLoop {
+                key,
+                tx: tx.clone(),
+                room,
+            };
+            let resolved = intake.resolver.resolve(api, &targets, &mut pages).await;
+            let _ = tx.send(Piece::last(key, resolved)).await;
+        });
+    }
+
+    pub(super) fn on_resolved(&mut self, consumer: &Consumer_, piece: Piece, stopping: bool) {
+        let Piece {
+            key,
+            resolved,
+            last,
+            taken,
+        } = piece;
+        let Some(request) = self.book.request(&key) else { return };
+        let max_batch = self.intake.config.intake.max_batch;
+        let r = self.book.resolved(key, resolved, last, max_batch, Utc::now());
+        for o in r.now {
+            self.publish(key, o);
+        }
+        if self.book.finished(key) {
+            self.complete(consumer, key);
+        }
+        let now = std::time::Instant::now();
+        for (pk, ids) in r.work {
+            for id in ids {
+                if let Some(batch) = self
+                    .coalescer
+                    .push((request.workspace.clone(), pk.session), id, pk, now)
+                {
+                    self.send_batch(batch);
+                }
+            }
+        }
+        if stopping {
+            self.flush_all();
+        }
+        if let Some(taken) = taken {
+            self.backpressure(consumer);
+            let _ = taken.send(());
+        }
+    }
+}
