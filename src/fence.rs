@@ -82,6 +82,11 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
         }
     }
 
+    /// Offsets of the current generations received and not yet stored.
+    pub fn in_flight(&self) -> usize {
+        self.offsets.in_flight()
+    }
+
     /// The current generation of `p` (0 when not assigned).
     pub fn generation(&self, p: P) -> u64 {
         self.generations.get(&p).copied().unwrap_or(0)

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod aside;
 pub mod backoff;
 pub mod config;
 pub mod demo;

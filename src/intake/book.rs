@@ -73,9 +73,35 @@ pub struct Book {
     msgs: HashMap<MsgKey, Msg>,
     parts: HashMap<PartKey, Part>,
     /// Ids in parts not yet answered, plus ids of events waiting for resolution.
-    ids_in_flight: usize,
+    in_flight: InFlight,
     /// When a deletion accepted at a given time is checked.
     window: Window,
+}
+
+/// Ids in flight in all; and per workspace its load: ids plus one per event, as the bound counts.
+#[derive(Default)]
+struct InFlight {
+    ids: usize,
+    load: HashMap<String, usize>,
+}
+
+impl InFlight {
+    fn add(&mut self, workspace: &str, ids: usize, events: usize) {
+        self.ids += ids;
+        match self.load.get_mut(workspace) {
+            Some(c) => *c += ids + events,
+            None => {
+                self.load.insert(workspace.to_owned(), ids + events);
+            }
+        }
+    }
+
+    fn sub(&mut self, workspace: &str, ids: usize, events: usize) {
+        self.ids -= ids;
+        if let Some(c) = self.load.get_mut(workspace) {
+            *c -= ids + events;
+        }
+    }
 }
 
 /// What a piece of resolution gives: (part, ids) to coalesce, and events to publish now.
@@ -90,7 +116,7 @@ impl Book {
         Book {
             msgs: HashMap::new(),
             parts: HashMap::new(),
-            ids_in_flight: 0,
+            in_flight: InFlight::default(),
             window,
         }
     }
@@ -98,7 +124,7 @@ impl Book {
     /// A valid event, naming `unresolved_ids` trace ids before its targets are resolved: they
     /// count toward the in-flight bound from now on, not only once resolved.
     pub fn add(&mut self, key: MsgKey, request: Arc<Request>, unresolved_ids: usize) {
-        self.ids_in_flight += unresolved_ids;
+        self.in_flight.add(&request.workspace, unresolved_ids, 1);
         self.msgs.insert(
             key,
             Msg {
@@ -125,7 +151,12 @@ impl Book {
     }
 
     pub fn ids_in_flight(&self) -> usize {
-        self.ids_in_flight
+        self.in_flight.ids
+    }
+
+    /// The load `workspace` puts on the bound: its ids in flight plus one per event of it held.
+    pub fn load_of(&self, workspace: &str) -> usize {
+        self.in_flight.load.get(workspace).copied().unwrap_or(0)
     }
 
     /// A piece of the resolution of `key` (`last` for the final one): returns the (part, ids) to
@@ -166,7 +197,7 @@ impl Book {
                     part.sealed = true;
                     *open = None;
                 }
-                self.ids_in_flight += take;
+                self.in_flight.add(&req.workspace, take, 0);
                 out.work.push((pk, rest[..take].to_vec()));
                 rest = &rest[take..];
             }
@@ -205,7 +236,8 @@ impl Book {
         };
         msg.resolving = false;
         msg.outstanding -= 1;
-        self.ids_in_flight -= std::mem::take(&mut msg.unresolved_ids);
+        self.in_flight
+            .sub(&msg.request.workspace, std::mem::take(&mut msg.unresolved_ids), 0);
         let mut done = std::mem::take(&mut msg.held);
         for (session, (_, open)) in msg.made.iter_mut() {
             let Some(part) = open.take() else { continue };
@@ -248,7 +280,8 @@ impl Book {
                 }
             }
             part.remaining -= 1;
-            self.ids_in_flight -= 1;
+            let workspace = self.msgs.get(&pk.msg).map_or("", |m| m.request.workspace.as_str());
+            self.in_flight.sub(workspace, 1, 0);
             if part.remaining > 0 || !part.sealed {
                 continue;
             }
@@ -318,7 +351,9 @@ impl Book {
     /// True (and forgotten) when nothing is owed for `key` any more.
     pub fn finished(&mut self, key: MsgKey) -> bool {
         if self.msgs.get(&key).is_some_and(|m| m.outstanding == 0) {
-            self.msgs.remove(&key);
+            if let Some(msg) = self.msgs.remove(&key) {
+                self.in_flight.sub(&msg.request.workspace, 0, 1);
+            }
             return true;
         }
         false

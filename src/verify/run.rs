@@ -14,9 +14,12 @@ use rdkafka::TopicPartitionList;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
+mod pressure;
+
 use super::decide::failed;
 use super::parked::{Offer, Parked};
 use super::Verifier;
+use crate::aside::Aside;
 use crate::event::{self, DeletionRequested, FailReason, Rejection};
 use crate::fence::{Arrival, Fence};
 use crate::gaps::Gaps;
@@ -43,11 +46,13 @@ struct Key {
 /// limits (`scripts/bench verify-backlog`), at 64 per permit 1,007.
 const IN_FLIGHT_PER_CHECK: usize = 64;
 
-/// What the metrics need to know of a part held unverified.
+/// What the metrics and the shares of the bound need to know of a part held unverified.
 #[derive(Clone, Copy)]
 struct Held {
     accepted_at: DateTime<Utc>,
     deadline: DateTime<Utc>,
+    /// Index into `State::workspaces`.
+    workspace: usize,
 }
 
 struct State {
@@ -65,6 +70,12 @@ struct State {
     /// `max_concurrent_checks` per workspace, so a workspace whose checks never return holds only
     /// its own parts.
     checks: HashMap<String, Arc<Semaphore>>,
+    /// The configured workspaces, sorted, and the checks each has in flight.
+    workspaces: Vec<String>,
+    load: Vec<usize>,
+    /// Parts of a workspace at its share of the in-flight bound, to read again once it has room.
+    aside: Aside<Tp>,
+    share: Option<usize>,
     done: mpsc::Sender<(Key, Result<(), PublishError>)>,
 }
 
@@ -83,10 +94,17 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
         .subscribe(&[&topics[0], &topics[1]])
         .context("subscribing to the deletion-requested and recheck topics")?;
     let (done_tx, mut done_rx) = mpsc::channel(1024);
+    let mut workspaces: Vec<String> = cfg.workspaces.keys().cloned().collect();
+    workspaces.sort();
+    let max_in_flight = cfg.verifier.max_concurrent_checks * IN_FLIGHT_PER_CHECK;
     let mut st = State {
         checks: (cfg.workspaces.keys())
             .map(|w| (w.clone(), Arc::new(Semaphore::new(cfg.verifier.max_concurrent_checks))))
             .collect(),
+        load: vec![0; workspaces.len()],
+        share: crate::aside::share(max_in_flight, workspaces.len()),
+        workspaces,
+        aside: Aside::default(),
         v: v.clone(),
         topics,
         assigned: HashSet::new(),
@@ -254,12 +272,18 @@ impl State {
     }
 
     fn start(&mut self, key: Key, part: DeletionRequested) {
+        // Parts of unconfigured workspaces are failed before they get here.
+        let workspace = self.workspaces.binary_search(&part.workspace).unwrap_or_default();
+        if self.share.is_some_and(|share| self.load[workspace] >= share) {
+            return self.aside.set_aside(key.tp, key.offset, &part.workspace);
+        }
+        self.load[workspace] += 1;
         let held = Held {
             accepted_at: part.accepted_at,
             deadline: part.deadline,
+            workspace,
         };
         self.in_flight.insert(key, Some(held));
-        // Parts of unconfigured workspaces are dead-lettered before they get here.
         let sem = self.checks[&part.workspace].clone();
         let (v, done) = (self.v.clone(), self.done.clone());
         tokio::spawn(async move {
@@ -321,7 +345,9 @@ impl State {
     /// A check's outcome is acknowledged: store the offset if the contiguous prefix moved.
     /// An outcome that Kafka will never take stops the worker, loudly, with its offset unstored.
     fn on_done(&mut self, consumer: &Consumer_, key: Key, sent: Result<(), PublishError>) -> anyhow::Result<()> {
-        self.in_flight.remove(&key);
+        if let Some(Some(held)) = self.in_flight.remove(&key) {
+            self.load[held.workspace] -= 1;
+        }
         if let Err(e) = sent {
             anyhow::bail!(
                 "an outcome of the record at {} partition {} offset {} was not published ({e}); stopping, \
@@ -346,54 +372,12 @@ impl State {
     /// `tp` is not ours any more (or is ours afresh): its parked records are dropped (redelivered,
     /// they are parked again), its checks in flight go on.
     fn forget(&mut self, tp: Tp) {
-        let dropped: Vec<i64> = self.parked.of(&tp).map(|(k, _)| k.offset).collect();
+        let mut dropped: Vec<i64> = self.parked.of(&tp).map(|(k, _)| k.offset).collect();
+        // Parts set aside are no work in flight either.
+        dropped.extend(self.aside.forget(tp));
         self.parked.remove(&tp);
         self.fence.revoke(tp, &dropped);
         self.gaps.forget(&tp);
         self.assigned.remove(&tp);
-    }
-
-    /// Past [`IN_FLIGHT_PER_CHECK`] × `max_concurrent_checks` checks in flight (running, waiting
-    /// for a permit or for Kafka's acknowledgement), pause every partition; resume (all but those
-    /// waiting on a head) below half of that.
-    fn backpressure(&mut self, consumer: &Consumer_) {
-        let max = self.v.config.verifier.max_concurrent_checks * IN_FLIGHT_PER_CHECK;
-        let n = self.in_flight.len();
-        let want = if self.throttled { n * 2 > max } else { n >= max };
-        if want == self.throttled {
-            return;
-        }
-        self.throttled = want;
-        let tps: Vec<Tp> = self
-            .assigned
-            .iter()
-            .filter(|tp| !self.parked.holds(tp))
-            .copied()
-            .collect();
-        self.set_paused(consumer, &tps, want);
-    }
-
-    fn update_gauges(&self) {
-        let now = Utc::now();
-        let warning = chrono::TimeDelta::from_std(self.v.config.verifier.deadline_warning).unwrap_or_default();
-        let held = self
-            .parked
-            .all()
-            .map(|(_, p)| Held {
-                accepted_at: p.accepted_at,
-                deadline: p.deadline,
-            })
-            .chain(self.in_flight.values().flatten().copied());
-        let (mut oldest, mut at_risk) = (None::<DateTime<Utc>>, 0);
-        for h in held {
-            oldest = Some(oldest.map_or(h.accepted_at, |o| o.min(h.accepted_at)));
-            if h.deadline - now < warning {
-                at_risk += 1;
-            }
-        }
-        let m = &self.v.metrics;
-        let age = oldest.map_or(0.0, |o| (now - o).num_milliseconds().max(0) as f64 / 1000.0);
-        m.oldest_unverified_seconds.set(age);
-        m.deadline_at_risk.set(at_risk);
     }
 }

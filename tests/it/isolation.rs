@@ -71,6 +71,58 @@ async fn a_refused_workspace_holds_only_its_own_requests() {
     intake.await.unwrap().unwrap();
 }
 
+/// More of the refused workspace's events than its share of the in-flight bound (half of it, with two
+/// workspaces): they are set aside instead of pausing the input, so `a`'s requests behind them on
+/// the same partition still get their events; once `b`'s key is accepted again they are read again
+/// and complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_workspace_past_its_share_of_the_bound_is_set_aside_not_paused_for() {
+    let sim = private_simulator();
+    let world = World::new(&sim, 1).await;
+    world.sessions(1);
+    let (b, _) = sim.workspace();
+    let new = serde_json::from_value(json!({"name": "b-project"})).unwrap();
+    world.sim.state().add_session(b, new).unwrap();
+    let b_key = format!("lsv2_pt_{}", Uuid::new_v4().simple());
+    let b_key_file = std::env::temp_dir().join(format!("{}.b.key", world.prefix));
+    std::fs::write(&b_key_file, &b_key).unwrap();
+    let extra = format!(
+        "[intake]\nlinger = \"200ms\"\nmax_in_flight_ids = 1000\n[retry]\nmax = \"1s\"\n\
+         [workspaces.b]\napi_url = \"{}\"\napi_key_file = \"{}\"\n",
+        world.sim_url,
+        b_key_file.display()
+    );
+    let mut config = world.config(&extra);
+    config.default_workspace = Some("main".into());
+    let (stop, intake) = world.start(config);
+    let mut requests: Vec<_> = (0..1500)
+        .map(|i| {
+            let target = json!({"session_name": "b-project", "trace_ids": [Uuid::new_v4()]});
+            json!({"request_id": format!("b-{i}"), "workspace": "b", "targets": [target]})
+        })
+        .collect();
+    requests.extend((0..20).map(|i| {
+        let target = json!({"session_name": "project-0", "trace_ids": [Uuid::new_v4()]});
+        json!({"request_id": format!("a-{i}"), "targets": [target]})
+    }));
+    world.publish_many(&requests).await;
+    let (outs, finished) = world
+        .collect_until(Duration::from_secs(10), |o| count(o, "requested", "a-") == 20)
+        .await;
+    assert!(
+        finished,
+        "{} of 20 requests of the healthy workspace got their events within 10 s, behind 1,500 of `b`",
+        count(&outs, "requested", "a-")
+    );
+    bind_key(&world, b, b_key);
+    world
+        .collect(Duration::from_secs(60), |o| count(o, "requested", "b-") == 1500)
+        .await;
+    stop.send(()).unwrap();
+    intake.await.unwrap().unwrap();
+    assert_eq!(world.committed(1).await[&0], 1520, "every offset committed in the end");
+}
+
 /// Binds `key` to workspace `b` in the simulator: LangSmith accepts it again.
 fn bind_key(world: &World, b: Uuid, key: String) {
     let bind = json!({"id": b, "api_keys": [key]});
@@ -93,6 +145,20 @@ fn count(o: &[crate::world::Out], topic: &str, prefix: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
+    refused_at_check_time(40, "").await;
+}
+
+/// More of `b`'s parts than its share of the checks in flight (64 with one check per workspace, and
+/// two workspaces: 32): they are set aside instead of pausing every partition, and read again once
+/// `b` has room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_refused_at_check_time_past_its_share_is_set_aside_not_paused_for() {
+    refused_at_check_time(150, "[verifier]\nmax_concurrent_checks = 1\n").await;
+}
+
+/// `b_parts` parts of `b`, then 10 of `a`, on one partition; `b`'s key is refused when the
+/// verifier starts: `a`'s are verified within 15 s, and `b`'s once its key is accepted again.
+async fn refused_at_check_time(b_parts: usize, verifier: &str) {
     let sim = private_simulator();
     sim.sim
         .set_schedule(langsmith_sim::window::Schedule::Every { seconds: 0.3 });
@@ -105,7 +171,7 @@ async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
     std::fs::write(&b_key_file, &b_key).unwrap();
     let extra = format!(
         "[intake]\nlinger = \"200ms\"\n[window]\nkind = \"fixed\"\ndelay = \"1s\"\n[retry]\nmax = \"1s\"\n\
-         [workspaces.b]\napi_url = \"{}\"\napi_key_file = \"{}\"\n",
+         {verifier}[workspaces.b]\napi_url = \"{}\"\napi_key_file = \"{}\"\n",
         world.sim_url,
         b_key_file.display()
     );
@@ -121,7 +187,7 @@ async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
             .unwrap()
             .1
     };
-    let mut requests: Vec<_> = (0..40)
+    let mut requests: Vec<_> = (0..b_parts)
         .map(|i| {
             let target = json!({"session_id": b_session, "trace_ids": generate(b, b_session)});
             json!({"request_id": format!("b-{i}"), "workspace": "b", "targets": [target]})
@@ -133,7 +199,7 @@ async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
     }));
     world.publish_many(&requests).await;
     world
-        .collect(Duration::from_secs(30), |o| count(o, "requested", "") == 50)
+        .collect(Duration::from_secs(30), |o| count(o, "requested", "") == b_parts + 10)
         .await;
 
     // `b`'s key stops working before its checks run; `a`'s checks go on.
@@ -149,7 +215,7 @@ async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
     );
     bind_key(&world, b, b_key);
     world
-        .collect(Duration::from_secs(60), |o| count(o, "verified", "b-") == 40)
+        .collect(Duration::from_secs(60), |o| count(o, "verified", "b-") == b_parts)
         .await;
     for (stop, task) in [(stop_intake, intake), (stop_verifier, verifier)] {
         stop.send(()).unwrap();

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -26,6 +27,7 @@ use super::coalesce::{Batch, Coalescer};
 use super::invalid::InvalidShare;
 use super::Intake;
 use crate::api::Refusal;
+use crate::aside::{self, Aside, HELD_OFFSETS_MAX};
 use crate::event::{self, Incoming, Target};
 use crate::fence::{Arrival, Fence};
 use crate::gaps::Gaps;
@@ -70,6 +72,9 @@ struct State {
     tx: Channels,
     paused: bool,
     gaps: Gaps<i32>,
+    /// Events of a workspace at its share of the bound, to read again once it has room.
+    aside: Aside<i32>,
+    share: Option<usize>,
     dlq_pending: usize,
     invalid: InvalidShare,
     /// Delete batches sent and not answered; outputs queued and not acknowledged.
@@ -113,6 +118,8 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         },
         paused: false,
         gaps: Gaps::new(),
+        aside: Aside::default(),
+        share: aside::share(cfg.intake.max_in_flight_ids, cfg.workspaces.len()),
         dlq_pending: 0,
         invalid: InvalidShare::default(),
         calls_in_flight: 0,
@@ -179,6 +186,7 @@ impl State {
                 self.set_paused(consumer, false, self.intake.config.intake.max_in_flight_ids);
                 for (_, p) in parts {
                     self.gaps.forget(&p);
+                    self.aside.forget(p);
                     self.fence.assign(p);
                 }
             }
@@ -189,7 +197,9 @@ impl State {
                 );
                 for (_, p) in parts {
                     self.gaps.forget(&p);
-                    self.fence.revoke(p, &[]);
+                    // Events set aside are no work in flight: read again by whoever gets them.
+                    let dropped = self.aside.forget(p);
+                    self.fence.revoke(p, &dropped);
                 }
                 self.flush_all();
             }
@@ -208,7 +218,8 @@ impl State {
             return Ok(());
         }
         if self.book.contains(&key) {
-            tracing::warn!(partition, offset, "redelivered while in flight; ignored");
+            // Read again after a gap or events set aside, while its work goes on.
+            tracing::debug!(partition, offset, "redelivered while in flight; ignored");
             return Ok(());
         }
         match self.fence.arrive(partition, offset) {
@@ -222,6 +233,13 @@ impl State {
         }
         let rec = Incoming::from_message(m);
         match event::parse_request(&rec, &self.intake.limits, Utc::now()) {
+            Ok(request)
+                if self
+                    .share
+                    .is_some_and(|share| self.book.load_of(&request.workspace) >= share) =>
+            {
+                self.aside.set_aside(partition, offset, &request.workspace);
+            }
             Ok(mut request) => {
                 self.note(false)?;
                 // The book keeps the request without its targets: their ids live on in the parts.
@@ -299,9 +317,15 @@ impl State {
 
     /// Past the in-flight bound, pause the input partitions; resume below 80 % of it. Polling goes on.
     fn backpressure(&mut self, consumer: &Consumer_) {
+        self.read_aside_again(consumer);
         let max = self.intake.config.intake.max_in_flight_ids;
         let load = self.book.ids_in_flight() + self.book.messages();
-        let want_paused = if self.paused { load * 5 > max * 4 } else { load >= max };
+        let held = self.fence.in_flight();
+        let want_paused = if self.paused {
+            load * 5 > max * 4 || held * 5 > HELD_OFFSETS_MAX * 4
+        } else {
+            load >= max || held >= HELD_OFFSETS_MAX
+        };
         if want_paused != self.paused {
             self.set_paused(consumer, want_paused, max);
         }
@@ -318,6 +342,23 @@ impl State {
                     "input paused with only open batches: sending the fullest"
                 );
                 self.send_batch(batch);
+            }
+        }
+    }
+
+    /// Seeks back the partitions whose events set aside may go on now: their workspaces are down
+    /// to half their share.
+    fn read_aside_again(&mut self, consumer: &Consumer_) {
+        let Some(share) = self.share else { return };
+        let book = &self.book;
+        for (partition, from) in self.aside.due(|w| book.load_of(w) * 2 < share) {
+            let topic = &self.intake.config.topics.requests;
+            tracing::info!(partition, from, "reading events set aside again");
+            let seek = consumer.seek(topic, partition, rdkafka::Offset::Offset(from), Duration::from_secs(5));
+            if let Err(e) = seek {
+                // Tried again on the next turn; a revocation forgets it.
+                tracing::warn!(partition, from, error = %e, "cannot read events set aside again yet");
+                self.aside.set_aside(partition, from, "");
             }
         }
     }
