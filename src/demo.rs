@@ -14,8 +14,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::config::Config;
-use crate::{api, intake, kafka, metrics, topics, verify};
+use erasure_worker::config::Config;
+use erasure_worker::{api, intake, kafka, metrics, topics, verify};
 
 const PERSON: &str = "user-4711";
 

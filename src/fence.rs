@@ -82,6 +82,15 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
         }
     }
 
+    /// `p` went to another replica, which replays its unstored offsets: the work this one had in
+    /// flight there is abandoned. Should `p` come back, those records are done again; the ones
+    /// done here meanwhile are still released at once.
+    pub fn abandon(&mut self, p: P) {
+        if let Some(left) = self.left.get_mut(&p) {
+            left.retain(|_, done| *done);
+        }
+    }
+
     /// Offsets of the current generations received and not yet stored.
     pub fn in_flight(&self) -> usize {
         self.offsets.in_flight()

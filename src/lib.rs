@@ -6,24 +6,27 @@
 //! `erasure.deletion-verified` or `erasure.deletion-failed`. Kafka topics are the only durable state.
 #![forbid(unsafe_code)]
 
+// What the binary, the tests and the benchmarks use.
 pub mod api;
-pub mod aside;
-pub mod backoff;
 pub mod config;
-pub mod demo;
-pub mod duration;
 pub mod event;
-pub mod fence;
-pub mod gaps;
 pub mod http;
-pub mod ids;
 pub mod intake;
 pub mod kafka;
 pub mod metrics;
-pub mod offsets;
 pub mod output;
 pub mod publish;
 pub mod topics;
-pub mod until;
 pub mod verify;
-pub mod window;
+
+// Internal: the machinery behind them.
+mod aside;
+mod backoff;
+mod duration;
+mod fence;
+mod gaps;
+mod ids;
+mod offsets;
+mod telemetry;
+mod until;
+mod window;

@@ -1,5 +1,7 @@
 //! The `erasure-worker` command line.
 
+mod demo;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -121,7 +123,7 @@ async fn main() -> ExitCode {
             langsmith_url,
         } => {
             init_logs(LogFormat::Text, "warn");
-            erasure_worker::demo::run(&bootstrap, &langsmith_url).await
+            demo::run(&bootstrap, &langsmith_url).await
         }
     };
     match result {

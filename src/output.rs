@@ -180,7 +180,7 @@ fn dlq_headers(rec: &Incoming<'_>, why: Rejection) -> Vec<(String, Vec<u8>)> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.unwrap_or_default().to_vec()))
         .collect();
-    headers.push(("dlq_reason".into(), why.reason.as_bytes().to_vec()));
+    headers.push(("dlq_reason".into(), why.reason.as_str().as_bytes().to_vec()));
     headers.push(("dlq_detail".into(), why.detail.into_bytes()));
     headers.push(("dlq_topic".into(), rec.topic.as_bytes().to_vec()));
     headers.push(("dlq_partition".into(), rec.partition.to_string().into_bytes()));

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{Answer, Class, LangSmith};
+use super::{Class, LangSmith, Refused};
 use crate::config::QueryApi;
 
 #[derive(Deserialize)]
@@ -47,7 +47,7 @@ impl LangSmith {
         session: Uuid,
         ids: &[Uuid],
         since: DateTime<Utc>,
-    ) -> Result<Remaining, Answer> {
+    ) -> Result<Remaining, Refused> {
         let mut queries = 1;
         let (mut found, next) = self.page(api, session, ids, since, 1, None).await?;
         if next.is_none_or(|n| n.is_empty()) {
@@ -91,7 +91,7 @@ impl LangSmith {
         since: DateTime<Utc>,
         size: u32,
         cursor: Option<String>,
-    ) -> Result<(Vec<Uuid>, Option<String>), Answer> {
+    ) -> Result<(Vec<Uuid>, Option<String>), Refused> {
         match api {
             QueryApi::V2 => {
                 // `max_start_time` defaults to now: a trace stamped a little ahead by a skewed clock

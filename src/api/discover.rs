@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{filter, Answer, Class, Cursors, LangSmith};
+use super::{filter, Class, Cursors, LangSmith, Refused};
 
 /// The widest range LangSmith rates in the faster v1 query tier.
 const NARROW_RANGE: TimeDelta = TimeDelta::days(7);
@@ -93,7 +93,7 @@ impl LangSmith {
         class: Class,
         mut body: Value,
         max_pages: usize,
-    ) -> Result<Vec<(Uuid, Uuid)>, Answer> {
+    ) -> Result<Vec<(Uuid, Uuid)>, Refused> {
         let mut out = Vec::new();
         for _ in 0..max_pages {
             let (runs, next) = self.runs_page(class, &body).await?;
@@ -108,7 +108,7 @@ impl LangSmith {
 
     /// One page of v1 `POST /runs/query`: its (run, session) pairs and the cursor of the next page,
     /// if there is one (an empty page ends the query, whatever its cursor says).
-    async fn runs_page(&self, class: Class, body: &Value) -> Result<(Vec<(Uuid, Uuid)>, Option<String>), Answer> {
+    async fn runs_page(&self, class: Class, body: &Value) -> Result<(Vec<(Uuid, Uuid)>, Option<String>), Refused> {
         let url = format!("{}/api/v1/runs/query", self.root);
         let page: RunsPage = self
             .fetch(class, || self.send(class, |c| c.post(&url).json(body)))
@@ -120,7 +120,7 @@ impl LangSmith {
 
 impl Roots<'_> {
     /// The next page, or `None` when every session has been searched.
-    pub async fn next(&mut self) -> Result<Option<Found>, Answer> {
+    pub async fn next(&mut self) -> Result<Option<Found>, Refused> {
         loop {
             let (body, chunk) = match self.paging.take() {
                 Some(paging) => paging,

@@ -70,16 +70,48 @@ impl Answer {
         self.status.is_success()
     }
 
-    /// Why ids this answer refused fail: `forbidden` for a 403, else `rejected_by_api`.
+    /// Why ids this answer refused fail.
     pub fn refusal(&self, what: &str) -> Refusal {
-        let reason = match self.status {
+        Refusal::of(self.status, what)
+    }
+}
+
+/// LangSmith refused a request for good: a final answer other than a 2xx (transport errors, 5xx
+/// and 2xx bodies that do not parse are retried, never returned).
+#[derive(Debug, thiserror::Error)]
+#[error("LangSmith answered HTTP {}", .status.as_u16())]
+pub struct Refused {
+    pub status: StatusCode,
+    pub body: bytes::Bytes,
+}
+
+impl From<Answer> for Refused {
+    fn from(a: Answer) -> Refused {
+        Refused {
+            status: a.status,
+            body: a.body,
+        }
+    }
+}
+
+impl Refused {
+    /// Why ids this refusal concerns fail.
+    pub fn refusal(&self, what: &str) -> Refusal {
+        Refusal::of(self.status, what)
+    }
+}
+
+impl Refusal {
+    /// `forbidden` for a 403, `unknown_session` for a 404, else `rejected_by_api`.
+    fn of(status: StatusCode, what: &str) -> Refusal {
+        let reason = match status {
             StatusCode::FORBIDDEN => FailReason::Forbidden,
             StatusCode::NOT_FOUND => FailReason::UnknownSession,
             _ => FailReason::RejectedByApi,
         };
         Refusal {
             reason,
-            detail: format!("LangSmith answered HTTP {} to {what}", self.status.as_u16()),
+            detail: format!("LangSmith answered HTTP {} to {what}", status.as_u16()),
         }
     }
 }

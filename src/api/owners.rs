@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{Answer, Class, LangSmith};
+use super::{Class, LangSmith, Refused};
 use crate::config::QueryApi;
 
 /// How long a listing of the workspace's projects is used.
@@ -53,7 +53,7 @@ impl LangSmith {
         session: Uuid,
         ids: &[Uuid],
         since: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>, Answer> {
+    ) -> Result<Vec<Uuid>, Refused> {
         let unseen: Vec<Uuid> = match api {
             QueryApi::V2 => {
                 let seen: HashSet<Uuid> = self
@@ -97,7 +97,7 @@ impl LangSmith {
         session: Uuid,
         unseen: &[Uuid],
         since: DateTime<Utc>,
-    ) -> Result<Vec<(Uuid, Uuid)>, Answer> {
+    ) -> Result<Vec<(Uuid, Uuid)>, Refused> {
         match api {
             QueryApi::V2 => {
                 let others: Vec<Uuid> = self
@@ -114,7 +114,7 @@ impl LangSmith {
     }
 
     /// The workspace's projects, listed at most once per [`PROJECTS_TTL`].
-    async fn projects(&self) -> Result<Arc<Vec<Uuid>>, Answer> {
+    async fn projects(&self) -> Result<Arc<Vec<Uuid>>, Refused> {
         let mut held = self.projects.0.lock().await;
         if let Some((_, list)) = held.as_ref().filter(|(at, _)| at.elapsed() < PROJECTS_TTL) {
             return Ok(list.clone());
@@ -126,7 +126,7 @@ impl LangSmith {
 
     /// (id, project) of the root runs among `ids` in `projects`: v2 `runs/query`, 100 projects and
     /// up to 1000 ids (one page) to a query.
-    async fn roots(&self, projects: &[Uuid], ids: &[Uuid], since: DateTime<Utc>) -> Result<Vec<(Uuid, Uuid)>, Answer> {
+    async fn roots(&self, projects: &[Uuid], ids: &[Uuid], since: DateTime<Utc>) -> Result<Vec<(Uuid, Uuid)>, Refused> {
         let until = Utc::now() + TimeDelta::days(1);
         let mut found = Vec::new();
         for projects in projects.chunks(100) {
@@ -143,7 +143,7 @@ impl LangSmith {
         Ok(found)
     }
 
-    async fn roots_pages(&self, mut body: Value) -> Result<Vec<(Uuid, Uuid)>, Answer> {
+    async fn roots_pages(&self, mut body: Value) -> Result<Vec<(Uuid, Uuid)>, Refused> {
         let mut found = Vec::new();
         for _ in 0..MAX_PAGES {
             let page: V2Page = self
@@ -160,7 +160,7 @@ impl LangSmith {
 
     /// (id, project) of the runs among `ids` anywhere in the workspace: v1 `runs/query` with an id
     /// list (1000 to a query; pages of 100 runs found), in LangSmith's slowest v1 tier.
-    async fn locate(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>, Answer> {
+    async fn locate(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>, Refused> {
         let mut found = Vec::new();
         for chunk in ids.chunks(1000) {
             let body = json!({"id": chunk, "limit": 100, "select": ["id", "session_id"]});

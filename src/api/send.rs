@@ -6,8 +6,9 @@ use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 
 use super::retry::{classify, Action};
-use super::{Answer, Class, LangSmith};
+use super::{Answer, Class, LangSmith, Refused};
 use crate::backoff::backoff;
+use crate::telemetry::{DeprecatedAnswer, Occurrence};
 
 /// Tries of a request answered 403 before the answer is final: a permission just granted may take
 /// a moment to apply, but a project LangSmith keeps refusing must not hold the rest.
@@ -151,7 +152,7 @@ impl LangSmith {
 
     /// Calls until the answer is final and, for a 2xx, until its body parses as `T`: a 2xx whose
     /// body does not parse (a proxy's page, a cut answer) is retried, never taken as a refusal.
-    pub(super) async fn fetch<T, F, Fut>(&self, class: Class, call: F) -> Result<T, Answer>
+    pub(super) async fn fetch<T, F, Fut>(&self, class: Class, call: F) -> Result<T, Refused>
     where
         T: serde::de::DeserializeOwned,
         F: Fn() -> Fut,
@@ -161,7 +162,7 @@ impl LangSmith {
         loop {
             let a = call().await;
             if !a.ok() {
-                return Err(a);
+                return Err(a.into());
             }
             match serde_json::from_slice(&a.body) {
                 Ok(t) => return Ok(t),
@@ -206,12 +207,23 @@ impl LangSmith {
         if deprecation.is_none_or(|d| d.eq_ignore_ascii_case("false")) && sunset.is_none() {
             return;
         }
-        self.observe(|m| m.deprecated_answers.with_label_values(&[class.as_str()]).inc());
-        let mut seen = self.deprecated.lock().unwrap_or_else(|e| e.into_inner());
-        if !seen.contains(&class) {
-            seen.push(class);
-            tracing::warn!(workspace = %self.alias, endpoint = path, deprecation, sunset,
-                "LangSmith says this endpoint is deprecated: plan the move before its sunset");
-        }
+        let first = {
+            let mut seen = self.deprecated.lock().unwrap_or_else(|e| e.into_inner());
+            let first = !seen.contains(&class);
+            if first {
+                seen.push(class);
+            }
+            first
+        };
+        let (workspace, class) = (self.alias.as_str(), class.as_str());
+        let answer = DeprecatedAnswer {
+            workspace,
+            class,
+            path,
+            deprecation,
+            sunset,
+            first,
+        };
+        answer.emit(self.metrics.as_deref());
     }
 }

@@ -7,7 +7,8 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Answer, Class, LangSmith};
+use super::{Class, LangSmith, Refused};
+use crate::telemetry::{Occurrence, TenantLearnt};
 
 /// A workspace with no project yet is asked again for its id at most this often.
 const LEARN_AGAIN_AFTER: Duration = Duration::from_secs(60);
@@ -21,7 +22,7 @@ struct SessionRow {
 
 impl LangSmith {
     /// The id of the project with exactly this name, if there is one.
-    pub async fn session_by_name(&self, name: &str) -> Result<Option<Uuid>, Answer> {
+    pub async fn session_by_name(&self, name: &str) -> Result<Option<Uuid>, Refused> {
         let url = format!("{}/api/v1/sessions", self.root);
         let query = [("name", name), ("limit", "1")];
         let found: Vec<SessionRow> = self
@@ -35,18 +36,18 @@ impl LangSmith {
             .map(|s| s.id))
     }
 
-    pub async fn session_exists(&self, id: Uuid) -> Result<bool, Answer> {
+    pub async fn session_exists(&self, id: Uuid) -> Result<bool, Refused> {
         let url = format!("{}/api/v1/sessions/{id}", self.root);
         let a = self.send(Class::Sessions, |c| c.get(&url)).await;
         match a.status {
             StatusCode::NOT_FOUND => Ok(false),
             s if s.is_success() => Ok(true),
-            _ => Err(a),
+            _ => Err(a.into()),
         }
     }
 
     /// Every project of the workspace (offset pagination).
-    pub async fn all_sessions(&self) -> Result<Vec<Uuid>, Answer> {
+    pub async fn all_sessions(&self) -> Result<Vec<Uuid>, Refused> {
         let url = format!("{}/api/v1/sessions", self.root);
         let mut out = Vec::new();
         loop {
@@ -87,8 +88,12 @@ impl LangSmith {
             .and_then(|rows| rows.into_iter().find_map(|s| s.tenant_id));
         match tenant {
             Some(t) => {
-                tracing::info!(workspace = %self.alias, tenant = %t, "learnt the workspace id from LangSmith");
-                self.observe(|m| m.tenant_learnt.inc());
+                let tenant = &t.to_string();
+                TenantLearnt {
+                    workspace: &self.alias,
+                    tenant,
+                }
+                .emit(self.metrics.as_deref());
                 let _ = self.tenant.set(t.to_string());
             }
             None => tracing::warn!(workspace = %self.alias,

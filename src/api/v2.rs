@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::{Answer, Class, LangSmith};
+use crate::telemetry::{Occurrence, V2PrefixSettled};
 
 pub const DEFAULT: &str = "/api/v2";
 pub const FALLBACK: &str = "/v2";
@@ -86,8 +87,8 @@ impl LangSmith {
 
     fn v2_settled(&self, prefix: &str) {
         if self.v2.settle(prefix) {
-            tracing::info!(workspace = %self.alias, prefix, "LangSmith answers v2 calls under this prefix");
-            self.observe(|m| m.v2_prefix.with_label_values(&[self.alias.as_str(), prefix]).set(1));
+            let workspace = &self.alias;
+            V2PrefixSettled { workspace, prefix }.emit(self.metrics.as_deref());
         }
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::Rejection;
+use super::{DlqReason, Rejection};
 
 /// The Kafka `content-type` header of structured-mode events.
 pub const CE_CONTENT_TYPE: &str = "application/cloudevents+json";
@@ -56,21 +56,21 @@ struct Incoming<T> {
 /// exactly `T`'s fields.
 pub fn decode<T: serde::de::DeserializeOwned>(kind: &str, payload: Option<&[u8]>) -> Result<T, Rejection> {
     let payload = payload.ok_or_else(|| Rejection {
-        reason: "malformed_json",
+        reason: DlqReason::MalformedJson,
         detail: "empty record".into(),
     })?;
     let ev: Incoming<T> = serde_json::from_slice(payload).map_err(|e| Rejection {
         reason: if e.is_data() {
-            "schema_violation"
+            DlqReason::SchemaViolation
         } else {
-            "malformed_json"
+            DlqReason::MalformedJson
         },
         // Position only: serde's message can echo a value.
         detail: format!("{kind}: {} at line {} column {}", category(&e), e.line(), e.column()),
     })?;
     if ev.specversion != "1.0" || ev.kind != kind {
         return Err(Rejection {
-            reason: "invalid_envelope",
+            reason: DlqReason::InvalidEnvelope,
             detail: format!(
                 "expected a CloudEvents 1.0 {kind} event, got {} {}",
                 ev.specversion, ev.kind

@@ -2,6 +2,7 @@
 //! `erasure.deletion.{requested,verified,failed}.v1`, all as CloudEvents 1.0 in structured JSON mode.
 //! Output events carry ids, never personal data: metadata values are not echoed.
 
+mod dlq;
 mod envelope;
 mod parse;
 
@@ -11,8 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use dlq::{DlqReason, Rejection};
 pub use envelope::{decode, encode, CE_CONTENT_TYPE};
-pub use parse::{parse_request, Incoming, Limits, Rejection};
+pub use parse::{parse_request, Incoming, Limits};
 
 pub const REQUESTED_TYPE: &str = "erasure.requested.v1";
 pub const DELETION_REQUESTED_TYPE: &str = "erasure.deletion.requested.v1";

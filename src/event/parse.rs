@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::dlq::{reject, DlqReason, Rejection};
 use super::{ErasureRequested, Request, SessionRef, SourceRef, Target, TargetSpec, REQUESTED_TYPE};
 
 const MAX_TARGETS: usize = 100;
@@ -16,20 +17,6 @@ const MAX_TEXT: usize = 256;
 /// CloudEvents `id` and `source` are copied into every output event: bounded, so outputs stay small.
 const MAX_ATTRIBUTE: usize = 512;
 const DEFAULT_DEADLINE_DAYS: i64 = 30;
-
-/// Why an event went to the DLQ: a stable `reason` code and a human `detail` without personal data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejection {
-    pub reason: &'static str,
-    pub detail: String,
-}
-
-fn reject<T>(reason: &'static str, detail: impl Into<String>) -> Result<T, Rejection> {
-    Err(Rejection {
-        reason,
-        detail: detail.into(),
-    })
-}
 
 /// A record as it came off the topic.
 pub struct Incoming<'a> {
@@ -63,7 +50,7 @@ impl Incoming<'_> {
             None | Some((_, None)) => Ok(None),
             Some((_, Some(v))) => match std::str::from_utf8(v) {
                 Ok(s) => Ok(Some(s)),
-                Err(_) => reject("invalid_envelope", format!("header {name} is not UTF-8")),
+                Err(_) => reject(DlqReason::InvalidEnvelope, format!("header {name} is not UTF-8")),
             },
         }
     }
@@ -101,24 +88,24 @@ struct Envelope<'a> {
 
 pub fn parse_request(rec: &Incoming<'_>, limits: &Limits, now: DateTime<Utc>) -> Result<Request, Rejection> {
     let Some(payload) = rec.payload.filter(|p| !p.is_empty()) else {
-        return reject("malformed_json", "the record has no payload");
+        return reject(DlqReason::MalformedJson, "the record has no payload");
     };
     if payload.len() > limits.max_event_bytes {
         return reject(
-            "too_large",
+            DlqReason::TooLarge,
             format!("{} bytes, more than {}", payload.len(), limits.max_event_bytes),
         );
     }
     let env = envelope(rec, payload)?;
     if env.id.len() > MAX_ATTRIBUTE || env.source.len() > MAX_ATTRIBUTE {
         return reject(
-            "invalid_envelope",
+            DlqReason::InvalidEnvelope,
             format!("id and source must be at most {MAX_ATTRIBUTE} bytes"),
         );
     }
     let data: ErasureRequested = serde_json::from_str(env.data).or_else(|e| {
         reject(
-            "schema_violation",
+            DlqReason::SchemaViolation,
             format!(
                 "data is not a valid {REQUESTED_TYPE} at line {} column {}",
                 e.line(),
@@ -130,22 +117,30 @@ pub fn parse_request(rec: &Incoming<'_>, limits: &Limits, now: DateTime<Utc>) ->
 }
 
 fn envelope<'a>(rec: &Incoming<'_>, payload: &'a [u8]) -> Result<Envelope<'a>, Rejection> {
-    let text = std::str::from_utf8(payload).or_else(|_| reject("malformed_json", "the payload is not UTF-8"))?;
+    let text =
+        std::str::from_utf8(payload).or_else(|_| reject(DlqReason::MalformedJson, "the payload is not UTF-8"))?;
     if let Some(version) = rec.header("ce_specversion")? {
         // Binary mode: attributes in ce_* headers, the payload is the data.
         let content_type = rec.header("content-type")?;
         if content_type.is_some_and(|c| !c.starts_with("application/json")) {
-            return reject("invalid_envelope", "binary mode needs content-type application/json");
+            return reject(
+                DlqReason::InvalidEnvelope,
+                "binary mode needs content-type application/json",
+            );
         }
         let attr = |name: &str| -> Result<String, Rejection> {
             match rec.header(name)? {
                 Some(v) if !v.is_empty() => Ok(v.to_owned()),
-                _ => reject("invalid_envelope", format!("header {name} is missing")),
+                _ => reject(DlqReason::InvalidEnvelope, format!("header {name} is missing")),
             }
         };
         check_version_and_type(version, &attr("ce_type")?)?;
-        serde_json::from_str::<serde::de::IgnoredAny>(text)
-            .or_else(|e| reject("malformed_json", format!("line {} column {}", e.line(), e.column())))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(text).or_else(|e| {
+            reject(
+                DlqReason::MalformedJson,
+                format!("line {} column {}", e.line(), e.column()),
+            )
+        })?;
         let time = rec.header("ce_time")?.map(|t| time("ce_time", t)).transpose()?;
         return Ok(Envelope {
             id: attr("ce_id")?,
@@ -157,33 +152,39 @@ fn envelope<'a>(rec: &Incoming<'_>, payload: &'a [u8]) -> Result<Envelope<'a>, R
     let content_type = rec.header("content-type")?;
     if content_type.is_some_and(|c| !c.starts_with("application/cloudevents+json")) {
         return reject(
-            "invalid_envelope",
+            DlqReason::InvalidEnvelope,
             "structured mode needs content-type application/cloudevents+json",
         );
     }
     let ce: Structured = serde_json::from_str(text).or_else(|e| match e.classify() {
         serde_json::error::Category::Data => reject(
-            "invalid_envelope",
+            DlqReason::InvalidEnvelope,
             format!("not a CloudEvents envelope (line {} column {})", e.line(), e.column()),
         ),
-        _ => reject("malformed_json", format!("line {} column {}", e.line(), e.column())),
+        _ => reject(
+            DlqReason::MalformedJson,
+            format!("line {} column {}", e.line(), e.column()),
+        ),
     })?;
     check_version_and_type(&ce.specversion, &ce.kind)?;
     if ce.id.is_empty() || ce.source.is_empty() {
-        return reject("invalid_envelope", "id and source must not be empty");
+        return reject(DlqReason::InvalidEnvelope, "id and source must not be empty");
     }
     if ce.data_base64.is_some() {
-        return reject("invalid_envelope", "data_base64 is not accepted; send JSON data");
+        return reject(
+            DlqReason::InvalidEnvelope,
+            "data_base64 is not accepted; send JSON data",
+        );
     }
     if ce
         .datacontenttype
         .as_deref()
         .is_some_and(|c| !c.starts_with("application/json"))
     {
-        return reject("invalid_envelope", "datacontenttype must be application/json");
+        return reject(DlqReason::InvalidEnvelope, "datacontenttype must be application/json");
     }
     let data = ce.data.ok_or_else(|| Rejection {
-        reason: "invalid_envelope",
+        reason: DlqReason::InvalidEnvelope,
         detail: "data is missing".into(),
     })?;
     let time = ce.time.as_deref().map(|t| time("time", t)).transpose()?;
@@ -197,10 +198,10 @@ fn envelope<'a>(rec: &Incoming<'_>, payload: &'a [u8]) -> Result<Envelope<'a>, R
 
 fn check_version_and_type(version: &str, kind: &str) -> Result<(), Rejection> {
     if version != "1.0" {
-        return reject("invalid_envelope", "specversion must be 1.0");
+        return reject(DlqReason::InvalidEnvelope, "specversion must be 1.0");
     }
     if kind != REQUESTED_TYPE {
-        return reject("invalid_envelope", format!("type must be {REQUESTED_TYPE}"));
+        return reject(DlqReason::InvalidEnvelope, format!("type must be {REQUESTED_TYPE}"));
     }
     Ok(())
 }
@@ -208,7 +209,7 @@ fn check_version_and_type(version: &str, kind: &str) -> Result<(), Rejection> {
 fn time(field: &str, s: &str) -> Result<DateTime<Utc>, Rejection> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| reject("invalid_time", format!("{field} is not an RFC 3339 timestamp")))
+        .or_else(|_| reject(DlqReason::InvalidTime, format!("{field} is not an RFC 3339 timestamp")))
 }
 
 /// A UUID in its canonical hyphenated form only (what the schema's pattern allows).
@@ -236,17 +237,24 @@ fn validate(
 ) -> Result<Request, Rejection> {
     if !is_id(&data.request_id, 128, &['.', '_', ':', '-']) {
         return reject(
-            "invalid_id",
+            DlqReason::InvalidId,
             "request_id must be 1-128 characters of A-Z a-z 0-9 . _ : -",
         );
     }
     let workspace = match data.workspace {
-        Some(w) if !is_id(&w, 64, &['_', '-']) => return reject("invalid_id", "workspace is not a valid alias"),
+        Some(w) if !is_id(&w, 64, &['_', '-']) => {
+            return reject(DlqReason::InvalidId, "workspace is not a valid alias")
+        }
         Some(w) if limits.workspaces.contains(&w) => w,
-        Some(_) => return reject("unknown_workspace", "workspace names no configured workspace"),
+        Some(_) => return reject(DlqReason::UnknownWorkspace, "workspace names no configured workspace"),
         None => match &limits.default_workspace {
             Some(d) => d.clone(),
-            None => return reject("unknown_workspace", "no workspace given and no default configured"),
+            None => {
+                return reject(
+                    DlqReason::UnknownWorkspace,
+                    "no workspace given and no default configured",
+                )
+            }
         },
     };
     let deadline = match data.deadline {
@@ -254,10 +262,10 @@ fn validate(
         None => env.time.unwrap_or(now) + TimeDelta::days(DEFAULT_DEADLINE_DAYS),
     };
     if data.targets.is_empty() {
-        return reject("empty_request", "targets is empty");
+        return reject(DlqReason::EmptyRequest, "targets is empty");
     }
     if data.targets.len() > MAX_TARGETS {
-        return reject("too_many_ids", format!("more than {MAX_TARGETS} targets"));
+        return reject(DlqReason::TooManyIds, format!("more than {MAX_TARGETS} targets"));
     }
     let mut total = 0usize;
     let mut targets = Vec::with_capacity(data.targets.len());
@@ -267,7 +275,7 @@ fn validate(
             total += trace_ids.len();
             if total > limits.max_ids_per_request {
                 return reject(
-                    "too_many_ids",
+                    DlqReason::TooManyIds,
                     format!("more than {} trace ids", limits.max_ids_per_request),
                 );
             }
@@ -293,16 +301,16 @@ fn validate(
 fn session(i: usize, spec: &TargetSpec) -> Result<Option<SessionRef>, Rejection> {
     match (&spec.session_id, &spec.session_name) {
         (Some(_), Some(_)) => reject(
-            "schema_violation",
+            DlqReason::SchemaViolation,
             format!("targets[{i}] has both session_id and session_name"),
         ),
         (Some(id), None) => match canonical_uuid(id) {
             Some(u) => Ok(Some(SessionRef::Id(u))),
-            None => reject("invalid_id", format!("targets[{i}].session_id is not a UUID")),
+            None => reject(DlqReason::InvalidId, format!("targets[{i}].session_id is not a UUID")),
         },
         (None, Some(name)) if is_text(name) => Ok(Some(SessionRef::Name(name.clone()))),
         (None, Some(_)) => reject(
-            "schema_violation",
+            DlqReason::SchemaViolation,
             format!("targets[{i}].session_name must be 1-256 printable characters"),
         ),
         (None, None) => Ok(None),
@@ -313,29 +321,29 @@ fn target(i: usize, spec: TargetSpec) -> Result<Target, Rejection> {
     let session = session(i, &spec)?;
     match (spec.trace_ids, spec.metadata) {
         (Some(_), Some(_)) => reject(
-            "schema_violation",
+            DlqReason::SchemaViolation,
             format!("targets[{i}] has both trace_ids and metadata"),
         ),
         (Some(ids), None) => {
             let Some(session) = session else {
                 return reject(
-                    "schema_violation",
+                    DlqReason::SchemaViolation,
                     format!("targets[{i}] needs session_id or session_name"),
                 );
             };
             if spec.start_time.is_some() || spec.end_time.is_some() {
                 return reject(
-                    "schema_violation",
+                    DlqReason::SchemaViolation,
                     format!("targets[{i}]: a time range goes with metadata only"),
                 );
             }
             if ids.is_empty() {
-                return reject("empty_request", format!("targets[{i}].trace_ids is empty"));
+                return reject(DlqReason::EmptyRequest, format!("targets[{i}].trace_ids is empty"));
             }
             let mut trace_ids = Vec::with_capacity(ids.len());
             for (j, id) in ids.iter().enumerate() {
                 trace_ids.push(canonical_uuid(id).ok_or_else(|| Rejection {
-                    reason: "invalid_id",
+                    reason: DlqReason::InvalidId,
                     detail: format!("targets[{i}].trace_ids[{j}] is not a UUID"),
                 })?);
             }
@@ -357,7 +365,10 @@ fn target(i: usize, spec: TargetSpec) -> Result<Target, Rejection> {
                 .transpose()?;
             if let (Some(s), Some(e)) = (start_time, end_time) {
                 if s > e {
-                    return reject("invalid_time", format!("targets[{i}].start_time is after end_time"));
+                    return reject(
+                        DlqReason::InvalidTime,
+                        format!("targets[{i}].start_time is after end_time"),
+                    );
                 }
             }
             Ok(Target::Selector {
@@ -368,7 +379,7 @@ fn target(i: usize, spec: TargetSpec) -> Result<Target, Rejection> {
             })
         }
         (None, None) => reject(
-            "empty_request",
+            DlqReason::EmptyRequest,
             format!("targets[{i}] has neither trace_ids nor metadata"),
         ),
     }
@@ -378,24 +389,24 @@ fn target(i: usize, spec: TargetSpec) -> Result<Target, Rejection> {
 /// values to printable text (and are escaped when the filter is built).
 fn selector_pairs(i: usize, metadata: &BTreeMap<String, String>) -> Result<(), Rejection> {
     if metadata.is_empty() {
-        return reject("empty_request", format!("targets[{i}].metadata is empty"));
+        return reject(DlqReason::EmptyRequest, format!("targets[{i}].metadata is empty"));
     }
     if metadata.len() > MAX_PAIRS {
         return reject(
-            "unsafe_metadata",
+            DlqReason::UnsafeMetadata,
             format!("targets[{i}].metadata has more than {MAX_PAIRS} pairs"),
         );
     }
     for (n, (k, v)) in metadata.iter().enumerate() {
         if !(1..=64).contains(&k.len()) || !k.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
             return reject(
-                "unsafe_metadata",
+                DlqReason::UnsafeMetadata,
                 format!("targets[{i}].metadata key #{n} must be 1-64 of A-Z a-z 0-9 _ . -"),
             );
         }
         if !is_text(v) {
             return reject(
-                "unsafe_metadata",
+                DlqReason::UnsafeMetadata,
                 format!("targets[{i}].metadata value #{n} must be 1-256 printable characters"),
             );
         }

@@ -22,8 +22,8 @@ fn work_in_flight_when_the_partition_comes_back_is_adopted() {
     );
 }
 
-#[test]
-fn work_done_after_the_revocation_is_released_when_redelivered() {
+/// Offsets 10 to 12 received, 11 done behind 10, then the partition revoked; with the first generation.
+fn revoked_with_10_in_flight_and_11_done() -> (Fence<i32>, u64) {
     let mut f: Fence<i32> = Fence::default();
     f.assign(0);
     let g1 = f.generation(0);
@@ -32,6 +32,12 @@ fn work_done_after_the_revocation_is_released_when_redelivered() {
     }
     assert_eq!(f.complete(0, 11, g1), None, "done, waiting behind 10");
     f.revoke(0, &[]);
+    (f, g1)
+}
+
+#[test]
+fn work_done_after_the_revocation_is_released_when_redelivered() {
+    let (mut f, g1) = revoked_with_10_in_flight_and_11_done();
     assert_eq!(f.complete(0, 12, g1), None, "nothing is stored for a revoked partition");
     f.assign(0);
     let g2 = f.generation(0);
@@ -41,6 +47,23 @@ fn work_done_after_the_revocation_is_released_when_redelivered() {
     assert_eq!(f.arrive(0, 13), Arrival::New(g2));
     assert_eq!(f.complete(0, 10, g1), Some(12));
     assert_eq!(f.complete(0, 13, g2), Some(13));
+}
+
+#[test]
+fn work_abandoned_when_the_partition_went_elsewhere_is_done_again_if_it_comes_back() {
+    let (mut f, _) = revoked_with_10_in_flight_and_11_done();
+    f.abandon(0);
+    f.assign(0);
+    let g2 = f.generation(0);
+    assert_eq!(
+        f.arrive(0, 10),
+        Arrival::New(g2),
+        "abandoned: done again, not waited for"
+    );
+    assert_eq!(f.arrive(0, 11), Arrival::Done(None), "done here before: still released");
+    assert_eq!(f.arrive(0, 12), Arrival::New(g2));
+    assert_eq!(f.complete(0, 10, g2), Some(11));
+    assert_eq!(f.complete(0, 12, g2), Some(12));
 }
 
 #[test]

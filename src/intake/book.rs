@@ -9,9 +9,11 @@ use uuid::Uuid;
 
 use super::resolve::{Resolved, Unresolved};
 use crate::api::Refusal;
-use crate::event::{DeletionFailed, DeletionRequested, DeletionVerified, FailReason, Request};
+use crate::event::{DeletionRequested, FailReason, Request};
 use crate::output::Output;
 use crate::window::Window;
+use events::{failed, nothing_found};
+use load::InFlight;
 
 /// One input event; `generation` tells apart a replay after the partition was re-assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,32 +78,6 @@ pub struct Book {
     in_flight: InFlight,
     /// When a deletion accepted at a given time is checked.
     window: Window,
-}
-
-/// Ids in flight in all; and per workspace its load: ids plus one per event, as the bound counts.
-#[derive(Default)]
-struct InFlight {
-    ids: usize,
-    load: HashMap<String, usize>,
-}
-
-impl InFlight {
-    fn add(&mut self, workspace: &str, ids: usize, events: usize) {
-        self.ids += ids;
-        match self.load.get_mut(workspace) {
-            Some(c) => *c += ids + events,
-            None => {
-                self.load.insert(workspace.to_owned(), ids + events);
-            }
-        }
-    }
-
-    fn sub(&mut self, workspace: &str, ids: usize, events: usize) {
-        self.ids -= ids;
-        if let Some(c) = self.load.get_mut(workspace) {
-            *c -= ids + events;
-        }
-    }
 }
 
 /// What a piece of resolution gives: (part, ids) to coalesce, and events to publish now.
@@ -339,6 +315,31 @@ impl Book {
         out
     }
 
+    /// Forgets the events of `partition`, which moved to another replica that replays them: their
+    /// parts, and what they held of the bound. Calls in flight go on; their answers find nothing
+    /// to complete. Returns how many events were forgotten.
+    pub fn drop_partition(&mut self, partition: i32) -> usize {
+        let parts: Vec<PartKey> = (self.parts.keys())
+            .filter(|pk| pk.msg.partition == partition)
+            .copied()
+            .collect();
+        for pk in parts {
+            let Some(part) = self.parts.remove(&pk) else { continue };
+            let workspace = self.msgs.get(&pk.msg).map_or("", |m| m.request.workspace.as_str());
+            self.in_flight.sub(workspace, part.remaining, 0);
+        }
+        let keys: Vec<MsgKey> = (self.msgs.keys())
+            .filter(|k| k.partition == partition)
+            .copied()
+            .collect();
+        for key in &keys {
+            if let Some(msg) = self.msgs.remove(key) {
+                self.in_flight.sub(&msg.request.workspace, msg.unresolved_ids, 1);
+            }
+        }
+        keys.len()
+    }
+
     /// An output event of `key` was acknowledged. Returns true when the input event is complete.
     pub fn published(&mut self, key: MsgKey) -> bool {
         let Some(msg) = self.msgs.get_mut(&key) else {
@@ -360,43 +361,7 @@ impl Book {
     }
 }
 
-/// A selector that matched no trace in `session_id` (or in the workspace): verified at once.
-fn nothing_found(req: &Request, session_id: Option<Uuid>, now: DateTime<Utc>) -> DeletionVerified {
-    DeletionVerified {
-        request_id: req.request_id.clone(),
-        workspace: req.workspace.clone(),
-        session_id,
-        trace_ids: Vec::new(),
-        part: 0,
-        parts: 1,
-        accepted_at: now,
-        checked_at: now,
-        attempts: 0,
-        source: req.source.clone(),
-    }
-}
-
-fn failed(
-    req: &Request,
-    f: Unresolved,
-    (part, parts): (u32, u32),
-    attempts: u32,
-    now: DateTime<Utc>,
-) -> DeletionFailed {
-    DeletionFailed {
-        request_id: req.request_id.clone(),
-        workspace: req.workspace.clone(),
-        session_id: f.session_id,
-        trace_ids: f.trace_ids,
-        part,
-        parts,
-        reason: f.reason,
-        detail: f.detail,
-        failed_at: now,
-        attempts,
-        source: req.source.clone(),
-    }
-}
-
+mod events;
+mod load;
 #[cfg(test)]
 mod tests;

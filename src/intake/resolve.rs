@@ -10,14 +10,15 @@ use chrono::Utc;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::api::{filter, Answer, Found, LangSmith};
+use crate::api::{filter, Found, LangSmith, Refused};
 use crate::event::{FailReason, SessionRef, Target};
 
 /// Where a selector's traces go while it is being resolved, a page (at most 100) at a time: a
 /// selector matching a million traces is never held whole. `page` returns when there is room for
-/// more, so the next page is fetched only then.
+/// more, so the next page is fetched only then; `false` when no more is wanted (the event was
+/// forgotten): the selector stops there.
 pub trait Pages: Send {
-    fn page(&mut self, traces: BTreeMap<Uuid, BTreeSet<Uuid>>) -> impl std::future::Future<Output = ()> + Send;
+    fn page(&mut self, traces: BTreeMap<Uuid, BTreeSet<Uuid>>) -> impl std::future::Future<Output = bool> + Send;
 }
 
 /// Cache entries kept at most; past it the cache starts over.
@@ -55,7 +56,7 @@ pub struct Resolver {
     cache: Mutex<HashMap<(String, SessionRef), Lookup>>,
 }
 
-fn rejected(what: &str, a: &Answer) -> Unresolved {
+fn rejected(what: &str, a: &Refused) -> Unresolved {
     let why = a.refusal(what);
     Unresolved {
         session_id: None,
@@ -82,7 +83,7 @@ impl Resolver {
     }
 
     /// The id of a project, if it exists: `Ok(None)` for an unknown one.
-    async fn session(&self, api: &LangSmith, session: &SessionRef) -> Result<Option<Uuid>, Answer> {
+    async fn session(&self, api: &LangSmith, session: &SessionRef) -> Result<Option<Uuid>, Refused> {
         let key = (api.alias().to_owned(), session.clone());
         let entry = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -104,7 +105,7 @@ impl Resolver {
                     SessionRef::Id(id) => api.session_exists(*id).await?.then_some(*id),
                     SessionRef::Name(name) => api.session_by_name(name).await?,
                 };
-                Ok::<_, Answer>((found, Instant::now()))
+                Ok::<_, Refused>((found, Instant::now()))
             })
             .await?;
         Ok(*found)
@@ -209,7 +210,9 @@ impl Resolver {
                     for (s, t) in traces {
                         page.entry(s).or_default().insert(t);
                     }
-                    pages.page(page).await;
+                    if !pages.page(page).await {
+                        return;
+                    }
                 }
                 Ok(Some(Found::Forbidden(project))) => {
                     forbidden = true;

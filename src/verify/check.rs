@@ -7,6 +7,7 @@ use super::decide::{decide, failed};
 use super::Verifier;
 use crate::event::{DeletionRequested, FailReason};
 use crate::output::Output;
+use crate::telemetry::{Failed, Occurrence};
 
 /// When to check `part`: its `verify_after`, but no later than this worker's own window gives for
 /// the time the record was written (its Kafka timestamp, never later than now). A `verify_after`
@@ -50,7 +51,7 @@ pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {
             tracing::error!(request_id = %part.request_id, workspace = %part.workspace, session = %part.session_id,
                 part = part.part, detail = %why.detail, "check refused");
             m.checks.with_label_values(&["failed"]).inc();
-            m.failed.with_label_values(&[reason.as_str()]).inc();
+            Failed::part(part, reason).emit(Some(m));
             let f = failed(part, part.trace_ids.clone(), reason, why.detail, Utc::now());
             return vec![Output::Failed(f)];
         }
@@ -88,7 +89,9 @@ pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {
                 let age = (now - part.accepted_at).num_milliseconds().max(0) as f64 / 1000.0;
                 m.time_to_verified.observe(age);
             }
-            Output::Failed(f) => m.failed.with_label_values(&[f.reason.as_str()]).inc(),
+            Output::Failed(f) => {
+                Failed::of(f).emit(Some(m));
+            }
             _ => {}
         }
     }

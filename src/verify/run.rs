@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,17 +16,14 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
 mod pressure;
+mod tasks;
 
-use super::decide::failed;
 use super::parked::{Offer, Parked};
 use super::Verifier;
-use crate::aside::Aside;
-use crate::event::{self, DeletionRequested, FailReason, Rejection};
+use crate::event::{self, DeletionRequested};
 use crate::fence::{Arrival, Fence};
 use crate::gaps::Gaps;
 use crate::kafka::{Assignment, RebalanceReporter};
-use crate::output::DeadLetter;
-use crate::output::Output;
 use crate::publish::PublishError;
 
 type Consumer_ = StreamConsumer<RebalanceReporter>;
@@ -46,13 +44,11 @@ struct Key {
 /// limits (`scripts/bench verify-backlog`), at 64 per permit 1,007.
 const IN_FLIGHT_PER_CHECK: usize = 64;
 
-/// What the metrics and the shares of the bound need to know of a part held unverified.
+/// What the metrics need to know of a part held unverified.
 #[derive(Clone, Copy)]
 struct Held {
     accepted_at: DateTime<Utc>,
     deadline: DateTime<Utc>,
-    /// Index into `State::workspaces`.
-    workspace: usize,
 }
 
 struct State {
@@ -70,12 +66,10 @@ struct State {
     /// `max_concurrent_checks` per workspace, so a workspace whose checks never return holds only
     /// its own parts.
     checks: HashMap<String, Arc<Semaphore>>,
-    /// The configured workspaces, sorted, and the checks each has in flight.
-    workspaces: Vec<String>,
-    load: Vec<usize>,
-    /// Parts of a workspace at its share of the in-flight bound, to read again once it has room.
-    aside: Aside<Tp>,
-    share: Option<usize>,
+    /// Set for a check whose partition went to another replica: it publishes nothing.
+    cancels: HashMap<Key, Arc<AtomicBool>>,
+    /// Partitions revoked by the rebalance under way: those not assigned again went elsewhere.
+    revoked: Vec<Tp>,
     done: mpsc::Sender<(Key, Result<(), PublishError>)>,
 }
 
@@ -94,17 +88,12 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
         .subscribe(&[&topics[0], &topics[1]])
         .context("subscribing to the deletion-requested and recheck topics")?;
     let (done_tx, mut done_rx) = mpsc::channel(1024);
-    let mut workspaces: Vec<String> = cfg.workspaces.keys().cloned().collect();
-    workspaces.sort();
-    let max_in_flight = cfg.verifier.max_concurrent_checks * IN_FLIGHT_PER_CHECK;
     let mut st = State {
         checks: (cfg.workspaces.keys())
             .map(|w| (w.clone(), Arc::new(Semaphore::new(cfg.verifier.max_concurrent_checks))))
             .collect(),
-        load: vec![0; workspaces.len()],
-        share: crate::aside::share(max_in_flight, workspaces.len()),
-        workspaces,
-        aside: Aside::default(),
+        cancels: HashMap::new(),
+        revoked: Vec::new(),
         v: v.clone(),
         topics,
         assigned: HashSet::new(),
@@ -196,6 +185,10 @@ impl State {
                     self.assigned.insert((t, p));
                     tps.push((t, p));
                 }
+                let moved = std::mem::take(&mut self.revoked);
+                for tp in moved.into_iter().filter(|tp| !tps.contains(tp)) {
+                    self.abandon(tp);
+                }
                 // A partition paused before a rebalance must not stay paused with no head to wait on.
                 self.set_paused(consumer, &tps, self.throttled);
             }
@@ -207,6 +200,7 @@ impl State {
                 for (topic, p) in parts {
                     let Some(t) = self.topic_index(&topic) else { continue };
                     self.forget((t, p));
+                    self.revoked.push((t, p));
                 }
             }
         }
@@ -271,83 +265,11 @@ impl State {
         }
     }
 
-    fn start(&mut self, key: Key, part: DeletionRequested) {
-        // Parts of unconfigured workspaces are failed before they get here.
-        let workspace = self.workspaces.binary_search(&part.workspace).unwrap_or_default();
-        if self.share.is_some_and(|share| self.load[workspace] >= share) {
-            return self.aside.set_aside(key.tp, key.offset, &part.workspace);
-        }
-        self.load[workspace] += 1;
-        let held = Held {
-            accepted_at: part.accepted_at,
-            deadline: part.deadline,
-            workspace,
-        };
-        self.in_flight.insert(key, Some(held));
-        let sem = self.checks[&part.workspace].clone();
-        let (v, done) = (self.v.clone(), self.done.clone());
-        tokio::spawn(async move {
-            // The permit bounds LangSmith calls, not the wait for Kafka's acknowledgement: held
-            // through publishing, it capped a verifier at 16 checks per ack latency (~83/s here).
-            let outputs = {
-                let _permit = sem.acquire_owned().await;
-                super::check::check(&v, &part).await
-            };
-            let mut sent = Ok(());
-            for o in outputs {
-                sent = crate::output::publish(&v.config, &v.publisher, o).await;
-                if sent.is_err() {
-                    break;
-                }
-            }
-            let _ = done.send((key, sent)).await;
-        });
-    }
-
-    /// A part of a workspace this verifier has no client for ends in `deletion-failed`
-    /// (`unknown_workspace`) instead of the DLQ: every requested part must end in a terminal event.
-    fn unknown_workspace(&mut self, key: Key, part: DeletionRequested) {
-        tracing::error!(request_id = %part.request_id, workspace = %part.workspace,
-            "a part names a workspace this verifier does not configure: failed as unknown_workspace");
-        self.v
-            .metrics
-            .failed
-            .with_label_values(&[FailReason::UnknownWorkspace.as_str()])
-            .inc();
-        let detail = format!("workspace {:?} is not configured in this verifier", part.workspace);
-        let f = failed(
-            &part,
-            part.trace_ids.clone(),
-            FailReason::UnknownWorkspace,
-            detail,
-            Utc::now(),
-        );
-        self.in_flight.insert(key, None);
-        let (v, done) = (self.v.clone(), self.done.clone());
-        tokio::spawn(async move {
-            let sent = crate::output::publish(&v.config, &v.publisher, Output::Failed(f)).await;
-            let _ = done.send((key, sent)).await;
-        });
-    }
-
-    fn dead_letter(&mut self, key: Key, m: &BorrowedMessage<'_>, why: Rejection) {
-        tracing::error!(topic = m.topic(), partition = m.partition(), offset = m.offset(), reason = why.reason,
-            detail = %why.detail, "unreadable event sent to the DLQ");
-        let letter = DeadLetter::new(m, why);
-        self.in_flight.insert(key, None);
-        let (v, done) = (self.v.clone(), self.done.clone());
-        tokio::spawn(async move {
-            let sent = letter.send(&v.publisher, &v.config.topics.dlq).await;
-            let _ = done.send((key, sent)).await;
-        });
-    }
-
     /// A check's outcome is acknowledged: store the offset if the contiguous prefix moved.
     /// An outcome that Kafka will never take stops the worker, loudly, with its offset unstored.
     fn on_done(&mut self, consumer: &Consumer_, key: Key, sent: Result<(), PublishError>) -> anyhow::Result<()> {
-        if let Some(Some(held)) = self.in_flight.remove(&key) {
-            self.load[held.workspace] -= 1;
-        }
+        self.in_flight.remove(&key);
+        self.cancels.remove(&key);
         if let Err(e) = sent {
             anyhow::bail!(
                 "an outcome of the record at {} partition {} offset {} was not published ({e}); stopping, \
@@ -372,9 +294,7 @@ impl State {
     /// `tp` is not ours any more (or is ours afresh): its parked records are dropped (redelivered,
     /// they are parked again), its checks in flight go on.
     fn forget(&mut self, tp: Tp) {
-        let mut dropped: Vec<i64> = self.parked.of(&tp).map(|(k, _)| k.offset).collect();
-        // Parts set aside are no work in flight either.
-        dropped.extend(self.aside.forget(tp));
+        let dropped: Vec<i64> = self.parked.of(&tp).map(|(k, _)| k.offset).collect();
         self.parked.remove(&tp);
         self.fence.revoke(tp, &dropped);
         self.gaps.forget(&tp);

@@ -52,7 +52,11 @@ fn check(payload: &[u8], headers: Vec<(&str, Option<&[u8]>)>) -> Result<Request,
                 .sum();
             assert!(ids <= limits().max_ids_per_request);
         }
-        Err(e) => assert!(REASONS.contains(&e.reason), "undocumented reason {}", e.reason),
+        Err(e) => assert!(
+            REASONS.contains(&e.reason.as_str()),
+            "undocumented reason {:?}",
+            e.reason
+        ),
     }
     result
 }
@@ -124,7 +128,7 @@ proptest! {
         let mut event = valid();
         event["data"]["targets"][1]["metadata"]["user_id"] = json!(format!("{secret}\u{7}') or eq(1,1"));
         let e = check(&serde_json::to_vec(&event).unwrap(), vec![]).unwrap_err();
-        prop_assert_eq!(e.reason, "unsafe_metadata");
+        prop_assert_eq!(e.reason.as_str(), "unsafe_metadata");
         prop_assert!(!e.detail.contains(&secret));
     }
 }

@@ -246,3 +246,28 @@ fn a_part_still_in_flight_when_resolution_ends_is_finished_by_its_last_id() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_partition_gone_elsewhere_takes_its_events_and_their_load_away() {
+    let mut book = Book::new(Window::default());
+    let other = MsgKey { partition: 1, ..KEY };
+    book.add(KEY, request(), 0);
+    book.add(other, request(), 4);
+    let session = Uuid::from_u128(7);
+    let resolved = Resolved {
+        sessions: BTreeMap::from([(session, ids(3))]),
+        ..Default::default()
+    };
+    let Resolution { work, .. } = book.resolved(KEY, resolved, true, 1000, Utc::now());
+    assert_eq!((book.ids_in_flight(), book.load_of("main")), (7, 9));
+    assert_eq!(book.drop_partition(0), 1);
+    assert_eq!(
+        (book.ids_in_flight(), book.load_of("main")),
+        (4, 5),
+        "only partition 1's event is left"
+    );
+    let done = accept_all(&mut book, work);
+    assert!(done.is_empty(), "the answer to a call in flight completes nothing");
+    assert_eq!(book.ids_in_flight(), 4);
+    assert!(book.contains(&other) && !book.contains(&KEY));
+}

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -17,6 +16,7 @@ use uuid::Uuid;
 
 mod delete;
 mod outputs;
+mod pressure;
 mod resolution;
 
 use delete::delete;
@@ -27,7 +27,7 @@ use super::coalesce::{Batch, Coalescer};
 use super::invalid::InvalidShare;
 use super::Intake;
 use crate::api::Refusal;
-use crate::aside::{self, Aside, HELD_OFFSETS_MAX};
+use crate::aside::{self, Aside};
 use crate::event::{self, Incoming, Target};
 use crate::fence::{Arrival, Fence};
 use crate::gaps::Gaps;
@@ -75,6 +75,8 @@ struct State {
     /// Events of a workspace at its share of the bound, to read again once it has room.
     aside: Aside<i32>,
     share: Option<usize>,
+    /// Partitions revoked by the rebalance under way: those not assigned again went elsewhere.
+    revoked: Vec<i32>,
     dlq_pending: usize,
     invalid: InvalidShare,
     /// Delete batches sent and not answered; outputs queued and not acknowledged.
@@ -119,6 +121,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         paused: false,
         gaps: Gaps::new(),
         aside: Aside::default(),
+        revoked: Vec::new(),
         share: aside::share(cfg.intake.max_in_flight_ids, cfg.workspaces.len()),
         dlq_pending: 0,
         invalid: InvalidShare::default(),
@@ -184,10 +187,14 @@ impl State {
                 // Whatever was paused before the rebalance, the new assignment starts resumed (as
                 // the verifier does); backpressure decides afresh.
                 self.set_paused(consumer, false, self.intake.config.intake.max_in_flight_ids);
-                for (_, p) in parts {
-                    self.gaps.forget(&p);
-                    self.aside.forget(p);
-                    self.fence.assign(p);
+                for (_, p) in &parts {
+                    self.gaps.forget(p);
+                    self.aside.forget(*p);
+                    self.fence.assign(*p);
+                }
+                let moved = std::mem::take(&mut self.revoked);
+                for p in moved.into_iter().filter(|p| !parts.iter().any(|(_, q)| q == p)) {
+                    self.abandon(p);
                 }
             }
             Assignment::Revoked(parts) => {
@@ -200,9 +207,24 @@ impl State {
                     // Events set aside are no work in flight: read again by whoever gets them.
                     let dropped = self.aside.forget(p);
                     self.fence.revoke(p, &dropped);
+                    self.revoked.push(p);
                 }
                 self.flush_all();
             }
+        }
+    }
+
+    /// `p` went to another replica, which replays what was not stored: the unfinished events of
+    /// `p` here would only repeat its events, so they are forgotten (calls in flight go on).
+    fn abandon(&mut self, p: i32) {
+        let events = self.book.drop_partition(p);
+        self.fence.abandon(p);
+        if events > 0 {
+            tracing::info!(
+                partition = p,
+                events,
+                "partition went to another replica: its unfinished events are left to it"
+            );
         }
     }
 
@@ -217,6 +239,7 @@ impl State {
         if crate::gaps::read_again(&mut self.gaps, consumer, m, partition) {
             return Ok(());
         }
+        self.aside.arrived(partition, offset);
         if self.book.contains(&key) {
             // Read again after a gap or events set aside, while its work goes on.
             tracing::debug!(partition, offset, "redelivered while in flight; ignored");
@@ -255,7 +278,6 @@ impl State {
                 self.resolve(key, request, targets);
             }
             Err(rejection) => {
-                tracing::info!(partition, offset, reason = rejection.reason, detail = %rejection.detail, "invalid event sent to the DLQ");
                 self.dead_letter(key, m, rejection);
                 self.note(true)?;
             }
@@ -312,72 +334,6 @@ impl State {
             if self.book.finished(msg) {
                 self.complete(consumer, msg);
             }
-        }
-    }
-
-    /// Past the in-flight bound, pause the input partitions; resume below 80 % of it. Polling goes on.
-    fn backpressure(&mut self, consumer: &Consumer_) {
-        self.read_aside_again(consumer);
-        let max = self.intake.config.intake.max_in_flight_ids;
-        let load = self.book.ids_in_flight() + self.book.messages();
-        let held = self.fence.in_flight();
-        let want_paused = if self.paused {
-            load * 5 > max * 4 || held * 5 > HELD_OFFSETS_MAX * 4
-        } else {
-            load >= max || held >= HELD_OFFSETS_MAX
-        };
-        if want_paused != self.paused {
-            self.set_paused(consumer, want_paused, max);
-        }
-        // Selectors being resolved fetch their next page only while the input could flow.
-        let room = !self.paused;
-        self.tx.room.send_if_modified(|r| std::mem::replace(r, room) != room);
-        // Paused with no call and no output in flight, only open batches: they cannot grow, and
-        // waiting for their linger only stalls. Send the fullest now (more of them follow, one per
-        // turn, until the load is low enough to resume).
-        if self.paused && self.calls_in_flight == 0 && self.outputs_in_flight == 0 {
-            if let Some(batch) = self.coalescer.take_fullest() {
-                tracing::debug!(
-                    ids = batch.ids.len(),
-                    "input paused with only open batches: sending the fullest"
-                );
-                self.send_batch(batch);
-            }
-        }
-    }
-
-    /// Seeks back the partitions whose events set aside may go on now: their workspaces are down
-    /// to half their share.
-    fn read_aside_again(&mut self, consumer: &Consumer_) {
-        let Some(share) = self.share else { return };
-        let book = &self.book;
-        for (partition, from) in self.aside.due(|w| book.load_of(w) * 2 < share) {
-            let topic = &self.intake.config.topics.requests;
-            tracing::info!(partition, from, "reading events set aside again");
-            let seek = consumer.seek(topic, partition, rdkafka::Offset::Offset(from), Duration::from_secs(5));
-            if let Err(e) = seek {
-                // Tried again on the next turn; a revocation forgets it.
-                tracing::warn!(partition, from, error = %e, "cannot read events set aside again yet");
-                self.aside.set_aside(partition, from, "");
-            }
-        }
-    }
-
-    fn set_paused(&mut self, consumer: &Consumer_, pause: bool, max: usize) {
-        let result = consumer.assignment().and_then(|tpl| {
-            if pause {
-                consumer.pause(&tpl)
-            } else {
-                consumer.resume(&tpl)
-            }
-        });
-        match result {
-            Ok(()) => {
-                self.paused = pause;
-                let (ids, events) = (self.book.ids_in_flight(), self.book.messages());
-                tracing::info!(paused = pause, ids, events, max, "input backpressure");
-            }
-            Err(e) => tracing::warn!(error = %e, "pausing/resuming the input failed"),
         }
     }
 }

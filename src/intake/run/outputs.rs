@@ -9,10 +9,11 @@ use crate::event;
 use crate::intake::book::MsgKey;
 use crate::output::{DeadLetter, Output};
 use crate::publish::PublishError;
+use crate::telemetry::{DeadLettered, Failed, Occurrence};
 
 impl State {
     pub(super) fn dead_letter(&mut self, key: MsgKey, m: &BorrowedMessage<'_>, why: event::Rejection) {
-        self.intake.metrics.dlq.with_label_values(&[why.reason]).inc();
+        DeadLettered::of(m, &why).emit(Some(&self.intake.metrics));
         let letter = DeadLetter::new(m, why);
         let (intake, tx) = (self.intake.clone(), self.tx.acks.clone());
         self.dlq_pending += 1;
@@ -26,7 +27,7 @@ impl State {
     /// acknowledgement only librdkafka's copy and a small task remain (thousands wait under a backlog).
     pub(super) fn publish(&mut self, key: MsgKey, output: Output) {
         if let Output::Failed(f) = &output {
-            self.intake.metrics.failed.with_label_values(&[f.reason.as_str()]).inc();
+            Failed::of(f).emit(Some(&self.intake.metrics));
         }
         let out = crate::output::encode(&self.intake.config, &output);
         drop(output);

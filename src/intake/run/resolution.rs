@@ -31,7 +31,7 @@ struct ToLoop {
 }
 
 impl Pages for ToLoop {
-    async fn page(&mut self, traces: BTreeMap<Uuid, BTreeSet<Uuid>>) {
+    async fn page(&mut self, traces: BTreeMap<Uuid, BTreeSet<Uuid>>) -> bool {
         let resolved = Resolved {
             sessions: traces,
             ..Resolved::default()
@@ -43,9 +43,10 @@ impl Pages for ToLoop {
             last: false,
             taken: Some(taken),
         };
-        if self.tx.send(piece).await.is_ok() && taken_rx.await.is_ok() {
-            let _ = self.room.wait_for(|room| *room).await;
+        if self.tx.send(piece).await.is_err() || taken_rx.await.is_err() {
+            return false;
         }
+        self.room.wait_for(|room| *room).await.is_ok()
     }
 }
 

@@ -1,0 +1,101 @@
+//! The verifier's tasks: a check and its events, a part of an unknown workspace failed, an
+//! unreadable record dead-lettered. Each reports back on the loop's `done` channel.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use chrono::Utc;
+use rdkafka::message::BorrowedMessage;
+
+use super::{Held, Key, State, Tp};
+use crate::event::{DeletionRequested, FailReason, Rejection};
+use crate::output::{DeadLetter, Output};
+use crate::telemetry::{DeadLettered, Failed, Occurrence};
+
+impl State {
+    pub(super) fn start(&mut self, key: Key, part: DeletionRequested) {
+        let held = Held {
+            accepted_at: part.accepted_at,
+            deadline: part.deadline,
+        };
+        self.in_flight.insert(key, Some(held));
+        let cancelled = Arc::new(AtomicBool::new(false));
+        self.cancels.insert(key, cancelled.clone());
+        // Parts of unconfigured workspaces are failed before they get here.
+        let sem = self.checks[&part.workspace].clone();
+        let (v, done) = (self.v.clone(), self.done.clone());
+        tokio::spawn(async move {
+            // The permit bounds LangSmith calls, not the wait for Kafka's acknowledgement: held
+            // through publishing, it capped a verifier at 16 checks per ack latency (~83/s here).
+            let outputs = {
+                let _permit = sem.acquire_owned().await;
+                match cancelled.load(Ordering::Relaxed) {
+                    true => Vec::new(),
+                    false => super::super::check::check(&v, &part).await,
+                }
+            };
+            let mut sent = Ok(());
+            // A partition gone to another replica is checked there: its events would be repeats.
+            for o in outputs.into_iter().take_while(|_| !cancelled.load(Ordering::Relaxed)) {
+                sent = crate::output::publish(&v.config, &v.publisher, o).await;
+                if sent.is_err() {
+                    break;
+                }
+            }
+            let _ = done.send((key, sent)).await;
+        });
+    }
+
+    /// A part of a workspace this verifier has no client for ends in `deletion-failed`
+    /// (`unknown_workspace`) instead of the DLQ: every requested part must end in a terminal event.
+    pub(super) fn unknown_workspace(&mut self, key: Key, part: DeletionRequested) {
+        tracing::error!(request_id = %part.request_id, workspace = %part.workspace,
+            "a part names a workspace this verifier does not configure: failed as unknown_workspace");
+        Failed::part(&part, FailReason::UnknownWorkspace).emit(Some(&self.v.metrics));
+        let detail = format!("workspace {:?} is not configured in this verifier", part.workspace);
+        let f = super::super::decide::failed(
+            &part,
+            part.trace_ids.clone(),
+            FailReason::UnknownWorkspace,
+            detail,
+            Utc::now(),
+        );
+        self.in_flight.insert(key, None);
+        let (v, done) = (self.v.clone(), self.done.clone());
+        tokio::spawn(async move {
+            let sent = crate::output::publish(&v.config, &v.publisher, Output::Failed(f)).await;
+            let _ = done.send((key, sent)).await;
+        });
+    }
+
+    pub(super) fn dead_letter(&mut self, key: Key, m: &BorrowedMessage<'_>, why: Rejection) {
+        DeadLettered::of(m, &why).emit(Some(&self.v.metrics));
+        let letter = DeadLetter::new(m, why);
+        self.in_flight.insert(key, None);
+        let (v, done) = (self.v.clone(), self.done.clone());
+        tokio::spawn(async move {
+            let sent = letter.send(&v.publisher, &v.config.topics.dlq).await;
+            let _ = done.send((key, sent)).await;
+        });
+    }
+
+    /// `tp` went to another replica, which checks again what was not stored: the checks in flight
+    /// here publish nothing, and the fence forgets them.
+    pub(super) fn abandon(&mut self, tp: Tp) {
+        let mut checks = 0;
+        for (key, cancelled) in &self.cancels {
+            if key.tp == tp {
+                cancelled.store(true, Ordering::Relaxed);
+                checks += 1;
+            }
+        }
+        self.fence.abandon(tp);
+        if checks > 0 {
+            tracing::info!(
+                partition = tp.1,
+                checks,
+                "partition went to another replica: its checks in flight publish nothing"
+            );
+        }
+    }
+}
