@@ -63,34 +63,7 @@ impl Stuck {
 async fn run(n: usize, rate: f64, stuck: Stuck) -> (f64, f64, f64) {
     let broker = Broker::start();
     let sim = SimWorld::start(4, false);
-    let b_key = "lsv2_pt_bench_b";
-    let b = sim
-        .sim
-        .state()
-        .create_workspace(serde_json::from_value(json!({"api_keys": [b_key]})).unwrap())
-        .unwrap();
-    let b_session = sim
-        .sim
-        .state()
-        .add_session(b, serde_json::from_value(json!({"name": "b0"})).unwrap())
-        .unwrap();
-    let key_file = broker.dir.join("b.key");
-    let worker_key = match stuck {
-        Stuck::Refused => "lsv2_pt_not_bound",
-        _ => b_key,
-    };
-    std::fs::write(&key_file, worker_key).unwrap();
-    let b_url = match stuck {
-        // Nothing listens on port 9 of loopback: every call is refused at connect.
-        Stuck::Unreachable => "http://127.0.0.1:9".to_owned(),
-        _ => sim.url.clone(),
-    };
-    let max = std::env::var("BENCH_MAX_IN_FLIGHT").unwrap_or_else(|_| "10000".into());
-    let extra = format!(
-        "[intake]\nmax_in_flight_ids = {max}\n[limits]\ndelete_per_second = 1000\nquery_v2_per_second = 2000\n\
-         [retry]\nmax = \"2s\"\n[workspaces.b]\napi_url = \"{b_url}\"\napi_key_file = \"{}\"\n",
-        key_file.display()
-    );
+    let (b_session, extra) = workspace_b(&broker, &sim, stuck);
     let topics = common::topics(&broker.bootstrap).await;
     let reader = common::reader(&broker.bootstrap, &[&topics[2]]);
     let worker = common::spawn_worker(&broker, &sim, &topics, "intake", &extra);
@@ -144,6 +117,34 @@ async fn run(n: usize, rate: f64, stuck: Stuck) -> (f64, f64, f64) {
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     (at(0.5), at(0.99), at(1.0))
+}
+
+/// Workspace `b` in the simulator with one project, and the worker's config for it, stuck as
+/// asked: returns the project and the config's extra tables.
+fn workspace_b(broker: &Broker, sim: &SimWorld, stuck: Stuck) -> (Uuid, String) {
+    let b_key = "lsv2_pt_bench_b";
+    let new = serde_json::from_value(json!({"api_keys": [b_key]})).unwrap();
+    let b = sim.sim.state().create_workspace(new).unwrap();
+    let project = serde_json::from_value(json!({"name": "b0"})).unwrap();
+    let b_session = sim.sim.state().add_session(b, project).unwrap();
+    let key_file = broker.dir.join("b.key");
+    let worker_key = match stuck {
+        Stuck::Refused => "lsv2_pt_not_bound",
+        _ => b_key,
+    };
+    std::fs::write(&key_file, worker_key).unwrap();
+    let b_url = match stuck {
+        // Nothing listens on port 9 of loopback: every call is refused at connect.
+        Stuck::Unreachable => "http://127.0.0.1:9".to_owned(),
+        _ => sim.url.clone(),
+    };
+    let max = std::env::var("BENCH_MAX_IN_FLIGHT").unwrap_or_else(|_| "10000".into());
+    let extra = format!(
+        "[intake]\nmax_in_flight_ids = {max}\n[limits]\ndelete_per_second = 1000\nquery_v2_per_second = 2000\n\
+         [retry]\nmax = \"2s\"\n[workspaces.b]\napi_url = \"{b_url}\"\napi_key_file = \"{}\"\n",
+        key_file.display()
+    );
+    (b_session, extra)
 }
 
 /// Queues request `id` of `workspace`, naming `ids` fresh trace ids of `session`; returns its delivery.

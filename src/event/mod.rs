@@ -4,6 +4,7 @@
 
 mod dlq;
 mod envelope;
+mod incoming;
 mod parse;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,8 @@ use uuid::Uuid;
 
 pub use dlq::{DlqReason, Rejection};
 pub use envelope::{decode, encode, CE_CONTENT_TYPE};
-pub use parse::{parse_request, Incoming, Limits};
+pub use incoming::Incoming;
+pub use parse::{parse_request, Limits};
 
 pub const REQUESTED_TYPE: &str = "erasure.requested.v1";
 pub const DELETION_REQUESTED_TYPE: &str = "erasure.deletion.requested.v1";

@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::dlq::{reject, DlqReason, Rejection};
+use super::incoming::Incoming;
 use super::{ErasureRequested, Request, SessionRef, SourceRef, Target, TargetSpec, REQUESTED_TYPE};
 
 const MAX_TARGETS: usize = 100;
@@ -17,44 +18,6 @@ const MAX_TEXT: usize = 256;
 /// CloudEvents `id` and `source` are copied into every output event: bounded, so outputs stay small.
 const MAX_ATTRIBUTE: usize = 512;
 const DEFAULT_DEADLINE_DAYS: i64 = 30;
-
-/// A record as it came off the topic.
-pub struct Incoming<'a> {
-    pub payload: Option<&'a [u8]>,
-    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
-    pub topic: &'a str,
-    pub partition: i32,
-    pub offset: i64,
-}
-
-impl<'a> Incoming<'a> {
-    /// The record as consumed.
-    pub fn from_message(m: &'a rdkafka::message::BorrowedMessage<'_>) -> Incoming<'a> {
-        use rdkafka::message::{Headers, Message};
-        Incoming {
-            payload: m.payload(),
-            headers: m
-                .headers()
-                .map(|h| h.iter().map(|x| (x.key, x.value)).collect())
-                .unwrap_or_default(),
-            topic: m.topic(),
-            partition: m.partition(),
-            offset: m.offset(),
-        }
-    }
-}
-
-impl Incoming<'_> {
-    fn header(&self, name: &str) -> Result<Option<&str>, Rejection> {
-        match self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-            None | Some((_, None)) => Ok(None),
-            Some((_, Some(v))) => match std::str::from_utf8(v) {
-                Ok(s) => Ok(Some(s)),
-                Err(_) => reject(DlqReason::InvalidEnvelope, format!("header {name} is not UTF-8")),
-            },
-        }
-    }
-}
 
 /// What the worker accepts, from its config.
 #[derive(Debug, Clone)]

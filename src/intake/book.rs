@@ -12,7 +12,7 @@ use crate::api::Refusal;
 use crate::event::{DeletionRequested, FailReason, Request};
 use crate::output::Output;
 use crate::window::Window;
-use events::{failed, nothing_found};
+use events::{failed, now_events};
 use load::InFlight;
 
 /// One input event; `generation` tells apart a replay after the partition was re-assigned.
@@ -178,26 +178,7 @@ impl Book {
                 rest = &rest[take..];
             }
         }
-        // In parts of at most `max_batch` ids, like every other output: a request for an unknown
-        // project may name 100,000 ids, a record larger than Kafka takes.
-        for f in r.failures {
-            let parts = f.trace_ids.len().div_ceil(max_batch).max(1) as u32;
-            for (i, chunk) in f.trace_ids.chunks(max_batch).enumerate() {
-                let part = Unresolved {
-                    trace_ids: chunk.to_vec(),
-                    detail: f.detail.clone(),
-                    ..f
-                };
-                out.now
-                    .push(Output::Failed(failed(&req, part, (i as u32, parts), 0, now)));
-            }
-            if f.trace_ids.is_empty() {
-                out.now.push(Output::Failed(failed(&req, f, (0, 1), 0, now)));
-            }
-        }
-        for session_id in r.nothing_found {
-            out.now.push(Output::Verified(nothing_found(&req, session_id, now)));
-        }
+        out.now = now_events(&req, r.failures, r.nothing_found, max_batch, now);
         msg.outstanding += out.now.len();
         if last {
             out.now.extend(self.close(key));

@@ -10,7 +10,7 @@ use chrono::Utc;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::api::{filter, Found, LangSmith, Refused};
+use crate::api::{filter, Found, LangSmith, Refused, Roots};
 use crate::event::{FailReason, SessionRef, Target};
 
 /// Where a selector's traces go while it is being resolved, a page (at most 100) at a time: a
@@ -198,42 +198,48 @@ impl Resolver {
         // Config validation keeps the lookback within ten years.
         let lookback = chrono::TimeDelta::from_std(self.lookback).unwrap_or(chrono::TimeDelta::days(400));
         let since = start_time.unwrap_or_else(|| Utc::now() - lookback);
-        let mut roots = api.root_traces(&sessions, &expr, since, *end_time);
-        let (mut found, mut forbidden) = (false, false);
-        loop {
-            match roots.next().await {
-                Ok(None) => break,
-                Ok(Some(Found::Traces(traces))) if traces.is_empty() => {}
-                Ok(Some(Found::Traces(traces))) => {
-                    found = true;
-                    let mut page: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
-                    for (s, t) in traces {
-                        page.entry(s).or_default().insert(t);
-                    }
-                    if !pages.page(page).await {
-                        return;
-                    }
+        let roots = api.root_traces(&sessions, &expr, since, *end_time);
+        stream(roots, scope, out, pages).await;
+    }
+}
+
+/// Hands a selector's pages on as they come; records the projects LangSmith refused to search, and
+/// "nothing found" when every project could be searched and none matched.
+async fn stream(mut roots: Roots<'_>, scope: Option<Uuid>, out: &mut Resolved, pages: &mut impl Pages) {
+    let (mut found, mut forbidden) = (false, false);
+    loop {
+        match roots.next().await {
+            Ok(None) => break,
+            Ok(Some(Found::Traces(traces))) if traces.is_empty() => {}
+            Ok(Some(Found::Traces(traces))) => {
+                found = true;
+                let mut page: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+                for (s, t) in traces {
+                    page.entry(s).or_default().insert(t);
                 }
-                Ok(Some(Found::Forbidden(project))) => {
-                    forbidden = true;
-                    out.failures.push(Unresolved {
-                        session_id: Some(project),
-                        trace_ids: Vec::new(),
-                        reason: FailReason::Forbidden,
-                        detail: "LangSmith answered HTTP 403 to the trace query of this project".into(),
-                    });
-                }
-                // The pages handed on already are deleted; the selector fails for the rest.
-                Err(a) => {
-                    return out.failures.push(Unresolved {
-                        session_id: scope,
-                        ..rejected("the trace query", &a)
-                    })
+                if !pages.page(page).await {
+                    return;
                 }
             }
+            Ok(Some(Found::Forbidden(project))) => {
+                forbidden = true;
+                out.failures.push(Unresolved {
+                    session_id: Some(project),
+                    trace_ids: Vec::new(),
+                    reason: FailReason::Forbidden,
+                    detail: "LangSmith answered HTTP 403 to the trace query of this project".into(),
+                });
+            }
+            // The pages handed on already are deleted; the selector fails for the rest.
+            Err(a) => {
+                return out.failures.push(Unresolved {
+                    session_id: scope,
+                    ..rejected("the trace query", &a)
+                })
+            }
         }
-        if !found && !forbidden {
-            out.nothing_found.push(scope);
-        }
+    }
+    if !found && !forbidden {
+        out.nothing_found.push(scope);
     }
 }

@@ -5,9 +5,10 @@ use uuid::Uuid;
 
 use crate::event::{DeletionFailed, DeletionVerified, Request};
 use crate::intake::resolve::Unresolved;
+use crate::output::Output;
 
 /// A selector that matched no trace in `session_id` (or in the workspace): verified at once.
-pub(super) fn nothing_found(req: &Request, session_id: Option<Uuid>, now: DateTime<Utc>) -> DeletionVerified {
+fn nothing_found_event(req: &Request, session_id: Option<Uuid>, now: DateTime<Utc>) -> DeletionVerified {
     DeletionVerified {
         request_id: req.request_id.clone(),
         workspace: req.workspace.clone(),
@@ -42,4 +43,35 @@ pub(super) fn failed(
         attempts,
         source: req.source.clone(),
     }
+}
+
+/// The events a piece of resolution publishes at once: failures, in parts of at most `max_batch`
+/// ids like every other output (a request for an unknown project may name 100,000 ids, a record
+/// larger than Kafka takes); and a verified event per selector that found nothing.
+pub(super) fn now_events(
+    req: &Request,
+    failures: Vec<Unresolved>,
+    nothing_found: Vec<Option<Uuid>>,
+    max_batch: usize,
+    now: DateTime<Utc>,
+) -> Vec<Output> {
+    let mut out = Vec::new();
+    for f in failures {
+        let parts = f.trace_ids.len().div_ceil(max_batch).max(1) as u32;
+        for (i, chunk) in f.trace_ids.chunks(max_batch).enumerate() {
+            let part = Unresolved {
+                trace_ids: chunk.to_vec(),
+                detail: f.detail.clone(),
+                ..f
+            };
+            out.push(Output::Failed(failed(req, part, (i as u32, parts), 0, now)));
+        }
+        if f.trace_ids.is_empty() {
+            out.push(Output::Failed(failed(req, f, (0, 1), 0, now)));
+        }
+    }
+    for session_id in nothing_found {
+        out.push(Output::Verified(nothing_found_event(req, session_id, now)));
+    }
+    out
 }
