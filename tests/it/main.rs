@@ -16,6 +16,7 @@ mod logs;
 mod owners;
 mod prometheus;
 mod proxy;
+mod record;
 mod schemas;
 mod session;
 mod stream;
