@@ -5,10 +5,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use erasure_worker::config::Config;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::private_simulator;
+use crate::support::{private_simulator, Simulator};
 use crate::world::{data_of, World};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,21 +18,8 @@ async fn a_refused_workspace_holds_only_its_own_requests() {
     let world = World::new(&sim, 1).await;
     world.sessions(2);
     // Workspace `b` exists with its projects, but the key the worker holds for it is not bound yet.
-    let (b, _) = sim.workspace();
-    for i in 0..4 {
-        let new = serde_json::from_value(json!({"name": format!("b-project-{i}")})).unwrap();
-        world.sim.state().add_session(b, new).unwrap();
-    }
-    let b_key = format!("lsv2_pt_{}", Uuid::new_v4().simple());
-    let b_key_file = std::env::temp_dir().join(format!("{}.b.key", world.prefix));
-    std::fs::write(&b_key_file, &b_key).unwrap();
-    let extra = format!(
-        "[intake]\nlinger = \"200ms\"\n[retry]\nmax = \"1s\"\n[workspaces.b]\napi_url = \"{}\"\napi_key_file = \"{}\"\n",
-        world.sim_url,
-        b_key_file.display()
-    );
-    let mut config = world.config(&extra);
-    config.default_workspace = Some("main".into());
+    let projects: Vec<String> = (0..4).map(|i| format!("b-project-{i}")).collect();
+    let (b, b_key, config) = with_refused_b(&world, &sim, &projects, "");
     let (stop, intake) = world.start(config);
 
     let b_requests: Vec<_> = (0..80)
@@ -80,20 +68,8 @@ async fn a_refused_workspace_past_its_share_of_the_bound_is_set_aside_not_paused
     let sim = private_simulator();
     let world = World::new(&sim, 1).await;
     world.sessions(1);
-    let (b, _) = sim.workspace();
-    let new = serde_json::from_value(json!({"name": "b-project"})).unwrap();
-    world.sim.state().add_session(b, new).unwrap();
-    let b_key = format!("lsv2_pt_{}", Uuid::new_v4().simple());
-    let b_key_file = std::env::temp_dir().join(format!("{}.b.key", world.prefix));
-    std::fs::write(&b_key_file, &b_key).unwrap();
-    let extra = format!(
-        "[intake]\nlinger = \"200ms\"\nmax_in_flight_ids = 1000\n[retry]\nmax = \"1s\"\n\
-         [workspaces.b]\napi_url = \"{}\"\napi_key_file = \"{}\"\n",
-        world.sim_url,
-        b_key_file.display()
-    );
-    let mut config = world.config(&extra);
-    config.default_workspace = Some("main".into());
+    let projects = ["b-project".to_owned()];
+    let (b, b_key, config) = with_refused_b(&world, &sim, &projects, "max_in_flight_ids = 1000\n");
     let (stop, intake) = world.start(config);
     let mut requests: Vec<_> = (0..1500)
         .map(|i| {
@@ -121,6 +97,28 @@ async fn a_refused_workspace_past_its_share_of_the_bound_is_set_aside_not_paused
     stop.send(()).unwrap();
     intake.await.unwrap().unwrap();
     assert_eq!(world.committed(1).await[&0], 1520, "every offset committed in the end");
+}
+
+/// Workspace `b` with `projects`, and a config (the intake's settings plus `intake`) holding a key
+/// for `b` that LangSmith does not know yet, `main` the default. Returns `b`, the key (`bind_key`
+/// makes LangSmith accept it) and the config.
+fn with_refused_b(world: &World, sim: &Simulator, projects: &[String], intake: &str) -> (Uuid, String, Config) {
+    let (b, _) = sim.workspace();
+    for name in projects {
+        let new = serde_json::from_value(json!({"name": name})).unwrap();
+        world.sim.state().add_session(b, new).unwrap();
+    }
+    let b_key = format!("lsv2_pt_{}", Uuid::new_v4().simple());
+    let b_key_file = std::env::temp_dir().join(format!("{}.b.key", world.prefix));
+    std::fs::write(&b_key_file, &b_key).unwrap();
+    let extra = format!(
+        "[intake]\nlinger = \"200ms\"\n{intake}[retry]\nmax = \"1s\"\n[workspaces.b]\napi_url = \"{}\"\napi_key_file = \"{}\"\n",
+        world.sim_url,
+        b_key_file.display()
+    );
+    let mut config = world.config(&extra);
+    config.default_workspace = Some("main".into());
+    (b, b_key, config)
 }
 
 /// Binds `key` to workspace `b` in the simulator: LangSmith accepts it again.
