@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -39,46 +39,25 @@ impl Trail {
     }
 }
 
+/// The sample data: a workspace key, two projects, and the traces each request names.
+struct Sample {
+    key: String,
+    support: Value,
+    checkout: Value,
+    explicit: Vec<String>,
+    by_name: Vec<String>,
+    selected: Vec<String>,
+    stuck: Vec<String>,
+}
+
 pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     kafka::create_topics(bootstrap, &topics::ALL, 3).await?;
-    let http = reqwest::Client::new();
-    let sim = |path: &str| format!("{langsmith_url}/_sim/{path}");
-    let key = format!("lsv2_pt_demo_{}", Uuid::new_v4().simple());
-    let ws: Value = post(&http, &sim("workspaces"), json!({"name": "demo", "api_keys": [key]})).await?;
-    let ws = ws["id"]
-        .as_str()
-        .context("the simulator answered no workspace id")?
-        .to_owned();
-    let loaded = post(
-        &http,
-        &sim(&format!("workspaces/{ws}/load")),
-        json!({"sessions": [{"name": "support-bot"}, {"name": "checkout-agent"}]}),
-    )
-    .await?;
-    let (support, checkout) = (loaded["sessions"][0].clone(), loaded["sessions"][1].clone());
-    let generate = |session: &Value, traces: u32, metadata: Value| json!({"session_id": session, "traces": traces, "return_ids": true, "metadata": metadata});
-    let traces = |v: Value| -> Vec<String> {
-        v["trace_ids"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str().map(str::to_owned))
-            .collect()
-    };
-    let gen_url = sim(&format!("workspaces/{ws}/generate"));
-    let explicit = traces(post(&http, &gen_url, generate(&support, 3, json!([]))).await?);
-    let by_name = traces(post(&http, &gen_url, generate(&checkout, 2, json!([]))).await?);
-    let person = json!([{"key": "user_id", "prefix": PERSON, "distinct": 1}]);
-    let selected = traces(post(&http, &gen_url, generate(&support, 2, person)).await?);
-    let stuck = traces(post(&http, &gen_url, generate(&checkout, 2, json!([]))).await?);
-    put(&http, &sim("never"), json!({"traces": [stuck[0]]})).await?;
-    put(&http, &sim("window"), json!({"mode": "every", "seconds": 2})).await?;
-
+    let sample = sample(langsmith_url).await?;
     let dir = std::env::temp_dir().join(format!("erasure-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let key_file = dir.join("key");
-    std::fs::write(&key_file, &key)?;
+    std::fs::write(&key_file, &sample.key)?;
     let config = Config::parse(&format!(
         "[kafka]\nbootstrap = \"{bootstrap}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[intake]\nlinger = \"300ms\"\n\
          [window]\nkind = \"fixed\"\ndelay = \"4s\"\n[verifier]\nmax_attempts = 2\n\
@@ -88,26 +67,10 @@ pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
     println!("demo: broker {bootstrap}, LangSmith simulator {langsmith_url} (deletion job every 2 s)");
     println!("demo: the worker checks 4 s after each accepted delete, at most 2 times\n");
 
-    let requests = [
-        (
-            "gdpr-explicit",
-            json!({"targets": [{"session_id": support, "trace_ids": explicit}]}),
-        ),
-        (
-            "gdpr-by-name",
-            json!({"targets": [{"session_name": "checkout-agent", "trace_ids": by_name}]}),
-        ),
-        (
-            "gdpr-metadata",
-            json!({"targets": [{"metadata": {"user_id": format!("{PERSON}0")}, "session_name": "support-bot"}]}),
-        ),
-        (
-            "gdpr-stuck",
-            json!({"targets": [{"session_id": checkout, "trace_ids": stuck}]}),
-        ),
-    ];
+    let requests = requests(&sample);
     let mut trails: BTreeMap<String, Trail> = BTreeMap::new();
-    for ((id, _), ids) in requests.iter().zip([&explicit, &by_name, &selected, &stuck]) {
+    let named = [&sample.explicit, &sample.by_name, &sample.selected, &sample.stuck];
+    for ((id, _), ids) in requests.iter().zip(named) {
         trails.entry((*id).to_owned()).or_default().ids = ids.iter().cloned().collect();
     }
     trails.entry("gdpr-invalid".into()).or_default();
@@ -124,9 +87,90 @@ pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
         tokio::spawn(intake.run(wait(stopped.clone()))),
         tokio::spawn(verifier.run(wait(stopped.clone()))),
     ];
+    publish(bootstrap, &requests).await?;
+    follow(bootstrap, &mut trails, started).await?;
+    let _ = stop.send(true);
+    for role in roles {
+        role.await??;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    summary(&trails, started)
+}
 
+/// A simulator workspace with two projects and their traces; one trace the deletion job never
+/// deletes; the deletion job every 2 s.
+async fn sample(langsmith_url: &str) -> anyhow::Result<Sample> {
+    let http = reqwest::Client::new();
+    let sim = |path: &str| format!("{langsmith_url}/_sim/{path}");
+    let key = format!("lsv2_pt_demo_{}", Uuid::new_v4().simple());
+    let ws: Value = post(&http, &sim("workspaces"), json!({"name": "demo", "api_keys": [key]})).await?;
+    let ws = ws["id"]
+        .as_str()
+        .context("the simulator answered no workspace id")?
+        .to_owned();
+    let loaded = post(
+        &http,
+        &sim(&format!("workspaces/{ws}/load")),
+        json!({"sessions": [{"name": "support-bot"}, {"name": "checkout-agent"}]}),
+    )
+    .await?;
+    let (support, checkout) = (loaded["sessions"][0].clone(), loaded["sessions"][1].clone());
+    let gen_url = sim(&format!("workspaces/{ws}/generate"));
+    let generate = |session: &Value, traces: u32, metadata: Value| {
+        let body = json!({"session_id": session, "traces": traces, "return_ids": true, "metadata": metadata});
+        let (http, url) = (http.clone(), gen_url.clone());
+        async move { Ok::<_, anyhow::Error>(strings(&post(&http, &url, body).await?["trace_ids"])) }
+    };
+    let explicit = generate(&support, 3, json!([])).await?;
+    let by_name = generate(&checkout, 2, json!([])).await?;
+    let person = json!([{"key": "user_id", "prefix": PERSON, "distinct": 1}]);
+    let selected = generate(&support, 2, person).await?;
+    let stuck = generate(&checkout, 2, json!([])).await?;
+    put(&http, &sim("never"), json!({"traces": [stuck[0]]})).await?;
+    put(&http, &sim("window"), json!({"mode": "every", "seconds": 2})).await?;
+    Ok(Sample {
+        key,
+        support,
+        checkout,
+        explicit,
+        by_name,
+        selected,
+        stuck,
+    })
+}
+
+/// The strings of a JSON array (none for anything else).
+fn strings(v: &Value) -> Vec<String> {
+    let items = v.as_array().into_iter().flatten();
+    items.filter_map(|t| t.as_str().map(str::to_owned)).collect()
+}
+
+/// The sample requests: explicit ids, by project name, by metadata, one with a stuck trace.
+fn requests(s: &Sample) -> [(&'static str, Value); 4] {
+    [
+        (
+            "gdpr-explicit",
+            json!({"targets": [{"session_id": s.support, "trace_ids": s.explicit}]}),
+        ),
+        (
+            "gdpr-by-name",
+            json!({"targets": [{"session_name": "checkout-agent", "trace_ids": s.by_name}]}),
+        ),
+        (
+            "gdpr-metadata",
+            json!({"targets": [{"metadata": {"user_id": format!("{PERSON}0")}, "session_name": "support-bot"}]}),
+        ),
+        (
+            "gdpr-stuck",
+            json!({"targets": [{"session_id": s.checkout, "trace_ids": s.stuck}]}),
+        ),
+    ]
+}
+
+/// Publishes the requests, and one invalid event.
+async fn publish(bootstrap: &str, requests: &[(&str, Value)]) -> anyhow::Result<()> {
     let producer: FutureProducer = kafka::client_config(bootstrap).create()?;
-    for (id, data) in &requests {
+    for (id, data) in requests {
         let mut data = data.clone();
         data["request_id"] = json!(id);
         let event = json!({"specversion": "1.0", "id": format!("evt-{id}"), "source": "urn:demo",
@@ -138,8 +182,11 @@ pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
         "gdpr-invalid",
         br#"{"specversion": "1.0", "data": {"request_id": "#,
     )
-    .await?;
+    .await
+}
 
+/// Prints each request's events as they come, until every request ended or 60 s passed.
+async fn follow(bootstrap: &str, trails: &mut BTreeMap<String, Trail>, started: Instant) -> anyhow::Result<()> {
     let reader: StreamConsumer = kafka::client_config(bootstrap)
         .set("group.id", format!("demo-reader-{}", Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
@@ -152,9 +199,14 @@ pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
         topics::DLQ,
     ])?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut result = Ok(());
     while !trails.values().all(Trail::done) {
         let m = match tokio::time::timeout_at(deadline, reader.recv()).await {
-            Ok(m) => m?,
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                result = Err(e.into());
+                break;
+            }
             Err(_) => break,
         };
         let key = m
@@ -162,9 +214,24 @@ pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
             .map(|k| String::from_utf8_lossy(k).into_owned())
             .unwrap_or_default();
         let Some(trail) = trails.get_mut(&key) else { continue };
-        let at = started.elapsed().as_secs_f64();
+        let what = match trail.note(&m) {
+            Ok(what) => what,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        println!("{:>5.1} s  {key:<14} {what}", started.elapsed().as_secs_f64());
+    }
+    tokio::task::spawn_blocking(move || drop(reader)).await?;
+    result
+}
+
+impl Trail {
+    /// Takes in an event of the request; says what it was.
+    fn note(&mut self, m: &BorrowedMessage<'_>) -> anyhow::Result<String> {
         if m.topic() == topics::DLQ {
-            trail.dlq = true;
+            self.dlq = true;
             let reason = m
                 .headers()
                 .and_then(|h| {
@@ -175,18 +242,12 @@ pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
                         .map(|v| String::from_utf8_lossy(v).into_owned())
                 })
                 .unwrap_or_default();
-            println!("{at:>5.1} s  {key:<14} dead-lettered ({reason})");
-            continue;
+            return Ok(format!("dead-lettered ({reason})"));
         }
         let event: Value = serde_json::from_slice(m.payload().unwrap_or_default())?;
         let d = &event["data"];
-        let ids: Vec<String> = d["trace_ids"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect();
-        let what = match m.topic() {
+        let ids = strings(&d["trace_ids"]);
+        Ok(match m.topic() {
             topics::DELETION_REQUESTED => format!(
                 "deletion requested: {} traces, check after {}",
                 ids.len(),
@@ -198,30 +259,21 @@ pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
                 d["attempt"]
             ),
             topics::DELETION_VERIFIED => {
-                trail.verified.extend(ids.iter().cloned());
+                self.verified.extend(ids.iter().cloned());
                 format!("verified gone: {} traces (attempt {})", ids.len(), d["attempts"])
             }
             _ => {
-                trail.failed.extend(ids.iter().cloned());
-                format!(
-                    "FAILED: {} traces, {} ({})",
-                    ids.len(),
-                    d["reason"].as_str().unwrap_or("?"),
-                    d["detail"].as_str().unwrap_or("")
-                )
+                self.failed.extend(ids.iter().cloned());
+                let (reason, detail) = (d["reason"].as_str().unwrap_or("?"), d["detail"].as_str().unwrap_or(""));
+                format!("FAILED: {} traces, {reason} ({detail})", ids.len())
             }
-        };
-        println!("{at:>5.1} s  {key:<14} {what}");
+        })
     }
-    let _ = stop.send(true);
-    for role in roles {
-        role.await??;
-    }
-    tokio::task::spawn_blocking(move || drop(reader)).await?;
-    let _ = std::fs::remove_dir_all(&dir);
+}
 
+fn summary(trails: &BTreeMap<String, Trail>, started: Instant) -> anyhow::Result<()> {
     println!("\nsummary after {:.1} s:", started.elapsed().as_secs_f64());
-    for (id, t) in &trails {
+    for (id, t) in trails {
         let state = if t.dlq {
             "invalid: in erasure.requests.dlq".to_owned()
         } else {

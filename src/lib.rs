@@ -20,13 +20,10 @@ pub mod topics;
 pub mod verify;
 
 // Internal: the machinery behind them.
-mod aside;
 mod backoff;
 mod duration;
-mod fence;
-mod gaps;
 mod ids;
-mod offsets;
+mod source;
 mod telemetry;
 mod until;
 mod window;

@@ -121,7 +121,7 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    pub fn new(m: &rdkafka::message::BorrowedMessage<'_>, why: Rejection) -> DeadLetter {
+    pub fn new(m: &rdkafka::message::OwnedMessage, why: Rejection) -> DeadLetter {
         use rdkafka::message::Message;
         let incoming = Incoming::from_message(m);
         DeadLetter {

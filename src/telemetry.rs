@@ -2,7 +2,7 @@
 //! counts it, so that the log line and the metric cannot drift apart (as Vector's internal events
 //! do). Fields name workspaces, projects, requests and positions, never personal data.
 
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{Message, OwnedMessage};
 
 use crate::event::{DeletionFailed, DeletionRequested, DlqReason, FailReason, Rejection};
 use crate::metrics::Metrics;
@@ -22,7 +22,7 @@ pub struct DeadLettered<'a> {
 }
 
 impl<'a> DeadLettered<'a> {
-    pub fn of(m: &'a BorrowedMessage<'_>, why: &'a Rejection) -> DeadLettered<'a> {
+    pub fn of(m: &'a OwnedMessage, why: &'a Rejection) -> DeadLettered<'a> {
         DeadLettered {
             topic: m.topic(),
             partition: m.partition(),

@@ -248,6 +248,13 @@ impl Config {
 
     /// Cross-field checks, so a bad config fails at start-up and names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_intake()?;
+        self.validate_verifier()?;
+        self.validate_workspaces()?;
+        self.window.validate().map_err(|e| invalid("window", e))
+    }
+
+    fn validate_intake(&self) -> Result<(), ConfigError> {
         let i = &self.intake;
         if !(1..=1000).contains(&i.max_batch) {
             return Err(invalid(
@@ -270,7 +277,14 @@ impl Config {
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("http.listen", "must be an address and port, e.g. 0.0.0.0:9464"));
         }
-        let v = &self.verifier;
+        if !(DAY..=3650 * DAY).contains(&i.selector_lookback.as_secs()) {
+            return Err(invalid("intake.selector_lookback", "must be from 1 day to 10 years"));
+        }
+        Ok(())
+    }
+
+    fn validate_verifier(&self) -> Result<(), ConfigError> {
+        let (i, v) = (&self.intake, &self.verifier);
         if v.lookback
             < i.selector_lookback
                 .max(Duration::from_secs(LONGEST_RETENTION_DAYS * DAY))
@@ -300,9 +314,10 @@ impl Config {
         if rates.iter().any(|r| !(r.is_finite() && *r >= 0.001)) {
             return Err(invalid("limits", "every rate must be at least 0.001 per second"));
         }
-        if !(DAY..=3650 * DAY).contains(&i.selector_lookback.as_secs()) {
-            return Err(invalid("intake.selector_lookback", "must be from 1 day to 10 years"));
-        }
+        Ok(())
+    }
+
+    fn validate_workspaces(&self) -> Result<(), ConfigError> {
         if self.workspaces.is_empty() {
             return Err(invalid("workspaces", "configure at least one workspace"));
         }
@@ -331,7 +346,6 @@ impl Config {
                 return Err(invalid("default_workspace", format!("no workspace named {d:?}")));
             }
         }
-        self.window.validate().map_err(|e| invalid("window", e))?;
         Ok(())
     }
 

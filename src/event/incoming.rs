@@ -13,7 +13,7 @@ pub struct Incoming<'a> {
 
 impl<'a> Incoming<'a> {
     /// The record as consumed.
-    pub fn from_message(m: &'a rdkafka::message::BorrowedMessage<'_>) -> Incoming<'a> {
+    pub fn from_message(m: &'a rdkafka::message::OwnedMessage) -> Incoming<'a> {
         use rdkafka::message::{Headers, Message};
         Incoming {
             payload: m.payload(),

@@ -15,13 +15,8 @@ use crate::window::Window;
 use events::{failed, now_events};
 use load::InFlight;
 
-/// One input event; `generation` tells apart a replay after the partition was re-assigned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MsgKey {
-    pub partition: i32,
-    pub offset: i64,
-    pub generation: u64,
-}
+/// One input event: the source's ticket for its record.
+pub type MsgKey = crate::source::Ticket;
 
 /// One part: at most `max_batch` trace ids of one request in one project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -299,9 +294,9 @@ impl Book {
     /// Forgets the events of `partition`, which moved to another replica that replays them: their
     /// parts, and what they held of the bound. Calls in flight go on; their answers find nothing
     /// to complete. Returns how many events were forgotten.
-    pub fn drop_partition(&mut self, partition: i32) -> usize {
+    pub fn drop_partition(&mut self, partition: crate::source::Tp) -> usize {
         let parts: Vec<PartKey> = (self.parts.keys())
-            .filter(|pk| pk.msg.partition == partition)
+            .filter(|pk| pk.msg.tp == partition)
             .copied()
             .collect();
         for pk in parts {
@@ -309,10 +304,7 @@ impl Book {
             let workspace = self.msgs.get(&pk.msg).map_or("", |m| m.request.workspace.as_str());
             self.in_flight.sub(workspace, part.remaining, 0);
         }
-        let keys: Vec<MsgKey> = (self.msgs.keys())
-            .filter(|k| k.partition == partition)
-            .copied()
-            .collect();
+        let keys: Vec<MsgKey> = (self.msgs.keys()).filter(|k| k.tp == partition).copied().collect();
         for key in &keys {
             if let Some(msg) = self.msgs.remove(key) {
                 self.in_flight.sub(&msg.request.workspace, msg.unresolved_ids, 1);

@@ -15,7 +15,7 @@ use crate::telemetry::{Failed, Occurrence};
 pub(super) fn due(
     window: &crate::window::Window,
     part: &DeletionRequested,
-    m: &rdkafka::message::BorrowedMessage<'_>,
+    m: &rdkafka::message::OwnedMessage,
 ) -> DateTime<Utc> {
     let now = Utc::now();
     let written = m

@@ -64,10 +64,6 @@ impl<P: Copy + Eq + Hash, T> Parked<P, T> {
         self.queues.values().filter_map(|q| q.front()).map(|(d, _)| *d).min()
     }
 
-    pub fn holds(&self, p: &P) -> bool {
-        self.queues.contains_key(p)
-    }
-
     /// The records held for partition `p`.
     pub fn of(&self, p: &P) -> impl Iterator<Item = &T> {
         self.queues.get(p).into_iter().flatten().map(|(_, item)| item)
@@ -101,7 +97,7 @@ mod tests {
     fn a_due_record_with_nothing_held_is_checked_at_once() {
         let mut parked: Parked<i32, &str> = Parked::new();
         assert_eq!(parked.offer(0, at(5), "a", at(10)), Offer::Now("a"));
-        assert!(!parked.holds(&0));
+        assert!(parked.of(&0).next().is_none());
     }
 
     #[test]
@@ -117,7 +113,7 @@ mod tests {
         assert_eq!(parked.take_due(at(25)), (vec!["head"], vec![]));
         assert_eq!(parked.next_due(), Some(at(30)));
         assert_eq!(parked.take_due(at(30)), (vec!["later", "due"], vec![0]));
-        assert!(!parked.holds(&0));
+        assert!(parked.of(&0).next().is_none());
         assert_eq!(parked.next_due(), None);
     }
 
@@ -128,7 +124,7 @@ mod tests {
         parked.offer(1, at(15), "b", at(10));
         assert_eq!(parked.next_due(), Some(at(15)));
         assert_eq!(parked.take_due(at(16)), (vec!["b"], vec![1]));
-        assert!(parked.holds(&0) && !parked.holds(&1));
+        assert!(parked.of(&0).next().is_some() && parked.of(&1).next().is_none());
         parked.remove(&0);
         assert_eq!(parked.all().count(), 0);
     }

@@ -38,15 +38,15 @@ fn time(field: &str, value: Option<&str>, flavour: Flavour) -> Result<Option<Mic
         .transpose()
 }
 
-pub async fn delete(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let flavour = Flavour::V1;
-    let body: DeleteBody = json_body(&body, flavour)?;
-    let behaviour = sim.behaviour().clone();
-    let mut state = sim.state();
-    let who = caller(&state, &headers, flavour)?;
-    let start = time("start_time", body.start_time.as_deref(), flavour)?;
-    let end = time("end_time", body.end_time.as_deref(), flavour)?;
-    let target = match (body.trace_ids, body.metadata) {
+/// What a delete body names: traces of one project, or runs by metadata and time.
+fn delete_target(
+    body: DeleteBody,
+    start: Option<Micros>,
+    end: Option<Micros>,
+    behaviour: &crate::Behaviour,
+    flavour: Flavour,
+) -> Result<DeleteTarget, ApiError> {
+    Ok(match (body.trace_ids, body.metadata) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
                 flavour,
@@ -54,34 +54,7 @@ pub async fn delete(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Re
                 "Give trace_ids or metadata, not both",
             ))
         }
-        (Some(ids), None) => {
-            let session_id = body
-                .session_id
-                .ok_or_else(|| ApiError::invalid(flavour, &["body", "session_id"], "Field required"))?;
-            if ids.is_empty() {
-                return Err(ApiError::invalid(
-                    flavour,
-                    &["body", "trace_ids"],
-                    "List should have at least 1 item",
-                ));
-            }
-            if ids.len() > MAX_DELETE_IDS {
-                let status = StatusCode::from_u16(behaviour.oversize_status).unwrap_or(StatusCode::BAD_REQUEST);
-                let msg = format!("Cannot delete more than {MAX_DELETE_IDS} traces per request");
-                return Err(ApiError::v1(status, msg));
-            }
-            may_touch(&behaviour.forbidden_projects, &[session_id], flavour)?;
-            if behaviour.gone_projects.contains(&session_id) {
-                return Err(ApiError::not_found(flavour, "Session"));
-            }
-            if ids.iter().any(|id| behaviour.poisoned_traces.contains(id)) {
-                return Err(ApiError::v1(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"));
-            }
-            DeleteTarget::Traces {
-                session_id,
-                trace_ids: ids,
-            }
-        }
+        (Some(ids), None) => trace_target(ids, body.session_id, behaviour, flavour)?,
         (None, metadata) => {
             if metadata.as_ref().is_none_or(|m| m.is_empty()) && (start.is_none() || end.is_none()) {
                 let msg = "Provide session_id and trace_ids, or metadata with start_time, or start_time and end_time";
@@ -94,7 +67,51 @@ pub async fn delete(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Re
             let pairs = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             DeleteTarget::Metadata { pairs, start, end }
         }
-    };
+    })
+}
+
+/// Traces named by id: at most [`MAX_DELETE_IDS`], of a project the key may touch.
+fn trace_target(
+    ids: Vec<Uuid>,
+    session_id: Option<Uuid>,
+    behaviour: &crate::Behaviour,
+    flavour: Flavour,
+) -> Result<DeleteTarget, ApiError> {
+    let session_id = session_id.ok_or_else(|| ApiError::invalid(flavour, &["body", "session_id"], "Field required"))?;
+    if ids.is_empty() {
+        return Err(ApiError::invalid(
+            flavour,
+            &["body", "trace_ids"],
+            "List should have at least 1 item",
+        ));
+    }
+    if ids.len() > MAX_DELETE_IDS {
+        let status = StatusCode::from_u16(behaviour.oversize_status).unwrap_or(StatusCode::BAD_REQUEST);
+        let msg = format!("Cannot delete more than {MAX_DELETE_IDS} traces per request");
+        return Err(ApiError::v1(status, msg));
+    }
+    may_touch(&behaviour.forbidden_projects, &[session_id], flavour)?;
+    if behaviour.gone_projects.contains(&session_id) {
+        return Err(ApiError::not_found(flavour, "Session"));
+    }
+    if ids.iter().any(|id| behaviour.poisoned_traces.contains(id)) {
+        return Err(ApiError::v1(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"));
+    }
+    Ok(DeleteTarget::Traces {
+        session_id,
+        trace_ids: ids,
+    })
+}
+
+pub async fn delete(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let flavour = Flavour::V1;
+    let body: DeleteBody = json_body(&body, flavour)?;
+    let behaviour = sim.behaviour().clone();
+    let mut state = sim.state();
+    let who = caller(&state, &headers, flavour)?;
+    let start = time("start_time", body.start_time.as_deref(), flavour)?;
+    let end = time("end_time", body.end_time.as_deref(), flavour)?;
+    let target = delete_target(body, start, end, &behaviour, flavour)?;
     let ids = match &target {
         DeleteTarget::Traces { trace_ids, .. } => trace_ids.clone(),
         DeleteTarget::Metadata { .. } => Vec::new(),
@@ -157,9 +174,15 @@ pub fn parse_filter(src: Option<&str>, flavour: Flavour) -> Result<Option<filter
     }
 }
 
-pub async fn query(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
-    let flavour = Flavour::V1;
-    let body: QueryBody = json_body(&body, flavour)?;
+/// A query's page: its size, the fields asked for, the order, and where the cursor resumes.
+struct Paging {
+    limit: usize,
+    select: Vec<String>,
+    ascending: bool,
+    offset: usize,
+}
+
+fn paging(body: &mut QueryBody, flavour: Flavour) -> Result<Paging, ApiError> {
     let limit = match body.limit {
         None => 100,
         Some(n) if n > 100 => {
@@ -177,7 +200,7 @@ pub async fn query(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Res
         }
         Some(n) => n as usize,
     };
-    let select = body.select.unwrap_or_default();
+    let select = body.select.take().unwrap_or_default();
     if let Some(bad) = select.iter().find(|s| !render::V1_SELECT.contains(&s.as_str())) {
         return Err(ApiError::invalid(
             flavour,
@@ -200,6 +223,23 @@ pub async fn query(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Res
         None => 0,
         Some(c) => decode_cursor(c).ok_or_else(|| ApiError::v1(StatusCode::BAD_REQUEST, "Invalid cursor"))?,
     };
+    Ok(Paging {
+        limit,
+        select,
+        ascending,
+        offset,
+    })
+}
+
+pub async fn query(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let flavour = Flavour::V1;
+    let mut body: QueryBody = json_body(&body, flavour)?;
+    let Paging {
+        limit,
+        select,
+        ascending,
+        offset,
+    } = paging(&mut body, flavour)?;
     let start = time("start_time", body.start_time.as_deref(), flavour)?;
     // v1's `end_time` filters on each run's own end, not its start (a run still going never matches).
     let end = time("end_time", body.end_time.as_deref(), flavour)?;

@@ -25,7 +25,7 @@ fn request() -> Arc<Request> {
 }
 
 const KEY: MsgKey = MsgKey {
-    partition: 0,
+    tp: (0, 0),
     offset: 5,
     generation: 1,
 };
@@ -250,7 +250,7 @@ fn a_part_still_in_flight_when_resolution_ends_is_finished_by_its_last_id() {
 #[test]
 fn a_partition_gone_elsewhere_takes_its_events_and_their_load_away() {
     let mut book = Book::new(Window::default());
-    let other = MsgKey { partition: 1, ..KEY };
+    let other = MsgKey { tp: (0, 1), ..KEY };
     book.add(KEY, request(), 0);
     book.add(other, request(), 4);
     let session = Uuid::from_u128(7);
@@ -260,7 +260,7 @@ fn a_partition_gone_elsewhere_takes_its_events_and_their_load_away() {
     };
     let Resolution { work, .. } = book.resolved(KEY, resolved, true, 1000, Utc::now());
     assert_eq!((book.ids_in_flight(), book.load_of("main")), (7, 9));
-    assert_eq!(book.drop_partition(0), 1);
+    assert_eq!(book.drop_partition((0, 0)), 1);
     assert_eq!(
         (book.ids_in_flight(), book.load_of("main")),
         (4, 5),

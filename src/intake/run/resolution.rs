@@ -8,10 +8,11 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use super::{Consumer_, State};
+use super::{Report, State};
 use crate::event::{Request, Target};
 use crate::intake::book::MsgKey;
 use crate::intake::resolve::{Pages, Resolved};
+use crate::source::Source;
 
 /// A piece of an event's resolution: a page of a selector's traces, or (`last`) the rest.
 pub(super) struct Piece {
@@ -26,7 +27,7 @@ pub(super) struct Piece {
 /// fetched: the ids in flight exceed the bound by at most a page per event being resolved.
 struct ToLoop {
     key: MsgKey,
-    tx: mpsc::Sender<Piece>,
+    tx: mpsc::Sender<Report>,
     room: watch::Receiver<bool>,
 }
 
@@ -43,7 +44,7 @@ impl Pages for ToLoop {
             last: false,
             taken: Some(taken),
         };
-        if self.tx.send(piece).await.is_err() || taken_rx.await.is_err() {
+        if self.tx.send(Report::Resolved(piece)).await.is_err() || taken_rx.await.is_err() {
             return false;
         }
         self.room.wait_for(|room| *room).await.is_ok()
@@ -67,7 +68,7 @@ impl State {
     pub(super) fn resolve(&self, key: MsgKey, request: Arc<Request>, targets: Vec<Target>) {
         let sem = self.resolving[&request.workspace].clone();
         let intake = self.intake.clone();
-        let (tx, room) = (self.tx.resolved.clone(), self.tx.room.subscribe());
+        let (tx, room) = (self.tx.reports.clone(), self.tx.room.subscribe());
         tokio::spawn(async move {
             let _permit = sem.acquire_owned().await;
             let api = &intake.clients[&request.workspace];
@@ -77,11 +78,11 @@ impl State {
                 room,
             };
             let resolved = intake.resolver.resolve(api, &targets, &mut pages).await;
-            let _ = tx.send(Piece::last(key, resolved)).await;
+            let _ = tx.send(Report::Resolved(Piece::last(key, resolved))).await;
         });
     }
 
-    pub(super) fn on_resolved(&mut self, consumer: &Consumer_, piece: Piece, stopping: bool) {
+    pub(super) fn on_resolved(&mut self, src: &mut Source, piece: Piece) {
         let Piece {
             key,
             resolved,
@@ -95,7 +96,7 @@ impl State {
             self.publish(key, o);
         }
         if self.book.finished(key) {
-            self.complete(consumer, key);
+            src.complete(key);
         }
         let now = std::time::Instant::now();
         for (pk, ids) in r.work {
@@ -108,11 +109,11 @@ impl State {
                 }
             }
         }
-        if stopping {
+        if self.stopping {
             self.flush_all();
         }
         if let Some(taken) = taken {
-            self.backpressure(consumer);
+            self.backpressure(src);
             let _ = taken.send(());
         }
     }

@@ -3,27 +3,20 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Consumer_, State, Tp, IN_FLIGHT_PER_CHECK};
+use super::{State, IN_FLIGHT_PER_CHECK};
+use crate::source::Source;
 
 impl State {
     /// Past [`IN_FLIGHT_PER_CHECK`] × `max_concurrent_checks` checks in flight (running, waiting
     /// for a permit or for Kafka's acknowledgement), pause every partition; resume (all but those
     /// waiting on a head) below half of that.
-    pub(super) fn backpressure(&mut self, consumer: &Consumer_) {
+    pub(super) fn backpressure(&mut self, src: &mut Source) {
         let max = self.v.config.verifier.max_concurrent_checks * IN_FLIGHT_PER_CHECK;
         let n = self.in_flight.len();
-        let want = if self.throttled { n * 2 > max } else { n >= max };
-        if want == self.throttled {
-            return;
+        let want = if src.paused() { n * 2 > max } else { n >= max };
+        if want != src.paused() {
+            src.pause_all(want);
         }
-        self.throttled = want;
-        let tps: Vec<Tp> = self
-            .assigned
-            .iter()
-            .filter(|tp| !self.parked.holds(tp))
-            .copied()
-            .collect();
-        self.set_paused(consumer, &tps, want);
     }
 
     pub(super) fn update_gauges(&self) {

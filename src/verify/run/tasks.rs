@@ -5,22 +5,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::OwnedMessage;
 
-use super::{Held, Key, State, Tp};
+use super::{Held, State};
 use crate::event::{DeletionRequested, FailReason, Rejection};
 use crate::output::{DeadLetter, Output};
+use crate::source::{Ticket, Tp};
 use crate::telemetry::{DeadLettered, Failed, Occurrence};
 
 impl State {
-    pub(super) fn start(&mut self, key: Key, part: DeletionRequested) {
+    pub(super) fn start(&mut self, t: Ticket, part: DeletionRequested) {
         let held = Held {
             accepted_at: part.accepted_at,
             deadline: part.deadline,
         };
-        self.in_flight.insert(key, Some(held));
+        self.in_flight.insert(t, Some(held));
         let cancelled = Arc::new(AtomicBool::new(false));
-        self.cancels.insert(key, cancelled.clone());
+        self.cancels.insert(t, cancelled.clone());
         // Parts of unconfigured workspaces are failed before they get here.
         let sem = self.checks[&part.workspace].clone();
         let (v, done) = (self.v.clone(), self.done.clone());
@@ -42,13 +43,13 @@ impl State {
                     break;
                 }
             }
-            let _ = done.send((key, sent)).await;
+            let _ = done.send((t, sent)).await;
         });
     }
 
     /// A part of a workspace this verifier has no client for ends in `deletion-failed`
     /// (`unknown_workspace`) instead of the DLQ: every requested part must end in a terminal event.
-    pub(super) fn unknown_workspace(&mut self, key: Key, part: DeletionRequested) {
+    pub(super) fn unknown_workspace(&mut self, t: Ticket, part: DeletionRequested) {
         tracing::error!(request_id = %part.request_id, workspace = %part.workspace,
             "a part names a workspace this verifier does not configure: failed as unknown_workspace");
         Failed::part(&part, FailReason::UnknownWorkspace).emit(Some(&self.v.metrics));
@@ -60,28 +61,28 @@ impl State {
             detail,
             Utc::now(),
         );
-        self.in_flight.insert(key, None);
+        self.in_flight.insert(t, None);
         let (v, done) = (self.v.clone(), self.done.clone());
         tokio::spawn(async move {
             let sent = crate::output::publish(&v.config, &v.publisher, Output::Failed(f)).await;
-            let _ = done.send((key, sent)).await;
+            let _ = done.send((t, sent)).await;
         });
     }
 
-    pub(super) fn dead_letter(&mut self, key: Key, m: &BorrowedMessage<'_>, why: Rejection) {
+    pub(super) fn dead_letter(&mut self, t: Ticket, m: &OwnedMessage, why: Rejection) {
         DeadLettered::of(m, &why).emit(Some(&self.v.metrics));
         let letter = DeadLetter::new(m, why);
-        self.in_flight.insert(key, None);
+        self.in_flight.insert(t, None);
         let (v, done) = (self.v.clone(), self.done.clone());
         tokio::spawn(async move {
             let sent = letter.send(&v.publisher, &v.config.topics.dlq).await;
-            let _ = done.send((key, sent)).await;
+            let _ = done.send((t, sent)).await;
         });
     }
 
     /// `tp` went to another replica, which checks again what was not stored: the checks in flight
-    /// here publish nothing, and the fence forgets them.
-    pub(super) fn abandon(&mut self, tp: Tp) {
+    /// here publish nothing.
+    pub(super) fn cancel(&mut self, tp: Tp) {
         let mut checks = 0;
         for (key, cancelled) in &self.cancels {
             if key.tp == tp {
@@ -89,7 +90,6 @@ impl State {
                 checks += 1;
             }
         }
-        self.fence.abandon(tp);
         if checks > 0 {
             tracing::info!(
                 partition = tp.1,

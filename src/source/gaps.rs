@@ -6,11 +6,6 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::time::Duration;
-
-use rdkafka::consumer::{Consumer, ConsumerContext};
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::Offset;
 
 #[derive(Debug, Default)]
 pub struct Gaps<P> {
@@ -61,47 +56,6 @@ impl<P: Copy + Eq + Hash> Gaps<P> {
     pub fn forget(&mut self, p: &P) {
         self.last.remove(p);
         self.reread.remove(p);
-    }
-}
-
-/// Checks the record `m` (of partition `key`) for a gap before it. At a first gap, seeks the
-/// partition back to the first missing offset and returns true: drop `m`, it comes again. A seek
-/// that fails leaves the gap as it is (logged), and `m` is processed.
-pub fn read_again<P, X>(gaps: &mut Gaps<P>, consumer: &impl Consumer<X>, m: &BorrowedMessage<'_>, key: P) -> bool
-where
-    P: Copy + Eq + Hash,
-    X: ConsumerContext + 'static,
-{
-    let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
-    match gaps.check(key, offset) {
-        Gap::None => false,
-        Gap::ReadAgain { from } => {
-            tracing::warn!(
-                topic,
-                partition,
-                from,
-                offset,
-                "offset gap in the input: reading it again"
-            );
-            match consumer.seek(topic, partition, Offset::Offset(from), Duration::from_secs(5)) {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::error!(topic, partition, from, offset, error = %e,
-                        "offset gap in the input: cannot read it again, going on past it");
-                    false
-                }
-            }
-        }
-        Gap::Real { prev } => {
-            tracing::warn!(
-                topic,
-                partition,
-                prev,
-                offset,
-                "offset gap in the input, read twice: nothing there"
-            );
-            false
-        }
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use crate::offsets::Offsets;
+use super::offsets::Offsets;
 
 /// Offsets remembered per partition from earlier generations; past it the lowest go (a record
 /// redelivered after that is done again: a duplicate, never a loss).

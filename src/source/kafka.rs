@@ -1,0 +1,96 @@
+//! rdkafka's consumer as the source's [`Input`], and a role's loop on one.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use super::{run, Input, Parts, Receive, Work};
+use crate::config::Config;
+use crate::kafka::RebalanceReporter;
+use crate::metrics::Metrics;
+
+impl<X: ConsumerContext + 'static> Input for StreamConsumer<X> {
+    fn store(&self, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()> {
+        Ok(self.store_offset(topic, partition, offset)?)
+    }
+
+    fn seek(&self, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()> {
+        Ok(Consumer::seek(
+            self,
+            topic,
+            partition,
+            Offset::Offset(offset),
+            Duration::from_secs(5),
+        )?)
+    }
+
+    fn pause(&self, partitions: &[(&str, i32)], pause: bool) -> anyhow::Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (topic, p) in partitions {
+            tpl.add_partition(topic, *p);
+        }
+        match pause {
+            true => Consumer::pause(self, &tpl)?,
+            false => Consumer::resume(self, &tpl)?,
+        }
+        Ok(())
+    }
+
+    fn commit(&self) -> anyhow::Result<()> {
+        Ok(self.commit_consumer_state(CommitMode::Sync)?)
+    }
+}
+
+impl<X: ConsumerContext + 'static> Receive for StreamConsumer<X> {
+    async fn recv(&self) -> anyhow::Result<OwnedMessage> {
+        Ok(StreamConsumer::recv(self).await?.detach())
+    }
+}
+
+/// What a role's consumer reads.
+pub struct Subscription<'a> {
+    pub group: &'a str,
+    pub topics: Vec<String>,
+    /// librdkafka settings the role defaults to (the config's `kafka.properties` override them).
+    pub defaults: &'a [(&'a str, &'a str)],
+    /// The gauge set to the sum of the owned partitions' lags.
+    pub lag: Option<prometheus::IntGauge>,
+}
+
+/// Reports in flight from a role's tasks to its loop; a task waits while the loop catches up.
+const REPORTS: usize = 4096;
+
+/// Runs a role on a consumer of `sub` until `shutdown` resolves (see [`run`]). The role is made
+/// from the sender its tasks report back on.
+pub async fn consume<W: Work>(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    sub: Subscription<'_>,
+    work: impl FnOnce(mpsc::Sender<W::Report>) -> W,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (assign_tx, assignments) = mpsc::unbounded_channel();
+    let consumer: StreamConsumer<RebalanceReporter> = crate::kafka::consumer_config(config, sub.group, sub.defaults)
+        .create_with_context(RebalanceReporter::new(assign_tx, metrics, sub.lag))
+        .with_context(|| format!("creating the {} consumer", W::ROLE))?;
+    let topics: Vec<&str> = sub.topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .with_context(|| format!("subscribing to {topics:?}"))?;
+    let (tx, reports) = mpsc::channel(REPORTS);
+    let parts = Parts {
+        consumer: Arc::new(consumer),
+        topics: sub.topics,
+        work: work(tx),
+        assignments,
+        reports,
+        grace: config.intake.shutdown_grace,
+    };
+    run(parts, shutdown).await
+}

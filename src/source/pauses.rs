@@ -1,0 +1,81 @@
+//! Why the source's partitions are paused: all of them while the role is full (backpressure), and
+//! each on its own while it waits (a verifier partition whose head is not due). A partition flows
+//! only when neither holds it; a new assignment starts in the state the role is in.
+
+use std::collections::HashSet;
+
+use super::{Source, Tp};
+
+#[derive(Debug, Default)]
+pub(super) struct Pauses {
+    /// Every partition paused: the role is full.
+    all: bool,
+    /// Partitions paused on their own.
+    held: HashSet<Tp>,
+}
+
+impl Source {
+    /// Whether every partition is paused (the role is full).
+    pub fn paused(&self) -> bool {
+        self.pauses.all
+    }
+
+    /// Pauses every partition, or resumes those not held on their own. Returns false when the
+    /// consumer refused (the state is unchanged: the caller tries again on its next turn).
+    pub fn pause_all(&mut self, pause: bool) -> bool {
+        if pause == self.pauses.all {
+            return true;
+        }
+        let tps: Vec<Tp> = (self.assigned.iter())
+            .filter(|tp| !self.pauses.held.contains(tp))
+            .copied()
+            .collect();
+        if !self.set_paused(&tps, pause) {
+            return false;
+        }
+        self.pauses.all = pause;
+        true
+    }
+
+    /// Pauses `tp` on its own (until [`Source::release_holds`]), whatever the role's state.
+    pub fn hold(&mut self, tp: Tp) {
+        if self.pauses.held.insert(tp) && !self.pauses.all {
+            self.set_paused(&[tp], true);
+        }
+    }
+
+    /// `tps` need not wait on their own any more: they flow unless the role is full.
+    pub fn release_holds(&mut self, tps: &[Tp]) {
+        let released: Vec<Tp> = tps.iter().filter(|tp| self.pauses.held.remove(tp)).copied().collect();
+        if !self.pauses.all {
+            self.set_paused(&released, false);
+        }
+    }
+
+    /// `tps` are newly assigned: paused if the role is full, flowing otherwise (a partition paused
+    /// before a rebalance must not stay paused with nothing to wait on).
+    pub(super) fn start_assigned(&mut self, tps: &[Tp]) {
+        for tp in tps {
+            self.pauses.held.remove(tp);
+        }
+        self.set_paused(tps, self.pauses.all);
+    }
+
+    pub(super) fn forget_holds(&mut self, tp: Tp) {
+        self.pauses.held.remove(&tp);
+    }
+
+    fn set_paused(&self, tps: &[Tp], pause: bool) -> bool {
+        if tps.is_empty() {
+            return true;
+        }
+        let list: Vec<(&str, i32)> = tps.iter().map(|tp| (self.topic(*tp), tp.1)).collect();
+        match self.input.pause(&list, pause) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, pause, "pausing/resuming input partitions failed");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! What a rebalance means for the work in flight. A revoked partition's work goes on and is
+//! remembered by the fence; records held and not started are given back. Assigned afresh, a
+//! partition starts a new generation; revoked and not assigned again, it went to another replica,
+//! which replays what was not stored, so the work held for it here is abandoned.
+
+use super::{Source, Tp, Work};
+use crate::kafka::Assignment;
+
+impl Source {
+    pub fn rebalance<W: Work>(&mut self, work: &mut W, a: Assignment) {
+        match a {
+            Assignment::Assigned(parts) => {
+                tracing::info!(role = W::ROLE, ?parts, "partitions assigned");
+                let tps = self.known(parts);
+                for tp in &tps {
+                    self.forget(work, *tp);
+                    self.fence.assign(*tp);
+                    self.assigned.insert(*tp);
+                }
+                let moved = std::mem::take(&mut self.revoked);
+                for tp in moved.into_iter().filter(|tp| !tps.contains(tp)) {
+                    work.abandon(tp);
+                    self.fence.abandon(tp);
+                }
+                self.start_assigned(&tps);
+            }
+            Assignment::Revoked(parts) => {
+                tracing::info!(
+                    role = W::ROLE,
+                    ?parts,
+                    "partitions revoked: work in flight goes on, and is replayed if another replica gets them"
+                );
+                for tp in self.known(parts) {
+                    self.forget(work, tp);
+                    self.revoked.push(tp);
+                }
+                work.revoked(self);
+            }
+        }
+    }
+
+    fn known(&self, parts: Vec<(String, i32)>) -> Vec<Tp> {
+        let index = |topic: &str| self.topics.iter().position(|t| t == topic);
+        (parts.into_iter())
+            .filter_map(|(topic, p)| index(&topic).map(|t| (t, p)))
+            .collect()
+    }
+
+    /// `tp` is not ours any more, or is ours afresh: records held unstarted (set aside, or held by
+    /// the role) are given back, to be done again when redelivered; work in flight goes on.
+    fn forget<W: Work>(&mut self, work: &mut W, tp: Tp) {
+        let mut dropped = self.aside.forget(tp);
+        dropped.extend(work.release(tp));
+        self.fence.revoke(tp, &dropped);
+        self.gaps.forget(&tp);
+        self.forget_holds(tp);
+        self.assigned.remove(&tp);
+    }
+}
