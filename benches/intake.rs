@@ -151,7 +151,7 @@ async fn wait_committed(bootstrap: &str, topic: &str, events: usize) {
 }
 
 async fn bench(events: usize) {
-    let broker = Broker::start();
+    let broker = Broker::start(None);
     let sim = SimWorld::start(SESSIONS, false);
     let topics = common::topics(&broker.bootstrap).await;
     let rate: Option<f64> = std::env::var("BENCH_RATE")
@@ -184,10 +184,10 @@ async fn bench(events: usize) {
     // made up and found nowhere): the v2 limit is raised with the delete limit, so the figure is the
     // worker's own pace, not LangSmith's quota.
     let extra = format!(
-        "[limits]\ndelete_per_second = 1000\nquery_v2_per_second = 2000\n[intake]\nmax_in_flight_ids = {}\n",
+        "[limits]\nscope = \"replica\"\ndelete_per_second = 1000\nquery_v2_per_second = 2000\n[intake]\nmax_in_flight_ids = {}\n",
         std::env::var("BENCH_MAX_IN_FLIGHT").unwrap_or_else(|_| "100000".into())
     );
-    let worker = common::spawn_worker(&broker, &sim, &topics, "intake", &extra);
+    let mut worker = common::spawn_worker(&broker, &sim, &topics, "intake", &extra);
     let trickle = async {
         if let Some(r) = rate {
             let mut per = vec![0usize; SESSIONS];
@@ -234,7 +234,7 @@ async fn bench(events: usize) {
     let broker_cpu = cpu_secs(broker.pid) - broker_cpu_before;
     drop_consumer(reader).await;
     wait_committed(&broker.bootstrap, &topics[0], events).await;
-    worker.stop();
+    worker.terminate();
     let ids_total: usize = per_session.iter().sum();
     match (rate, raw_rate) {
         (Some(r), _) => println!(

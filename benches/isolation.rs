@@ -61,12 +61,12 @@ impl Stuck {
 
 /// One run: returns `main`'s (median, 99th percentile, worst) seconds to `deletion-requested`.
 async fn run(n: usize, rate: f64, stuck: Stuck) -> (f64, f64, f64) {
-    let broker = Broker::start();
+    let broker = Broker::start(None);
     let sim = SimWorld::start(4, false);
     let (b_session, extra) = workspace_b(&broker, &sim, stuck);
     let topics = common::topics(&broker.bootstrap).await;
     let reader = common::reader(&broker.bootstrap, &[&topics[2]]);
-    let worker = common::spawn_worker(&broker, &sim, &topics, "intake", &extra);
+    let mut worker = common::spawn_worker(&broker, &sim, &topics, "intake", &extra);
     let producer = common::producer(&broker.bootstrap);
     // The clock starts once the worker has joined its group and answered a first request.
     let warm_up = send(&producer, &topics[0], "warm-up", "main", sim.sessions[0], 1);
@@ -113,7 +113,7 @@ async fn run(n: usize, rate: f64, stuck: Stuck) -> (f64, f64, f64) {
     let ((), mut latencies) = tokio::join!(publish, read);
     reader.unsubscribe();
     common::drop_consumer(reader).await;
-    worker.stop();
+    worker.terminate();
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     (at(0.5), at(0.99), at(1.0))
@@ -140,7 +140,7 @@ fn workspace_b(broker: &Broker, sim: &SimWorld, stuck: Stuck) -> (Uuid, String) 
     };
     let max = std::env::var("BENCH_MAX_IN_FLIGHT").unwrap_or_else(|_| "10000".into());
     let extra = format!(
-        "[intake]\nmax_in_flight_ids = {max}\n[limits]\ndelete_per_second = 1000\nquery_v2_per_second = 2000\n\
+        "[intake]\nmax_in_flight_ids = {max}\n[limits]\nscope = \"replica\"\ndelete_per_second = 1000\nquery_v2_per_second = 2000\n\
          [retry]\nmax = \"2s\"\n[workspaces.b]\napi_url = \"{b_url}\"\napi_key_file = \"{}\"\n",
         key_file.display()
     );

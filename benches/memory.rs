@@ -27,7 +27,8 @@ use uuid::Uuid;
 const PROJECTS: usize = 50;
 
 /// The worker's limits are raised out of the way: the figures are its memory, not LangSmith's quota.
-const LIMITS: &str = "[limits]\ndelete_per_second = 1000\nquery_per_second = 1000\nquery_wide_per_second = 1000\n\
+const LIMITS: &str =
+    "[limits]\nscope = \"replica\"\ndelete_per_second = 1000\nquery_per_second = 1000\nquery_wide_per_second = 1000\n\
                       query_v2_per_second = 2000\nsessions_per_second = 1000\n";
 
 fn main() {
@@ -48,7 +49,7 @@ fn main() {
 }
 
 async fn wide(selectors: usize, traces: usize) {
-    let broker = Broker::start();
+    let broker = Broker::start(None);
     let sim = SimWorld::start(selectors, false);
     let t = Instant::now();
     for (i, s) in sim.sessions.iter().enumerate() {
@@ -77,7 +78,7 @@ async fn wide(selectors: usize, traces: usize) {
     }
     let reader = common::reader(&broker.bootstrap, &[&topics[2]]);
     let t = Instant::now();
-    let worker = common::spawn_worker(&broker, &sim, &topics, "intake", LIMITS);
+    let mut worker = common::spawn_worker(&broker, &sim, &topics, "intake", LIMITS);
     // One deletion-requested event per part of 1,000 traces.
     let parts = selectors * traces.div_ceil(1000);
     let peak = drain(&reader, &worker, parts).await;
@@ -88,11 +89,11 @@ async fn wide(selectors: usize, traces: usize) {
         (selectors * traces) as f64 / elapsed
     );
     common::drop_consumer(reader).await;
-    worker.stop();
+    worker.terminate();
 }
 
 async fn outage_backlog(events: usize, outage: Duration) {
-    let broker = Broker::start();
+    let broker = Broker::start(None);
     let sim = SimWorld::start(PROJECTS, false);
     let topics = common::topics(&broker.bootstrap).await;
     let producer = common::producer(&broker.bootstrap);
@@ -110,7 +111,7 @@ async fn outage_backlog(events: usize, outage: Duration) {
     sim.sim.faults().set(Class::Sessions, down);
     let reader = common::reader(&broker.bootstrap, &[&topics[2]]);
     let t = Instant::now();
-    let worker = common::spawn_worker(&broker, &sim, &topics, "intake", LIMITS);
+    let mut worker = common::spawn_worker(&broker, &sim, &topics, "intake", LIMITS);
     let sim_ = sim.sim.clone();
     tokio::spawn(async move {
         tokio::time::sleep(outage).await;
@@ -124,7 +125,7 @@ async fn outage_backlog(events: usize, outage: Duration) {
         outage.as_secs()
     );
     common::drop_consumer(reader).await;
-    worker.stop();
+    worker.terminate();
 }
 
 /// Reads output events until `want` distinct ones (by CloudEvents id) have been seen, sampling the

@@ -23,7 +23,7 @@ fn main() {
 }
 
 async fn bench(limit: u32, seconds: u64) {
-    let broker = Broker::start();
+    let broker = Broker::start(None);
     let sim = SimWorld::start(20, false);
     let spec = FaultSpec {
         rate_limit: Some(RateLimit {
@@ -50,8 +50,10 @@ async fn bench(limit: u32, seconds: u64) {
         sim.sessions.len()
     );
 
-    let extra = format!("[limits]\ndelete_per_second = {limit}\n[intake]\nmax_batch = {BATCH}\nlinger = \"2s\"\n");
-    let worker = common::spawn_worker(&broker, &sim, &topics, "intake", &extra);
+    let extra = format!(
+        "[limits]\nscope = \"replica\"\ndelete_per_second = {limit}\n[intake]\nmax_batch = {BATCH}\nlinger = \"2s\"\n"
+    );
+    let mut worker = common::spawn_worker(&broker, &sim, &topics, "intake", &extra);
     let accepted = || sim.sim.counters().delete_calls_accepted;
     let start = Instant::now();
     let mut first = None;
@@ -70,7 +72,7 @@ async fn bench(limit: u32, seconds: u64) {
             "the worker stalled at {n} calls"
         );
     }
-    worker.stop();
+    worker.terminate();
     let (t0, n0) = first.unwrap();
     let rate = (last.1 - n0) as f64 / (last.0 - t0).as_secs_f64();
     let c = sim.sim.counters().clone();

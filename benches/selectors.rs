@@ -40,7 +40,7 @@ fn selector(i: usize) -> Vec<u8> {
 }
 
 async fn bench(n: usize) {
-    let broker = Broker::start();
+    let broker = Broker::start(None);
     let sim = SimWorld::start(5, true);
     for s in &sim.sessions {
         let gen = json!({"session_id": s, "traces": 2 * n, "spread_seconds": 3600,
@@ -63,7 +63,7 @@ async fn bench(n: usize) {
         Ok(r) => format!("query_per_second = {r}\nquery_wide_per_second = {r}\n"),
         Err(_) => "query_per_second = 0.5\nquery_wide_per_second = 0.1\n".into(),
     };
-    let extra = format!("[limits]\n{limits}[intake]\nlinger = \"500ms\"\n");
+    let extra = format!("[limits]\nscope = \"replica\"\n{limits}[intake]\nlinger = \"500ms\"\n");
     println!(
         "{n} selectors (half over 2 days, half with no start time), 5 projects, two intake replicas with\n{limits}"
     );
@@ -82,8 +82,8 @@ async fn bench(n: usize) {
         done.insert(m.key().map(<[u8]>::to_vec));
     }
     let elapsed = start.elapsed().as_secs_f64();
-    for w in workers {
-        w.stop();
+    for mut w in workers {
+        w.terminate();
     }
     reader.unsubscribe();
     common::drop_consumer(reader).await;

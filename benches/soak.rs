@@ -23,15 +23,16 @@ fn main() {
 
 async fn bench(seconds: u64) {
     let rate: u64 = std::env::var("BENCH_RATE").map_or(100, |r| r.parse().expect("BENCH_RATE: events per second"));
-    let broker = Broker::start();
+    let broker = Broker::start(None);
     let sim = SimWorld::start(50, false);
     sim.sim.set_schedule(Schedule::Every { seconds: 1.0 });
     let topics = common::topics(&broker.bootstrap).await;
     let producer = common::producer(&broker.bootstrap);
     let reader = common::reader(&broker.bootstrap, &[&topics[4]]);
     // No rate limits in the simulator; the worker's query limit well above the input rate.
-    let extra = "[window]\nkind = \"fixed\"\ndelay = \"10s\"\n[limits]\nquery_v2_per_second = 1000\n";
-    let worker = common::spawn_worker(&broker, &sim, &topics, "all", extra);
+    let extra =
+        "[window]\nkind = \"fixed\"\ndelay = \"10s\"\n[limits]\nscope = \"replica\"\nquery_v2_per_second = 1000\n";
+    let mut worker = common::spawn_worker(&broker, &sim, &topics, "all", extra);
     let events = (rate * seconds) as usize;
     let start = Instant::now();
     let produce = async {
@@ -78,7 +79,7 @@ async fn bench(seconds: u64) {
     };
     let ((), samples) = tokio::join!(produce, watch);
     let hwm = status_kib(worker.id(), "VmHWM:");
-    worker.stop();
+    worker.terminate();
     drop_consumer(reader).await;
     let mib = |kib: u64| kib as f64 / 1024.0;
     let settled: Vec<u64> = samples

@@ -26,7 +26,7 @@ fn main() {
 }
 
 async fn bench(requests: usize) {
-    let broker = Broker::start();
+    let broker = Broker::start(None);
     let unlimited: Option<u32> = std::env::var("BENCH_QUERY_PER_SECOND")
         .ok()
         .map(|v| v.parse().expect("BENCH_QUERY_PER_SECOND is a whole number"));
@@ -50,9 +50,9 @@ async fn bench(requests: usize) {
     let reader = common::reader(&broker.bootstrap, &[&topics[4], &topics[5]]);
     let mut extra = "[intake]\nlinger = \"200ms\"\n[window]\nkind = \"fixed\"\ndelay = \"5s\"\n".to_owned();
     if let Some(n) = unlimited {
-        extra += &format!("[limits]\nquery_per_second = {n}\nquery_v2_per_second = {n}\n");
+        extra += &format!("[limits]\nscope = \"replica\"\nquery_per_second = {n}\nquery_v2_per_second = {n}\n");
     }
-    let worker = common::spawn_worker(&broker, &sim, &topics, "all", &extra);
+    let mut worker = common::spawn_worker(&broker, &sim, &topics, "all", &extra);
     let start = Instant::now();
     let mut done = HashSet::with_capacity(requests);
     let (mut first, mut last, mut failed) = (None, start, 0);
@@ -68,7 +68,7 @@ async fn bench(requests: usize) {
         first.get_or_insert_with(Instant::now);
         last = Instant::now();
     }
-    worker.stop();
+    worker.terminate();
     drop_consumer(reader).await;
     let c = sim.sim.counters().clone();
     let queries = c.calls_to(&langsmith_sim::counters::V2_TRACES_QUERY);

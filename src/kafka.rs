@@ -8,6 +8,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::Config;
+use crate::share::Ownership;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
@@ -84,33 +85,52 @@ pub struct RebalanceReporter {
     tx: tokio::sync::mpsc::UnboundedSender<Assignment>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     lag: Option<prometheus::IntGauge>,
-    /// The assignment. librdkafka's statistics go on reporting a revoked partition's last lag.
-    owned: std::sync::Mutex<std::collections::HashSet<(String, i32)>>,
+    /// The assignment, of the partitions of the topics read. librdkafka's statistics go on
+    /// reporting a revoked partition's last lag.
+    owned: std::sync::Mutex<Ownership>,
+    /// Told the share of the partitions owned whenever it changes (see `share.rs`).
+    on_share: Box<dyn Fn(f64) + Send + Sync>,
 }
 
 impl RebalanceReporter {
+    /// A reporter for a consumer of `topics`; `on_share` is told the share of their partitions the
+    /// consumer owns, on every assignment and revocation and when the partitions change.
     pub fn new(
         tx: tokio::sync::mpsc::UnboundedSender<Assignment>,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
         lag: Option<prometheus::IntGauge>,
+        topics: &[String],
+        on_share: Box<dyn Fn(f64) + Send + Sync>,
     ) -> RebalanceReporter {
         RebalanceReporter {
             tx,
             metrics,
             lag,
-            owned: Default::default(),
+            owned: std::sync::Mutex::new(Ownership::new(topics)),
+            on_share,
+        }
+    }
+
+    fn owned(&self) -> std::sync::MutexGuard<'_, Ownership> {
+        self.owned.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tells the share owned, if it is known.
+    fn share(&self, owned: &Ownership) {
+        if let Some(share) = owned.share() {
+            (self.on_share)(share);
         }
     }
 
     /// Adds (or removes) `parts` to the assignment and sets the owned-partition gauges; a removed
     /// partition's lag series goes.
-    fn own(&self, parts: &[(String, i32)], owned: bool) {
-        let mut set = self.owned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for part in parts {
-            if owned {
-                set.insert(part.clone());
-            } else {
-                set.remove(part);
+    fn own(&self, parts: &[(String, i32)], owned: bool) -> std::sync::MutexGuard<'_, Ownership> {
+        let mut set = self.owned();
+        if owned {
+            set.assign(parts);
+        } else {
+            set.revoke(parts);
+            for part in parts {
                 // A partition this replica no longer owns must not keep reporting its last lag.
                 let _ = self
                     .metrics
@@ -119,12 +139,12 @@ impl RebalanceReporter {
             }
         }
         for (topic, _) in parts {
-            let n = set.iter().filter(|(t, _)| t == topic).count();
             self.metrics
                 .partitions_owned
                 .with_label_values(&[topic.as_str()])
-                .set(n as i64);
+                .set(set.owned_of(topic) as i64);
         }
+        set
     }
 }
 
@@ -141,17 +161,19 @@ impl rdkafka::ClientContext for RebalanceReporter {
         let up = stats.brokers.values().any(|b| b.nodeid >= 0 && b.state == "UP");
         self.metrics.broker_up.set(i64::from(up));
         let mut total = 0;
-        let owned = self.owned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut owned = self.owned();
+        let mut news = false;
         for (topic, t) in &stats.topics {
             let known = t.partitions.keys().filter(|&&p| p >= 0).count();
             self.metrics
                 .topic_partitions
                 .with_label_values(&[topic.as_str()])
                 .set(known as i64);
+            news |= known > 0 && owned.partitions(topic, known);
             for p in t
                 .partitions
                 .values()
-                .filter(|p| p.consumer_lag >= 0 && owned.contains(&(topic.clone(), p.partition)))
+                .filter(|p| p.consumer_lag >= 0 && owned.owns(&(topic.clone(), p.partition)))
             {
                 total += p.consumer_lag;
                 self.metrics
@@ -162,6 +184,9 @@ impl rdkafka::ClientContext for RebalanceReporter {
         }
         if let Some(lag) = &self.lag {
             lag.set(total);
+        }
+        if news {
+            self.share(&owned);
         }
     }
 }
@@ -174,20 +199,51 @@ impl rdkafka::consumer::ConsumerContext for RebalanceReporter {
                 .iter()
                 .map(|e| (e.topic().to_owned(), e.partition()))
                 .collect();
-            self.own(&parts, false);
+            let owned = self.own(&parts, false);
+            self.share(&owned);
+            drop(owned);
             let _ = self.tx.send(Assignment::Revoked(parts));
         }
     }
 
-    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
+    fn post_rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
         if let rdkafka::consumer::Rebalance::Assign(tpl) = rebalance {
             let parts: Vec<(String, i32)> = tpl
                 .elements()
                 .iter()
                 .map(|e| (e.topic().to_owned(), e.partition()))
                 .collect();
-            self.own(&parts, true);
+            let mut owned = self.own(&parts, true);
+            learn_partitions(consumer, &mut owned);
+            self.share(&owned);
+            drop(owned);
             let _ = self.tx.send(Assignment::Assigned(parts));
+        }
+    }
+}
+
+/// Asks the cluster how many partitions each topic read has (for the share owned). A topic it cannot
+/// tell about keeps what is known; librdkafka's statistics tell again every few seconds.
+fn learn_partitions<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    owned: &mut Ownership,
+) {
+    use rdkafka::consumer::Consumer as _;
+    for topic in owned.topics() {
+        match consumer.fetch_metadata(Some(&topic), Duration::from_secs(2)) {
+            Ok(md) => {
+                let n = md.topics().iter().map(|t| t.partitions().len()).sum();
+                if n > 0 {
+                    owned.partitions(&topic, n);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(topic, error = %e, "partitions of the topic unknown; the rate share waits for them")
+            }
         }
     }
 }

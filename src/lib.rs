@@ -23,6 +23,7 @@ pub mod verify;
 mod backoff;
 mod duration;
 mod ids;
+mod share;
 mod source;
 mod telemetry;
 mod until;

@@ -4,7 +4,7 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    exponential_buckets, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    exponential_buckets, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry,
 };
 
@@ -33,6 +33,9 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// LangSmith request latency by endpoint class.
     pub request_seconds: HistogramVec,
+    /// The share of each class's configured rate this replica applies, per workspace: 1 with
+    /// per-replica limits; with workspace-wide ones, what the partitions its roles own give it.
+    pub rate_share: GaugeVec,
     /// Time spent waiting for a rate-limiter permit, by endpoint class.
     pub limiter_wait_seconds: HistogramVec,
     /// LangSmith answers that announced a deprecated endpoint (`Deprecation`/`Sunset`), by class.
@@ -143,6 +146,16 @@ impl Metrics {
                 "erasure_langsmith_request_seconds",
                 "LangSmith request latency",
                 &["endpoint"],
+            ),
+            rate_share: reg(
+                &r,
+                GaugeVec::new(
+                    Opts::new(
+                        "erasure_rate_limit_share",
+                        "Share of the class's configured rate this replica applies",
+                    ),
+                    &["workspace", "endpoint"],
+                ),
             ),
             limiter_wait_seconds: seconds(
                 &r,

@@ -1,12 +1,14 @@
-//! What the benchmark programs share: a Tansu broker, a simulator workspace, the worker's topics
-//! and config, the release worker binary, and /proc readings.
+//! What the benchmark programs share beyond the test kit (`testkit/`: the broker, the worker
+//! process): a simulator workspace, the worker's topics and config, the release worker binary, and
+//! /proc readings.
 
 #![allow(dead_code)] // each benchmark uses its own subset
 
-use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::Arc;
 
+#[allow(unused_imports)] // each benchmark uses its own subset
+pub use erasure_testkit::{drop_consumer, Broker, Worker};
 use erasure_worker::kafka::{client_config, create_topics};
 use langsmith_sim::Sim;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -36,51 +38,6 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-pub struct Broker {
-    pub bootstrap: String,
-    pub dir: PathBuf,
-    pub pid: u32,
-}
-
-impl Broker {
-    pub fn start() -> Broker {
-        let dir = std::env::temp_dir().join(format!("erasure-bench-{}", std::process::id()));
-        let out = Command::new(script())
-            .arg("start")
-            .arg(&dir)
-            .env("KAFKA_BROKER_NO_INSTALL", "1")
-            .env("KAFKA_BROKER_WATCH_PID", std::process::id().to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "broker (install it with scripts/kafka-broker install): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let pid = std::fs::read_to_string(dir.join("pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        Broker {
-            bootstrap: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-            dir,
-            pid,
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = Command::new(script()).arg("stop").arg(&self.dir).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka-broker")
 }
 
 /// A simulator on its own thread with one workspace of `sessions` projects.
@@ -124,6 +81,11 @@ impl SimWorld {
 
 /// The worker's six topics, `bench.requests` first.
 pub async fn topics(bootstrap: &str) -> Vec<String> {
+    topics_of(bootstrap, PARTITIONS).await
+}
+
+/// The worker's six topics, of `partitions` partitions each.
+pub async fn topics_of(bootstrap: &str, partitions: i32) -> Vec<String> {
     let topics: Vec<String> = ["requests", "dlq", "requested", "recheck", "verified", "failed"]
         .iter()
         .map(|t| format!("bench.{t}"))
@@ -131,7 +93,7 @@ pub async fn topics(bootstrap: &str) -> Vec<String> {
     create_topics(
         bootstrap,
         &topics.iter().map(String::as_str).collect::<Vec<_>>(),
-        PARTITIONS,
+        partitions,
     )
     .await
     .unwrap();
@@ -141,6 +103,18 @@ pub async fn topics(bootstrap: &str) -> Vec<String> {
 /// Writes the worker's config (`extra` TOML tables after the common ones) and starts the release
 /// binary with `role`; its log goes to stderr at BENCH_WORKER_LOG (default warn).
 pub fn spawn_worker(broker: &Broker, sim: &SimWorld, topics: &[String], role: &str, extra: &str) -> Worker {
+    spawn_worker_env(broker, sim, topics, role, extra, &[])
+}
+
+/// [`spawn_worker`] with `env` set too (`ERASURE__…` overrides of the config).
+pub fn spawn_worker_env(
+    broker: &Broker,
+    sim: &SimWorld,
+    topics: &[String],
+    role: &str,
+    extra: &str,
+    env: &[(&str, &str)],
+) -> Worker {
     let key_file = broker.dir.join("key");
     std::fs::write(&key_file, &sim.key).unwrap();
     let fetch_wait = fetch_wait_ms();
@@ -167,37 +141,10 @@ pub fn spawn_worker(broker: &Broker, sim: &SimWorld, topics: &[String], role: &s
             "RUST_LOG",
             std::env::var("BENCH_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
         )
+        .envs(env.iter().copied())
         .spawn()
         .unwrap();
     Worker(child)
-}
-
-/// The worker process; killed if the benchmark ends without stopping it (a failed assertion).
-pub struct Worker(Child);
-
-impl Worker {
-    pub fn id(&self) -> u32 {
-        self.0.id()
-    }
-
-    /// Stops the worker with SIGTERM and waits for it.
-    pub fn stop(mut self) {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status()
-            .unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// Tansu answers every fetch after sleeping half of `fetch.wait.max.ms`, even when it has data, so
@@ -233,10 +180,6 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-pub async fn drop_consumer<C: Send + 'static>(c: C) {
-    tokio::task::spawn_blocking(move || drop(c)).await.unwrap();
 }
 
 pub fn producer(bootstrap: &str) -> FutureProducer {

@@ -27,6 +27,8 @@ mounts = [v.split(":") if isinstance(v, str) else [v["source"], v["target"]] for
 config_path = next(m[0] for m in mounts if m[1] == "/etc/erasure-worker/config.toml")
 with open(config_path, "rb") as f:
     config = tomllib.load(f)
+scope = config.get("limits", {}).get("scope", "workspace")
+check(scope == "workspace", f"[limits] are workspace-wide totals (scope {scope!r})")
 check(worker["command"][:3] == ["run", "--config", "/etc/erasure-worker/config.toml"], "the worker runs with the mounted config")
 
 port = config["http"]["listen"].rsplit(":", 1)[1]

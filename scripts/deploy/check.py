@@ -41,6 +41,9 @@ for path in rendered:
     config_text = cm["data"]["config.toml"]
     config = tomllib.loads(config_text)
     grace = seconds(config.get("intake", {}).get("shutdown_grace", "30s"))
+    # Rate limits the key's totals, shared by the partitions each replica owns: right at any replica count.
+    scope = config.get("limits", {}).get("scope", "workspace")
+    check(scope == "workspace", f"{name}: [limits] are workspace-wide totals (scope {scope!r})")
     check(pod["terminationGracePeriodSeconds"] > grace,
           f"{name}: terminationGracePeriodSeconds {pod['terminationGracePeriodSeconds']} > shutdown_grace {grace:.0f} s")
     sc = worker["securityContext"]

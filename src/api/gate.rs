@@ -1,21 +1,38 @@
 //! One gate per (workspace, endpoint class): a `governor` rate limiter every attempt passes, plus a
-//! shared pause that a 429 sets for *all* callers of the class, not just the one that got it.
+//! shared pause that a 429 sets for *all* callers of the class, not just the one that got it. The
+//! rate follows this replica's share of the workspace's limits (`share.rs`): a new rate replaces the
+//! limiter, and callers waiting on the old one wait again on the new; at 0 the gate is closed.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::backoff::jitter;
+
+/// A limiter spacing requests evenly at `per_second`; none at 0.
+fn limiter(per_second: f64) -> Option<Arc<DefaultDirectRateLimiter>> {
+    if per_second <= 0.0 {
+        return None;
+    }
+    let period = Duration::from_secs_f64(1.0 / per_second.clamp(1e-6, 1e9));
+    let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+        .allow_burst(NonZeroU32::MIN);
+    Some(Arc::new(RateLimiter::direct(quota)))
+}
 
 /// LangSmith's rate-limit window is up to 60 s: backing off longer gains nothing.
 const MAX_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
 
 pub struct Gate {
-    limiter: DefaultDirectRateLimiter,
+    /// The limiter of the current rate; `None` while the rate is 0.
+    limiter: watch::Sender<Option<Arc<DefaultDirectRateLimiter>>>,
+    rate: Mutex<f64>,
     /// The current 429 pause: until when, and when it was set.
     paused: Mutex<Option<(Instant, Instant)>>,
     consecutive_429: AtomicU32,
@@ -30,16 +47,24 @@ impl Gate {
     /// `per_second` may be a fraction (0.3 is three requests in 10 s); config validation keeps it
     /// positive and finite.
     pub fn new(per_second: f64) -> Gate {
-        let period = Duration::from_secs_f64(1.0 / per_second.clamp(1e-6, 1e9));
-        let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
-            .allow_burst(NonZeroU32::MIN);
         Gate {
-            limiter: RateLimiter::direct(quota),
+            limiter: watch::Sender::new(limiter(per_second)),
+            rate: Mutex::new(per_second),
             paused: Mutex::new(None),
             consecutive_429: AtomicU32::new(0),
             answered: AtomicU64::new(0),
         }
+    }
+
+    /// Applies a new rate (0 closes the gate until a later rate opens it). Returns whether it changed.
+    pub fn set_rate(&self, per_second: f64) -> bool {
+        let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+        if *rate == per_second {
+            return false;
+        }
+        *rate = per_second;
+        self.limiter.send_replace(limiter(per_second));
+        true
     }
 
     fn paused_until(&self) -> Option<Instant> {
@@ -55,7 +80,19 @@ impl Gate {
         while let Some(until) = self.paused_until().filter(|u| *u > Instant::now()) {
             tokio::time::sleep_until(until).await;
         }
-        self.limiter.until_ready().await;
+        let mut current = self.limiter.subscribe();
+        loop {
+            let Some(limiter) = current.borrow_and_update().clone() else {
+                // Closed: this replica owns no partitions of the role that calls.
+                let _ = current.changed().await;
+                continue;
+            };
+            tokio::select! {
+                _ = limiter.until_ready() => break,
+                // A new rate: wait on its limiter instead.
+                _ = current.changed() => {}
+            }
+        }
         start.elapsed()
     }
 
@@ -171,6 +208,27 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(240), "{:?}", start.elapsed());
         let slow = Gate::new(0.3);
         slow.ready().await;
-        assert!(slow.limiter.check().is_err(), "0.3/s allows no second request at once");
+        let limiter = slow.limiter.borrow().clone().unwrap();
+        assert!(limiter.check().is_err(), "0.3/s allows no second request at once");
+    }
+
+    /// A closed gate (the replica owns nothing) lets no request through until a rate opens it; a
+    /// caller waiting on a slow rate goes on at the new, faster one.
+    #[tokio::test(start_paused = true)]
+    async fn a_new_rate_applies_to_callers_already_waiting() {
+        let gate = std::sync::Arc::new(Gate::new(1.0));
+        gate.ready().await;
+        assert!(gate.set_rate(0.0) && !gate.set_rate(0.0));
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.ready().await }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiting.is_finished(), "a closed gate lets nothing through");
+        gate.set_rate(1000.0);
+        let waited = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(waited.is_ok(), "the new rate lets the waiting caller through");
     }
 }

@@ -9,6 +9,7 @@ mod discover;
 pub mod filter;
 mod gate;
 mod owners;
+mod rates;
 pub mod retry;
 mod send;
 mod sessions;
@@ -152,6 +153,9 @@ pub struct LangSmith {
     query_wide: Gate,
     query_v2: Gate,
     sessions: Gate,
+    /// The configured limits, and the share of the partitions this replica's roles own.
+    limits: Limits,
+    shares: Mutex<crate::share::Shares>,
     retry: RetryConfig,
     broken: AtomicBool,
     /// Endpoint classes that announced their deprecation (logged once each).
@@ -212,6 +216,8 @@ impl LangSmith {
             query_wide: Gate::new(limits.query_wide_per_second),
             query_v2: Gate::new(limits.query_v2_per_second),
             sessions: Gate::new(limits.sessions_per_second),
+            limits: limits.clone(),
+            shares: Mutex::default(),
             retry: retry.clone(),
             broken: AtomicBool::new(false),
             deprecated: Mutex::default(),

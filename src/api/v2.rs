@@ -70,6 +70,11 @@ impl LangSmith {
             self.v2_settled(&first);
             return answer;
         }
+        let settled = self.v2.current().to_owned();
+        if settled != first {
+            // Another call found where v2 answers while this one waited: ask there.
+            return self.post_v2_at(&settled, path, body).await;
+        }
         if !self.v2.may_fall_back() {
             return answer;
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use limits::{Limits, RetryConfig};
+pub use limits::{Fractions, Limits, RetryConfig, Scope};
 pub use workspace::{Secret, WorkspaceConfig};
 
 use crate::duration::duration;
@@ -313,6 +313,16 @@ impl Config {
         ];
         if rates.iter().any(|r| !(r.is_finite() && *r >= 0.001)) {
             return Err(invalid("limits", "every rate must be at least 0.001 per second"));
+        }
+        let f = &l.verifier_fraction;
+        if [f.delete, f.query_wide, f.query_v2, f.sessions]
+            .iter()
+            .any(|f| !(*f > 0.0 && *f < 1.0))
+        {
+            return Err(invalid(
+                "limits.verifier_fraction",
+                "every fraction must be between 0 and 1 (both roles make calls of each class)",
+            ));
         }
         Ok(())
     }

@@ -14,9 +14,12 @@ fn base(extra: &str) -> String {
 fn defaults_load_and_bad_fields_are_named() {
     let c = Config::parse(&base("")).expect("minimal config");
     assert_eq!(c.intake.linger, Duration::from_secs(2));
-    let c = Config::parse(&base("[limits]\nquery_wide_per_second = 0.1\ndelete_per_second = 5\n")).unwrap();
+    let c = Config::parse(&base(
+        "[limits]\nscope = \"replica\"\nquery_wide_per_second = 0.1\ndelete_per_second = 5\n",
+    ))
+    .unwrap();
     assert_eq!((c.limits.query_wide_per_second, c.limits.delete_per_second), (0.1, 5.0));
-    let err = Config::parse(&base("[limits]\nquery_per_second = 0\n"))
+    let err = Config::parse(&base("[limits]\nscope = \"workspace\"\nquery_per_second = 0\n"))
         .unwrap_err()
         .to_string();
     assert!(err.contains("limits"), "{err}");
@@ -76,4 +79,26 @@ fn plain_http_is_for_loopback_unless_allowed() {
 #[test]
 fn secrets_are_redacted() {
     assert_eq!(format!("{:?}", Secret::new("lsv2_pt_x".into())), "Secret(<redacted>)");
+}
+
+#[test]
+fn rates_without_a_scope_are_refused_and_no_rate_means_workspace_totals() {
+    assert_eq!(Config::parse(&base("")).unwrap().limits.scope, Scope::Workspace);
+    // Written for per-replica limits, before `scope`: its numbers must not change meaning silently.
+    let err = Config::parse(&base("[limits]\ndelete_per_second = 25\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("limits.scope must be set"), "{err}");
+    let c = Config::parse(&base(
+        "[limits]\nscope = \"workspace\"\n[limits.verifier_fraction]\ndelete = 0.5\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.limits.verifier_fraction.delete, c.limits.verifier_fraction.sessions),
+        (0.5, 0.1)
+    );
+    let err = Config::parse(&base("[limits.verifier_fraction]\nsessions = 1.0\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("limits.verifier_fraction"), "{err}");
 }

@@ -82,36 +82,45 @@ pub fn parse_request(rec: &Incoming<'_>, limits: &Limits, now: DateTime<Utc>) ->
 fn envelope<'a>(rec: &Incoming<'_>, payload: &'a [u8]) -> Result<Envelope<'a>, Rejection> {
     let text =
         std::str::from_utf8(payload).or_else(|_| reject(DlqReason::MalformedJson, "the payload is not UTF-8"))?;
-    if let Some(version) = rec.header("ce_specversion")? {
-        // Binary mode: attributes in ce_* headers, the payload is the data.
-        let content_type = rec.header("content-type")?;
-        if content_type.is_some_and(|c| !c.starts_with("application/json")) {
-            return reject(
-                DlqReason::InvalidEnvelope,
-                "binary mode needs content-type application/json",
-            );
-        }
-        let attr = |name: &str| -> Result<String, Rejection> {
-            match rec.header(name)? {
-                Some(v) if !v.is_empty() => Ok(v.to_owned()),
-                _ => reject(DlqReason::InvalidEnvelope, format!("header {name} is missing")),
-            }
-        };
-        check_version_and_type(version, &attr("ce_type")?)?;
-        serde_json::from_str::<serde::de::IgnoredAny>(text).or_else(|e| {
-            reject(
-                DlqReason::MalformedJson,
-                format!("line {} column {}", e.line(), e.column()),
-            )
-        })?;
-        let time = rec.header("ce_time")?.map(|t| time("ce_time", t)).transpose()?;
-        return Ok(Envelope {
-            id: attr("ce_id")?,
-            source: attr("ce_source")?,
-            time,
-            data: text,
-        });
+    match rec.header("ce_specversion")? {
+        Some(version) => binary(rec, version, text),
+        None => structured(rec, text),
     }
+}
+
+/// Binary mode: attributes in ce_* headers, the payload is the data.
+fn binary<'a>(rec: &Incoming<'_>, version: &str, text: &'a str) -> Result<Envelope<'a>, Rejection> {
+    let content_type = rec.header("content-type")?;
+    if content_type.is_some_and(|c| !c.starts_with("application/json")) {
+        return reject(
+            DlqReason::InvalidEnvelope,
+            "binary mode needs content-type application/json",
+        );
+    }
+    let attr = |name: &str| -> Result<String, Rejection> {
+        match rec.header(name)? {
+            Some(v) if !v.is_empty() => Ok(v.to_owned()),
+            _ => reject(DlqReason::InvalidEnvelope, format!("header {name} is missing")),
+        }
+    };
+    check_version_and_type(version, &attr("ce_type")?)?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text).or_else(|e| {
+        reject(
+            DlqReason::MalformedJson,
+            format!("line {} column {}", e.line(), e.column()),
+        )
+    })?;
+    let time = rec.header("ce_time")?.map(|t| time("ce_time", t)).transpose()?;
+    Ok(Envelope {
+        id: attr("ce_id")?,
+        source: attr("ce_source")?,
+        time,
+        data: text,
+    })
+}
+
+/// Structured mode: the payload is the whole CloudEvent.
+fn structured<'a>(rec: &Incoming<'_>, text: &'a str) -> Result<Envelope<'a>, Rejection> {
     let content_type = rec.header("content-type")?;
     if content_type.is_some_and(|c| !c.starts_with("application/cloudevents+json")) {
         return reject(
@@ -204,47 +213,12 @@ fn validate(
             "request_id must be 1-128 characters of A-Z a-z 0-9 . _ : -",
         );
     }
-    let workspace = match data.workspace {
-        Some(w) if !is_id(&w, 64, &['_', '-']) => {
-            return reject(DlqReason::InvalidId, "workspace is not a valid alias")
-        }
-        Some(w) if limits.workspaces.contains(&w) => w,
-        Some(_) => return reject(DlqReason::UnknownWorkspace, "workspace names no configured workspace"),
-        None => match &limits.default_workspace {
-            Some(d) => d.clone(),
-            None => {
-                return reject(
-                    DlqReason::UnknownWorkspace,
-                    "no workspace given and no default configured",
-                )
-            }
-        },
-    };
+    let workspace = workspace(data.workspace, limits)?;
     let deadline = match data.deadline {
         Some(d) => time("deadline", &d)?,
         None => env.time.unwrap_or(now) + TimeDelta::days(DEFAULT_DEADLINE_DAYS),
     };
-    if data.targets.is_empty() {
-        return reject(DlqReason::EmptyRequest, "targets is empty");
-    }
-    if data.targets.len() > MAX_TARGETS {
-        return reject(DlqReason::TooManyIds, format!("more than {MAX_TARGETS} targets"));
-    }
-    let mut total = 0usize;
-    let mut targets = Vec::with_capacity(data.targets.len());
-    for (i, spec) in data.targets.into_iter().enumerate() {
-        let target = target(i, spec)?;
-        if let Target::Explicit { trace_ids, .. } = &target {
-            total += trace_ids.len();
-            if total > limits.max_ids_per_request {
-                return reject(
-                    DlqReason::TooManyIds,
-                    format!("more than {} trace ids", limits.max_ids_per_request),
-                );
-            }
-        }
-        targets.push(target);
-    }
+    let targets = targets(data.targets, limits)?;
     let source = SourceRef {
         topic: rec.topic.to_owned(),
         partition: rec.partition,
@@ -259,6 +233,52 @@ fn validate(
         targets,
         source,
     })
+}
+
+/// The workspace alias named, or the default; it must be configured.
+fn workspace(named: Option<String>, limits: &Limits) -> Result<String, Rejection> {
+    Ok(match named {
+        Some(w) if !is_id(&w, 64, &['_', '-']) => {
+            return reject(DlqReason::InvalidId, "workspace is not a valid alias")
+        }
+        Some(w) if limits.workspaces.contains(&w) => w,
+        Some(_) => return reject(DlqReason::UnknownWorkspace, "workspace names no configured workspace"),
+        None => match &limits.default_workspace {
+            Some(d) => d.clone(),
+            None => {
+                return reject(
+                    DlqReason::UnknownWorkspace,
+                    "no workspace given and no default configured",
+                )
+            }
+        },
+    })
+}
+
+/// The targets, each valid, with at most `max_ids_per_request` trace ids in all.
+fn targets(specs: Vec<TargetSpec>, limits: &Limits) -> Result<Vec<Target>, Rejection> {
+    if specs.is_empty() {
+        return reject(DlqReason::EmptyRequest, "targets is empty");
+    }
+    if specs.len() > MAX_TARGETS {
+        return reject(DlqReason::TooManyIds, format!("more than {MAX_TARGETS} targets"));
+    }
+    let mut total = 0usize;
+    let mut targets = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.into_iter().enumerate() {
+        let target = target(i, spec)?;
+        if let Target::Explicit { trace_ids, .. } = &target {
+            total += trace_ids.len();
+            if total > limits.max_ids_per_request {
+                return reject(
+                    DlqReason::TooManyIds,
+                    format!("more than {} trace ids", limits.max_ids_per_request),
+                );
+            }
+        }
+        targets.push(target);
+    }
+    Ok(targets)
 }
 
 fn session(i: usize, spec: &TargetSpec) -> Result<Option<SessionRef>, Rejection> {
@@ -287,65 +307,81 @@ fn target(i: usize, spec: TargetSpec) -> Result<Target, Rejection> {
             DlqReason::SchemaViolation,
             format!("targets[{i}] has both trace_ids and metadata"),
         ),
-        (Some(ids), None) => {
-            let Some(session) = session else {
-                return reject(
-                    DlqReason::SchemaViolation,
-                    format!("targets[{i}] needs session_id or session_name"),
-                );
-            };
-            if spec.start_time.is_some() || spec.end_time.is_some() {
-                return reject(
-                    DlqReason::SchemaViolation,
-                    format!("targets[{i}]: a time range goes with metadata only"),
-                );
-            }
-            if ids.is_empty() {
-                return reject(DlqReason::EmptyRequest, format!("targets[{i}].trace_ids is empty"));
-            }
-            let mut trace_ids = Vec::with_capacity(ids.len());
-            for (j, id) in ids.iter().enumerate() {
-                trace_ids.push(canonical_uuid(id).ok_or_else(|| Rejection {
-                    reason: DlqReason::InvalidId,
-                    detail: format!("targets[{i}].trace_ids[{j}] is not a UUID"),
-                })?);
-            }
-            trace_ids.sort_unstable();
-            trace_ids.dedup();
-            Ok(Target::Explicit { session, trace_ids })
-        }
-        (None, Some(metadata)) => {
-            selector_pairs(i, &metadata)?;
-            let start_time = spec
-                .start_time
-                .as_deref()
-                .map(|t| time(&format!("targets[{i}].start_time"), t))
-                .transpose()?;
-            let end_time = spec
-                .end_time
-                .as_deref()
-                .map(|t| time(&format!("targets[{i}].end_time"), t))
-                .transpose()?;
-            if let (Some(s), Some(e)) = (start_time, end_time) {
-                if s > e {
-                    return reject(
-                        DlqReason::InvalidTime,
-                        format!("targets[{i}].start_time is after end_time"),
-                    );
-                }
-            }
-            Ok(Target::Selector {
-                session,
-                metadata,
-                start_time,
-                end_time,
-            })
-        }
+        (Some(ids), None) => explicit(i, session, ids, &spec.start_time, &spec.end_time),
+        (None, Some(metadata)) => selector(i, session, metadata, &spec.start_time, &spec.end_time),
         (None, None) => reject(
             DlqReason::EmptyRequest,
             format!("targets[{i}] has neither trace_ids nor metadata"),
         ),
     }
+}
+
+/// Trace ids of one project, canonical UUIDs, sorted and without repeats.
+fn explicit(
+    i: usize,
+    session: Option<SessionRef>,
+    ids: Vec<String>,
+    start_time: &Option<String>,
+    end_time: &Option<String>,
+) -> Result<Target, Rejection> {
+    let Some(session) = session else {
+        return reject(
+            DlqReason::SchemaViolation,
+            format!("targets[{i}] needs session_id or session_name"),
+        );
+    };
+    if start_time.is_some() || end_time.is_some() {
+        return reject(
+            DlqReason::SchemaViolation,
+            format!("targets[{i}]: a time range goes with metadata only"),
+        );
+    }
+    if ids.is_empty() {
+        return reject(DlqReason::EmptyRequest, format!("targets[{i}].trace_ids is empty"));
+    }
+    let mut trace_ids = Vec::with_capacity(ids.len());
+    for (j, id) in ids.iter().enumerate() {
+        trace_ids.push(canonical_uuid(id).ok_or_else(|| Rejection {
+            reason: DlqReason::InvalidId,
+            detail: format!("targets[{i}].trace_ids[{j}] is not a UUID"),
+        })?);
+    }
+    trace_ids.sort_unstable();
+    trace_ids.dedup();
+    Ok(Target::Explicit { session, trace_ids })
+}
+
+/// Metadata pairs, in an optional project and time range.
+fn selector(
+    i: usize,
+    session: Option<SessionRef>,
+    metadata: BTreeMap<String, String>,
+    start_time: &Option<String>,
+    end_time: &Option<String>,
+) -> Result<Target, Rejection> {
+    selector_pairs(i, &metadata)?;
+    let start_time = start_time
+        .as_deref()
+        .map(|t| time(&format!("targets[{i}].start_time"), t))
+        .transpose()?;
+    let end_time = end_time
+        .as_deref()
+        .map(|t| time(&format!("targets[{i}].end_time"), t))
+        .transpose()?;
+    if let (Some(s), Some(e)) = (start_time, end_time) {
+        if s > e {
+            return reject(
+                DlqReason::InvalidTime,
+                format!("targets[{i}].start_time is after end_time"),
+            );
+        }
+    }
+    Ok(Target::Selector {
+        session,
+        metadata,
+        start_time,
+        end_time,
+    })
 }
 
 /// Metadata pairs go into LangSmith filter expressions: keys are restricted to a safe alphabet and

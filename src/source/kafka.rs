@@ -11,9 +11,11 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::{run, Input, Parts, Receive, Work};
+use crate::api::Clients;
 use crate::config::Config;
 use crate::kafka::RebalanceReporter;
 use crate::metrics::Metrics;
+use crate::share::Role;
 
 impl<X: ConsumerContext + 'static> Input for StreamConsumer<X> {
     fn store(&self, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()> {
@@ -61,6 +63,9 @@ pub struct Subscription<'a> {
     pub defaults: &'a [(&'a str, &'a str)],
     /// The gauge set to the sum of the owned partitions' lags.
     pub lag: Option<prometheus::IntGauge>,
+    /// The role, and the clients whose rate limits follow the share of the partitions it owns.
+    pub role: Role,
+    pub clients: Clients,
 }
 
 /// Reports in flight from a role's tasks to its loop; a task waits while the loop catches up.
@@ -77,7 +82,13 @@ pub async fn consume<W: Work>(
 ) -> anyhow::Result<()> {
     let (assign_tx, assignments) = mpsc::unbounded_channel();
     let consumer: StreamConsumer<RebalanceReporter> = crate::kafka::consumer_config(config, sub.group, sub.defaults)
-        .create_with_context(RebalanceReporter::new(assign_tx, metrics, sub.lag))
+        .create_with_context(RebalanceReporter::new(
+            assign_tx,
+            metrics,
+            sub.lag,
+            &sub.topics,
+            share_to(sub.role, sub.clients),
+        ))
         .with_context(|| format!("creating the {} consumer", W::ROLE))?;
     let topics: Vec<&str> = sub.topics.iter().map(String::as_str).collect();
     consumer
@@ -93,4 +104,13 @@ pub async fn consume<W: Work>(
         grace: config.intake.shutdown_grace,
     };
     run(parts, shutdown).await
+}
+
+/// Gives each workspace's client the share of `role`'s partitions this replica owns.
+fn share_to(role: Role, clients: Clients) -> Box<dyn Fn(f64) + Send + Sync> {
+    Box::new(move |share| {
+        for api in clients.values() {
+            api.own(role, share);
+        }
+    })
 }

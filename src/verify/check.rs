@@ -5,6 +5,9 @@ use rdkafka::message::Message as _;
 
 use super::decide::{decide, failed};
 use super::Verifier;
+use uuid::Uuid;
+
+use crate::api::LangSmith;
 use crate::event::{DeletionRequested, FailReason};
 use crate::output::Output;
 use crate::telemetry::{Failed, Occurrence};
@@ -59,21 +62,7 @@ pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {
     let now = Utc::now();
     let mut d = decide(part, &left, now, cfg, &v.config.window);
     if !d.re_request.is_empty() {
-        let rejected = api.delete_all(part.session_id, &d.re_request).await;
-        if let Some(why) = rejected.values().next().cloned() {
-            // Refused for good: those ids fail now instead of being rechecked.
-            let mut ids: Vec<_> = rejected.keys().copied().collect();
-            ids.sort_unstable();
-            for o in &mut d.outputs {
-                if let Output::Recheck(r) = o {
-                    r.trace_ids.retain(|id| !rejected.contains_key(id));
-                }
-            }
-            d.outputs
-                .retain(|o| !matches!(o, Output::Recheck(r) if r.trace_ids.is_empty()));
-            d.outputs
-                .push(Output::Failed(failed(part, ids, why.reason, why.detail, now)));
-        }
+        re_request(api, part, &mut d.outputs, &d.re_request, now).await;
     }
     let outcome = if left.is_empty() {
         "verified"
@@ -98,4 +87,28 @@ pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {
     tracing::info!(request_id = %part.request_id, workspace = %part.workspace, session = %part.session_id,
         part = part.part, attempt = part.attempt, ids = part.trace_ids.len(), left = left.len(), outcome, "checked");
     d.outputs
+}
+
+/// Deletes again the ids still present. Those refused for good fail now instead of being
+/// rechecked: they leave the recheck event and go into a `deletion-failed` one.
+async fn re_request(
+    api: &LangSmith,
+    part: &DeletionRequested,
+    outputs: &mut Vec<Output>,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) {
+    let rejected = api.delete_all(part.session_id, ids).await;
+    let Some(why) = rejected.values().next().cloned() else {
+        return;
+    };
+    let mut refused: Vec<_> = rejected.keys().copied().collect();
+    refused.sort_unstable();
+    for o in outputs.iter_mut() {
+        if let Output::Recheck(r) = o {
+            r.trace_ids.retain(|id| !rejected.contains_key(id));
+        }
+    }
+    outputs.retain(|o| !matches!(o, Output::Recheck(r) if r.trace_ids.is_empty()));
+    outputs.push(Output::Failed(failed(part, refused, why.reason, why.detail, now)));
 }

@@ -50,24 +50,7 @@ pub fn decide(
         };
     }
     let next = window.verify_after(now);
-    let give_up = if part.attempt >= cfg.max_attempts {
-        Some((
-            FailReason::StillPresent,
-            format!("still present after {} deletion windows", part.attempt),
-        ))
-    } else if next > part.deadline {
-        Some((
-            FailReason::DeadlineAtRisk,
-            format!(
-                "the next check ({}) would fall after the deadline ({})",
-                next.to_rfc3339(),
-                part.deadline.to_rfc3339()
-            ),
-        ))
-    } else {
-        None
-    };
-    if let Some((reason, detail)) = give_up {
+    if let Some((reason, detail)) = give_up(part, next, cfg) {
         outputs.push(Output::Failed(failed(part, left.to_vec(), reason, detail, now)));
         return Decision {
             outputs,
@@ -84,6 +67,20 @@ pub fn decide(
         outputs,
         re_request: if cfg.re_request { left.to_vec() } else { Vec::new() },
     }
+}
+
+/// Why ids still present are given up on, if they are: the attempts are spent, or the next check
+/// (at `next`) would come after the deadline.
+fn give_up(part: &DeletionRequested, next: DateTime<Utc>, cfg: &VerifierConfig) -> Option<(FailReason, String)> {
+    if part.attempt >= cfg.max_attempts {
+        let detail = format!("still present after {} deletion windows", part.attempt);
+        return Some((FailReason::StillPresent, detail));
+    }
+    (next > part.deadline).then(|| {
+        let (next, deadline) = (next.to_rfc3339(), part.deadline.to_rfc3339());
+        let detail = format!("the next check ({next}) would fall after the deadline ({deadline})");
+        (FailReason::DeadlineAtRisk, detail)
+    })
 }
 
 /// A `deletion-failed` event for `ids` of `part`.

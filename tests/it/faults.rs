@@ -38,7 +38,7 @@ async fn a_worker_killed_mid_stream_and_restarted_loses_nothing() {
 
     // Slow on purpose (small batches, few calls per second), so the kill lands mid-stream.
     let mut first = world.spawn_worker(
-        "[intake]\nlinger = \"100ms\"\nmax_batch = 50\n[limits]\ndelete_per_second = 5\n",
+        "[intake]\nlinger = \"100ms\"\nmax_batch = 50\n[limits]\nscope = \"replica\"\ndelete_per_second = 5\n",
         "slow",
         "intake",
     );
@@ -211,7 +211,7 @@ async fn two_replicas_split_the_partitions_and_lose_nothing() {
         .await;
     let want = wanted(&reqs);
     // Slow enough (small batches, few calls per second) that the second replica joins mid-stream.
-    let slow = "[intake]\nlinger = \"200ms\"\nmax_batch = 100\n[limits]\ndelete_per_second = 10\n";
+    let slow = "[intake]\nlinger = \"200ms\"\nmax_batch = 100\n[limits]\nscope = \"replica\"\ndelete_per_second = 10\n";
     let (stop_a, a) = world.start(world.config(slow));
     let second = world
         .config_toml(slow)
@@ -250,7 +250,10 @@ async fn a_replica_paused_by_backpressure_reads_again_after_a_rebalance() {
     sim.sim
         .faults()
         .set(Class::Delete, serde_json::from_value(slow).unwrap());
-    let extra = "[intake]\nlinger = \"100ms\"\nmax_batch = 50\nmax_in_flight_ids = 200\n";
+    // Per-replica limits: the small batches need a v2 query each (where the ids live), and the
+    // replicas' shares of workspace-wide ones would make the run slower than the test's bound.
+    let extra =
+        "[intake]\nlinger = \"100ms\"\nmax_batch = 50\nmax_in_flight_ids = 200\n[limits]\nscope = \"replica\"\n";
     let mut first = world.spawn_worker(extra, "paused", "intake");
     let log = world.log_path("paused");
     let paused = || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("input backpressure"));

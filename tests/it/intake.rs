@@ -218,7 +218,7 @@ async fn a_selector_wider_than_the_in_flight_bound_is_deleted_as_its_pages_come(
         .publish(json!({"request_id": "wide", "targets": [{"metadata": {"user_id": "w0"}}]}))
         .await;
     let extra = "[intake]\nlinger = \"200ms\"\nmax_in_flight_ids = 1000\n\
-                 [limits]\nquery_wide_per_second = 1000\nquery_v2_per_second = 1000\n";
+                 [limits]\nscope = \"replica\"\nquery_wide_per_second = 1000\nquery_v2_per_second = 1000\n";
     let (stop, handle) = world.start(world.config(extra));
     let outs = world
         .collect(Duration::from_secs(60), |o| data_of(o, "requested").len() >= 5)

@@ -143,6 +143,21 @@ fn count(o: &[crate::world::Out], topic: &str, prefix: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
+    refused_at_check_time(40, "").await;
+}
+
+/// With `max_concurrent_checks = 1` the verifier holds at most 64 checks in flight, 32 per
+/// workspace: 100 parts of the refused `b` ahead of `a`'s on the one partition would fill the bound
+/// and pause the partition until `b` came back. Past its share, `b`'s parts are set aside instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_workspace_past_its_share_of_the_checks_is_set_aside_not_paused_for() {
+    refused_at_check_time(100, "[verifier]\nmax_concurrent_checks = 1\n").await;
+}
+
+/// `b_parts` parts of `b` then 10 of `a` are requested; `b`'s key is refused before the verifier
+/// starts (with `verifier` in its config). `a`'s parts are verified at once; `b`'s once its key
+/// works again.
+async fn refused_at_check_time(b_parts: usize, verifier: &str) {
     let sim = private_simulator();
     sim.sim
         .set_schedule(langsmith_sim::window::Schedule::Every { seconds: 0.3 });
@@ -155,7 +170,7 @@ async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
     std::fs::write(&b_key_file, &b_key).unwrap();
     let extra = format!(
         "[intake]\nlinger = \"200ms\"\n[window]\nkind = \"fixed\"\ndelay = \"1s\"\n[retry]\nmax = \"1s\"\n\
-         [workspaces.b]\napi_url = \"{}\"\napi_key_file = \"{}\"\n",
+         [workspaces.b]\napi_url = \"{}\"\napi_key_file = \"{}\"\n{verifier}",
         world.sim_url,
         b_key_file.display()
     );
@@ -171,7 +186,7 @@ async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
             .unwrap()
             .1
     };
-    let mut requests: Vec<_> = (0..40)
+    let mut requests: Vec<_> = (0..b_parts)
         .map(|i| {
             let target = json!({"session_id": b_session, "trace_ids": generate(b, b_session)});
             json!({"request_id": format!("b-{i}"), "workspace": "b", "targets": [target]})
@@ -183,7 +198,7 @@ async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
     }));
     world.publish_many(&requests).await;
     world
-        .collect(Duration::from_secs(30), |o| count(o, "requested", "") == 50)
+        .collect(Duration::from_secs(30), |o| count(o, "requested", "") == b_parts + 10)
         .await;
 
     // `b`'s key stops working before its checks run; `a`'s checks go on.
@@ -199,7 +214,7 @@ async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
     );
     bind_key(&world, b, b_key);
     world
-        .collect(Duration::from_secs(60), |o| count(o, "verified", "b-") == 40)
+        .collect(Duration::from_secs(60), |o| count(o, "verified", "b-") == b_parts)
         .await;
     for (stop, task) in [(stop_intake, intake), (stop_verifier, verifier)] {
         stop.send(()).unwrap();

@@ -22,5 +22,4 @@ mod session;
 mod stream;
 mod support;
 mod verify;
-mod worker;
 mod world;

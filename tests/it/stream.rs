@@ -18,7 +18,7 @@ async fn a_steady_stream_is_verified_with_nothing_left_behind() {
     let world = World::new(&sim, 4).await;
     let (data, want) = requests(&world, 2000, 20);
     let extra = "[intake]\nlinger = \"100ms\"\n[window]\nkind = \"fixed\"\ndelay = \"2s\"\n\
-                 [limits]\nquery_v2_per_second = 1000\n[kafka.properties]\n\"fetch.wait.max.ms\" = \"10\"\n";
+                 [limits]\nscope = \"replica\"\nquery_v2_per_second = 1000\n[kafka.properties]\n\"fetch.wait.max.ms\" = \"10\"\n";
     let mut worker = world.spawn_worker(extra, "stream", "all");
     // 200 requests a second for 10 s.
     for chunk in data.chunks(20) {

@@ -21,8 +21,8 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub use crate::record::Record;
+pub use crate::support::Worker;
 use crate::support::{broker, drop_consumer, reader_from_start, unique, Simulator};
-pub use crate::worker::Worker;
 
 pub struct World {
     pub prefix: String,

@@ -90,6 +90,8 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         // A bounded prefetch queue keeps memory down under a backlog.
         defaults: &[("queued.max.messages.kbytes", "16384")],
         lag: None,
+        role: crate::share::Role::Intake,
+        clients: intake.clients.clone(),
     };
     let per_workspace = |permits: usize| -> HashMap<String, Arc<Semaphore>> {
         let each = |w: &String| (w.clone(), Arc::new(Semaphore::new(permits)));

@@ -34,11 +34,11 @@ const IN_FLIGHT_PER_CHECK: usize = 64;
 /// How often the gauges of what is held are set.
 const GAUGES_EVERY: Duration = Duration::from_secs(5);
 
-/// What the metrics need to know of a part held unverified.
-#[derive(Clone, Copy)]
+/// What the metrics and the shares of the bound need to know of a part held unverified.
 struct Held {
     accepted_at: DateTime<Utc>,
     deadline: DateTime<Utc>,
+    workspace: String,
 }
 
 struct State {
@@ -50,6 +50,10 @@ struct State {
     /// `max_concurrent_checks` per workspace, so a workspace whose checks never return holds only
     /// its own parts.
     checks: HashMap<String, Arc<Semaphore>>,
+    /// Checks in flight per workspace, and the share of the in-flight bound each may hold before
+    /// its further parts are set aside (with several workspaces).
+    load: HashMap<String, usize>,
+    share: Option<usize>,
     /// Set for a check whose partition went to another replica: it publishes nothing.
     cancels: HashMap<Ticket, Arc<AtomicBool>>,
     done: mpsc::Sender<Report>,
@@ -64,12 +68,19 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
         topics: vec![cfg.topics.deletion_requested.clone(), cfg.topics.recheck.clone()],
         defaults: &[],
         lag: Some(v.metrics.pending_verifications.clone()),
+        role: crate::share::Role::Verifier,
+        clients: v.clients.clone(),
     };
     let work = |done| State {
         checks: (cfg.workspaces.keys())
             .map(|w| (w.clone(), Arc::new(Semaphore::new(cfg.verifier.max_concurrent_checks))))
             .collect(),
         cancels: HashMap::new(),
+        load: HashMap::new(),
+        share: crate::source::share(
+            cfg.verifier.max_concurrent_checks * IN_FLIGHT_PER_CHECK,
+            cfg.workspaces.len(),
+        ),
         v: v.clone(),
         parked: Parked::new(),
         in_flight: HashMap::new(),
@@ -89,6 +100,8 @@ impl Work for State {
         match part {
             // Config drift between replicas: the part still ends, in an event an auditor sees.
             Ok(part) if !self.v.clients.contains_key(&part.workspace) => self.unknown_workspace(t, part),
+            // Its workspace holds its share of the bound (stuck, or just busy): read again later.
+            Ok(part) if self.at_share(&part.workspace) => src.set_aside(t, &part.workspace),
             Ok(part) => {
                 let due = super::check::due(&self.v.config.window, &part, m);
                 match self.parked.offer(t.tp, due, (t, part), Utc::now()) {
@@ -106,7 +119,11 @@ impl Work for State {
     /// A check's outcome is acknowledged: its record is done. An outcome that Kafka will never
     /// take stops the worker, loudly, with its offset unstored.
     fn report(&mut self, src: &mut Source, (t, sent): Report) -> anyhow::Result<()> {
-        self.in_flight.remove(&t);
+        if let Some(Some(held)) = self.in_flight.remove(&t) {
+            if let Some(n) = self.load.get_mut(&held.workspace) {
+                *n -= 1;
+            }
+        }
         self.cancels.remove(&t);
         if let Err(e) = sent {
             anyhow::bail!(

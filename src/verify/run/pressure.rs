@@ -1,5 +1,6 @@
-//! The verifier's backpressure (every partition paused while too many checks are in flight), and
-//! the gauges of what is held.
+//! The verifier's backpressure (every partition paused while too many checks are in flight; parts
+//! of a workspace at its share of that bound set aside and read again once it has room), and the
+//! gauges of what is held.
 
 use chrono::{DateTime, Utc};
 
@@ -11,12 +12,23 @@ impl State {
     /// for a permit or for Kafka's acknowledgement), pause every partition; resume (all but those
     /// waiting on a head) below half of that.
     pub(super) fn backpressure(&mut self, src: &mut Source) {
+        if let Some(share) = self.share {
+            // Parts set aside go on once their workspaces are down to half their share.
+            let load = &self.load;
+            src.read_aside_again(|w| load.get(w).copied().unwrap_or(0) * 2 < share);
+        }
         let max = self.v.config.verifier.max_concurrent_checks * IN_FLIGHT_PER_CHECK;
         let n = self.in_flight.len();
         let want = if src.paused() { n * 2 > max } else { n >= max };
         if want != src.paused() {
             src.pause_all(want);
         }
+    }
+
+    /// Whether `workspace` holds its share of the in-flight bound.
+    pub(super) fn at_share(&self, workspace: &str) -> bool {
+        let load = self.load.get(workspace).copied().unwrap_or(0);
+        self.share.is_some_and(|share| load >= share)
     }
 
     pub(super) fn update_gauges(&self) {

@@ -15,9 +15,11 @@ use crate::telemetry::{DeadLettered, Failed, Occurrence};
 
 impl State {
     pub(super) fn start(&mut self, t: Ticket, part: DeletionRequested) {
+        *self.load.entry(part.workspace.clone()).or_default() += 1;
         let held = Held {
             accepted_at: part.accepted_at,
             deadline: part.deadline,
+            workspace: part.workspace.clone(),
         };
         self.in_flight.insert(t, Some(held));
         let cancelled = Arc::new(AtomicBool::new(false));

@@ -23,7 +23,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::proxy::Proxy;
-use crate::support::{knob, private_simulator, start_broker};
+use crate::support::{knob, private_simulator, Broker};
 use crate::world::World;
 use commits::Commits;
 use driver::{Chaos, Replicas};
@@ -42,7 +42,7 @@ async fn chaos_every_request_ends_and_nothing_is_lost() {
     sim.sim.set_schedule(Schedule::Every { seconds: 0.5 });
     driver::calm(&sim.sim);
     let listener = Proxy::listener();
-    let broker = start_broker(Some(&listener.local_addr().unwrap().to_string()));
+    let broker = Broker::start(Some(&listener.local_addr().unwrap().to_string()));
     let broker_proxy = Proxy::start(listener, broker.listener.parse().unwrap());
     let sim_addr = sim.base_url.trim_start_matches("http://").parse().unwrap();
     let api_proxy = Proxy::start(Proxy::listener(), sim_addr);
@@ -91,6 +91,7 @@ max = "2s"
 timeout = "3s"
 rate_limited_base = "500ms"
 [limits]
+scope = "workspace"
 delete_per_second = 100
 query_per_second = 50
 query_wide_per_second = 50

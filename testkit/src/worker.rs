@@ -1,8 +1,8 @@
-//! A worker process started by a test.
+//! A worker process started by a test or a benchmark.
 
 use std::process::{Child, Command};
 
-/// A worker process, killed if the test ends without stopping it (a failed assertion), so it does
+/// A worker process, killed if its test ends without stopping it (a failed assertion), so it does
 /// not outlive its broker.
 pub struct Worker(pub Child);
 
