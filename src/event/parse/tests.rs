@@ -2,6 +2,7 @@ use chrono::TimeZone;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::event::SessionRef;
 
 fn limits() -> Limits {
     Limits {

@@ -1,0 +1,143 @@
+//! One target of a request: trace ids of a project, or a metadata selector, validated (the
+//! selector's pairs go into LangSmith filter expressions).
+
+use std::collections::BTreeMap;
+
+use super::{canonical_uuid, is_text, time};
+use crate::event::dlq::{reject, DlqReason, Rejection};
+use crate::event::{SessionRef, Target, TargetSpec};
+
+/// Metadata pairs per selector.
+const MAX_PAIRS: usize = 10;
+
+fn session(i: usize, spec: &TargetSpec) -> Result<Option<SessionRef>, Rejection> {
+    match (&spec.session_id, &spec.session_name) {
+        (Some(_), Some(_)) => reject(
+            DlqReason::SchemaViolation,
+            format!("targets[{i}] has both session_id and session_name"),
+        ),
+        (Some(id), None) => match canonical_uuid(id) {
+            Some(u) => Ok(Some(SessionRef::Id(u))),
+            None => reject(DlqReason::InvalidId, format!("targets[{i}].session_id is not a UUID")),
+        },
+        (None, Some(name)) if is_text(name) => Ok(Some(SessionRef::Name(name.clone()))),
+        (None, Some(_)) => reject(
+            DlqReason::SchemaViolation,
+            format!("targets[{i}].session_name must be 1-256 printable characters"),
+        ),
+        (None, None) => Ok(None),
+    }
+}
+
+pub(super) fn target(i: usize, spec: TargetSpec) -> Result<Target, Rejection> {
+    let session = session(i, &spec)?;
+    match (spec.trace_ids, spec.metadata) {
+        (Some(_), Some(_)) => reject(
+            DlqReason::SchemaViolation,
+            format!("targets[{i}] has both trace_ids and metadata"),
+        ),
+        (Some(ids), None) => explicit(i, session, ids, &spec.start_time, &spec.end_time),
+        (None, Some(metadata)) => selector(i, session, metadata, &spec.start_time, &spec.end_time),
+        (None, None) => reject(
+            DlqReason::EmptyRequest,
+            format!("targets[{i}] has neither trace_ids nor metadata"),
+        ),
+    }
+}
+
+/// Trace ids of one project, canonical UUIDs, sorted and without repeats.
+fn explicit(
+    i: usize,
+    session: Option<SessionRef>,
+    ids: Vec<String>,
+    start_time: &Option<String>,
+    end_time: &Option<String>,
+) -> Result<Target, Rejection> {
+    let Some(session) = session else {
+        return reject(
+            DlqReason::SchemaViolation,
+            format!("targets[{i}] needs session_id or session_name"),
+        );
+    };
+    if start_time.is_some() || end_time.is_some() {
+        return reject(
+            DlqReason::SchemaViolation,
+            format!("targets[{i}]: a time range goes with metadata only"),
+        );
+    }
+    if ids.is_empty() {
+        return reject(DlqReason::EmptyRequest, format!("targets[{i}].trace_ids is empty"));
+    }
+    let mut trace_ids = Vec::with_capacity(ids.len());
+    for (j, id) in ids.iter().enumerate() {
+        trace_ids.push(canonical_uuid(id).ok_or_else(|| Rejection {
+            reason: DlqReason::InvalidId,
+            detail: format!("targets[{i}].trace_ids[{j}] is not a UUID"),
+        })?);
+    }
+    trace_ids.sort_unstable();
+    trace_ids.dedup();
+    Ok(Target::Explicit { session, trace_ids })
+}
+
+/// Metadata pairs, in an optional project and time range.
+fn selector(
+    i: usize,
+    session: Option<SessionRef>,
+    metadata: BTreeMap<String, String>,
+    start_time: &Option<String>,
+    end_time: &Option<String>,
+) -> Result<Target, Rejection> {
+    selector_pairs(i, &metadata)?;
+    let start_time = start_time
+        .as_deref()
+        .map(|t| time(&format!("targets[{i}].start_time"), t))
+        .transpose()?;
+    let end_time = end_time
+        .as_deref()
+        .map(|t| time(&format!("targets[{i}].end_time"), t))
+        .transpose()?;
+    if let (Some(s), Some(e)) = (start_time, end_time) {
+        if s > e {
+            return reject(
+                DlqReason::InvalidTime,
+                format!("targets[{i}].start_time is after end_time"),
+            );
+        }
+    }
+    Ok(Target::Selector {
+        session,
+        metadata,
+        start_time,
+        end_time,
+    })
+}
+
+/// Metadata pairs go into LangSmith filter expressions: keys are restricted to a safe alphabet and
+/// values to printable text (and are escaped when the filter is built).
+fn selector_pairs(i: usize, metadata: &BTreeMap<String, String>) -> Result<(), Rejection> {
+    if metadata.is_empty() {
+        return reject(DlqReason::EmptyRequest, format!("targets[{i}].metadata is empty"));
+    }
+    if metadata.len() > MAX_PAIRS {
+        return reject(
+            DlqReason::UnsafeMetadata,
+            format!("targets[{i}].metadata has more than {MAX_PAIRS} pairs"),
+        );
+    }
+    for (n, (k, v)) in metadata.iter().enumerate() {
+        if !(1..=64).contains(&k.len()) || !k.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return reject(
+                DlqReason::UnsafeMetadata,
+                format!("targets[{i}].metadata key #{n} must be 1-64 of A-Z a-z 0-9 _ . -"),
+            );
+        }
+        if !is_text(v) {
+            return reject(
+                DlqReason::UnsafeMetadata,
+                format!("targets[{i}].metadata value #{n} must be 1-256 printable characters"),
+            );
+        }
+    }
+    Ok(())
+}
