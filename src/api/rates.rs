@@ -21,17 +21,20 @@ impl LangSmith {
             shares.set(role, share);
             *shares
         };
-        for class in CLASSES {
-            let rate = rate(&self.limits, class, shares);
-            if self.gate(class).set_rate(rate) {
-                tracing::info!(workspace = %self.alias, class = class.as_str(), rate, ?role, share,
-                    "rate limit follows the partitions owned");
-            }
+        let rates = CLASSES.map(|class| rate(&self.limits, class, shares));
+        let mut changed = false;
+        for (class, rate) in CLASSES.into_iter().zip(rates) {
+            changed |= self.gate(class).set_rate(rate);
             self.observe(|m| {
                 let total = configured(&self.limits, class);
                 let labels = [self.alias.as_str(), class.as_str()];
                 m.rate_share.with_label_values(&labels).set(rate / total);
             });
+        }
+        if changed {
+            let [delete, query, query_wide, query_v2, sessions] = rates;
+            tracing::info!(workspace = %self.alias, ?role, share, delete, query, query_wide, query_v2, sessions,
+                "rate limits follow the partitions owned (requests per second)");
         }
     }
 }
