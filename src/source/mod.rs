@@ -122,14 +122,20 @@ impl Source {
         &self.topics[tp.0]
     }
 
+    /// The partition `partition` of `topic`, if the source reads that topic.
+    fn tp(&self, topic: &str, partition: i32) -> Option<Tp> {
+        let t = self.topics.iter().position(|t| t == topic)?;
+        Some((t, partition))
+    }
+
     /// A record arrived. It goes to the role's [`Work::record`] unless it is a gap's first sign
     /// (read again), a redelivery of work held here, or work done or adopted from an earlier
     /// assignment of its partition.
     pub fn receive<W: Work>(&mut self, work: &mut W, m: &OwnedMessage) -> anyhow::Result<()> {
-        let Some(t) = self.topics.iter().position(|t| t == m.topic()) else {
+        let Some(tp) = self.tp(m.topic(), m.partition()) else {
             return Ok(());
         };
-        let (tp, offset) = ((t, m.partition()), m.offset());
+        let offset = m.offset();
         let ticket = Ticket {
             tp,
             offset,

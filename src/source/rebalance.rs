@@ -40,9 +40,8 @@ impl Source {
     }
 
     fn known(&self, parts: Vec<(String, i32)>) -> Vec<Tp> {
-        let index = |topic: &str| self.topics.iter().position(|t| t == topic);
         (parts.into_iter())
-            .filter_map(|(topic, p)| index(&topic).map(|t| (t, p)))
+            .filter_map(|(topic, p)| self.tp(&topic, p))
             .collect()
     }
 
