@@ -79,7 +79,7 @@ impl Answer {
 
 /// LangSmith refused a request for good: a final answer other than a 2xx (transport errors, 5xx
 /// and 2xx bodies that do not parse are retried, never returned).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("LangSmith answered HTTP {}", .status.as_u16())]
 pub struct Refused {
     pub status: StatusCode,

@@ -200,8 +200,13 @@ pub struct VerifierConfig {
     /// How far back the v2 query searches for a trace's start (LangSmith keeps traces up to 400 days).
     #[serde(deserialize_with = "duration")]
     pub lookback: Duration,
-    /// Checks calling LangSmith at once (64 times as many may wait for a turn or for Kafka).
+    /// Check queries (and re-requests) calling LangSmith at once, per workspace (256 times as many
+    /// parts may wait for a query or for Kafka).
     pub max_concurrent_checks: usize,
+    /// How long a project's parts that fell due wait for others to share their check's query
+    /// (one query names up to 1,000 trace ids; see `verify/batch.rs`).
+    #[serde(deserialize_with = "duration")]
+    pub check_linger: Duration,
     /// A pending part whose deadline is nearer than this counts as at risk (metric).
     #[serde(deserialize_with = "duration")]
     pub deadline_warning: Duration,
@@ -215,6 +220,7 @@ impl Default for VerifierConfig {
             re_request: true,
             lookback: Duration::from_secs(400 * DAY),
             max_concurrent_checks: 16,
+            check_linger: Duration::from_secs(1),
             deadline_warning: Duration::from_secs(7 * DAY),
         }
     }

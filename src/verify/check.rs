@@ -1,5 +1,7 @@
 //! One check of one part: ask LangSmith what is left, decide, delete again what is re-requested.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use rdkafka::message::Message as _;
 
@@ -29,21 +31,16 @@ pub(super) fn due(
     part.verify_after.min(window.verify_after(written.min(now)))
 }
 
-/// The events a check owes, in the order to publish them.
-pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {
+/// The events a check owes, in the order to publish them. The question what is left is asked
+/// together with the project's other parts that fell due (`batch.rs`).
+pub async fn check(v: &Arc<Verifier>, part: &DeletionRequested) -> Vec<Output> {
     let cfg = &v.config.verifier;
     let api = &v.clients[&part.workspace];
     let lookback = TimeDelta::from_std(cfg.lookback).unwrap_or(TimeDelta::days(400));
     let since = part.accepted_at - lookback;
     let m = &v.metrics;
-    let left = match api
-        .remaining(cfg.query_api, part.session_id, &part.trace_ids, since)
-        .await
-    {
-        Ok(r) => {
-            m.check_queries.inc_by(r.queries.into());
-            r.ids
-        }
+    let left = match super::batch::remaining(v, &part.workspace, part.session_id, &part.trace_ids, since).await {
+        Ok(ids) => ids,
         Err(answer) => {
             let why = answer.refusal("the check");
             // A 403 is about the project: `forbidden`; any other refusal of a check: `check_rejected`.
@@ -62,6 +59,7 @@ pub async fn check(v: &Verifier, part: &DeletionRequested) -> Vec<Output> {
     let now = Utc::now();
     let mut d = decide(part, &left, now, cfg, &v.config.window);
     if !d.re_request.is_empty() {
+        let _permit = v.batches.permits(&part.workspace).acquire_owned().await;
         re_request(api, part, &mut d.outputs, &d.re_request, now).await;
     }
     let outcome = if left.is_empty() {

@@ -6,6 +6,7 @@
 //! polling all the while so the group keeps the assignment; the head's offset is not stored until its
 //! outcome is acknowledged, so a restart or a new owner reads it again.
 
+mod batch;
 mod check;
 mod decide;
 mod parked;
@@ -27,12 +28,20 @@ pub struct Verifier {
     pub clients: Clients,
     pub metrics: Arc<Metrics>,
     publisher: Publisher,
+    batches: batch::Batches,
 }
 
 impl Verifier {
     pub fn new(config: Config, clients: Clients, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Verifier>> {
         let publisher = Publisher::new(crate::kafka::configured(&config, &[]))?;
+        let v = &config.verifier;
+        let batches = batch::Batches::new(
+            v.check_linger,
+            config.workspaces.keys().cloned(),
+            v.max_concurrent_checks,
+        );
         Ok(Arc::new(Verifier {
+            batches,
             config,
             clients,
             metrics,

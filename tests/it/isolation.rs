@@ -146,12 +146,12 @@ async fn a_workspace_refused_at_check_time_holds_only_its_own_checks() {
     refused_at_check_time(40, "").await;
 }
 
-/// With `max_concurrent_checks = 1` the verifier holds at most 64 checks in flight, 32 per
-/// workspace: 100 parts of the refused `b` ahead of `a`'s on the one partition would fill the bound
+/// With `max_concurrent_checks = 1` the verifier holds at most 256 checks in flight, 128 per
+/// workspace: 300 parts of the refused `b` ahead of `a`'s on the one partition would fill the bound
 /// and pause the partition until `b` came back. Past its share, `b`'s parts are set aside instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_workspace_past_its_share_of_the_checks_is_set_aside_not_paused_for() {
-    refused_at_check_time(100, "[verifier]\nmax_concurrent_checks = 1\n").await;
+    refused_at_check_time(300, "[verifier]\nmax_concurrent_checks = 1\n").await;
 }
 
 /// `b_parts` parts of `b` then 10 of `a` are requested; `b`'s key is refused before the verifier

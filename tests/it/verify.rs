@@ -117,7 +117,13 @@ async fn deletes_applied_in_the_window_are_verified_and_none_before_it() {
     assert_eq!(verified.len(), parts.len(), "one verified event per part");
     assert_eq!(applied as usize, want.values().map(BTreeSet::len).sum::<usize>());
     let queries = v2_queries(&world) - queries_before;
-    assert_eq!(queries as usize, parts.len(), "one query per part in the happy path");
+    // A project's parts that fall due together share a query (`verify/batch.rs`): 300 parts over 8
+    // projects fall due within a few seconds, at most one query per project per `check_linger` (1 s).
+    assert!(
+        queries as usize * 4 <= parts.len(),
+        "{queries} queries for {} parts: the checks of a project's parts are not asked together",
+        parts.len()
+    );
     eprintln!(
         "{} parts verified with {queries} queries ({:.2} per part); {:.1} parts/s from the first check to \
          the last (query limit {} per second)",
@@ -289,7 +295,17 @@ async fn a_wait_longer_than_the_poll_interval_keeps_the_assignment() {
         parts.len()
     );
     assert!(metrics.contains(&verified_checks), "{verified_checks} in:\n{metrics}");
-    assert!(metrics.contains(&format!("erasure_verification_queries_total {}", parts.len())));
+    // The parts that fall due together share their project's query.
+    let queries: usize = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("erasure_verification_queries_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("erasure_verification_queries_total in:\n{metrics}"));
+    assert!(
+        (1..=parts.len()).contains(&queries),
+        "{queries} queries for {} parts",
+        parts.len()
+    );
     assert!(metrics.contains("erasure_time_to_verified_seconds_count"));
     wait_for_ready(&http, &base).await;
     let healthz = http.get(format!("{base}/healthz")).send().await.unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rdkafka::message::OwnedMessage;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 mod pressure;
@@ -25,11 +25,17 @@ use crate::source::{Source, Subscription, Ticket, Tp, Work};
 /// What a task reports: a record's outcome was published, or could not be.
 type Report = (Ticket, Result<(), PublishError>);
 
-/// Checks allowed in flight per permit of `max_concurrent_checks` (1,024 by default; a check in
+/// Checks allowed in flight per permit of `max_concurrent_checks` (4,096 by default; a check in
 /// flight holds one part). Each pause and resume costs about a second before records flow again
 /// (measured against Tansu): at 4 per permit the verifier managed 64 parts/s however high the query
-/// limits (`scripts/bench verify-backlog`), at 64 per permit 1,007.
-const IN_FLIGHT_PER_CHECK: usize = 64;
+/// limits (`scripts/bench verify-backlog`), at 64 per permit 1,007. Parts waiting for their
+/// project's query fill the bound too: a week falling due at once (`scripts/bench verify-week`)
+/// took 40.8 s at 64 per permit, 19.0 s at 256.
+const IN_FLIGHT_PER_CHECK: usize = 256;
+
+/// Trace ids the checks in flight may hold per permit (65,536 by default, about a megabyte), so
+/// that parts of up to 1,000 ids each fill the bound at 65 parts, not 4,096.
+const IDS_IN_FLIGHT_PER_CHECK: usize = 16 * IN_FLIGHT_PER_CHECK;
 
 /// How often the gauges of what is held are set.
 const GAUGES_EVERY: Duration = Duration::from_secs(5);
@@ -39,6 +45,7 @@ struct Held {
     accepted_at: DateTime<Utc>,
     deadline: DateTime<Utc>,
     workspace: String,
+    ids: usize,
 }
 
 struct State {
@@ -47,9 +54,8 @@ struct State {
     parked: Parked<Tp, (Ticket, DeletionRequested)>,
     /// Checks (and dead-letterings, with no `Held`) not finished yet.
     in_flight: HashMap<Ticket, Option<Held>>,
-    /// `max_concurrent_checks` per workspace, so a workspace whose checks never return holds only
-    /// its own parts.
-    checks: HashMap<String, Arc<Semaphore>>,
+    /// The trace ids of the checks in flight.
+    ids_in_flight: usize,
     /// Checks in flight per workspace, and the share of the in-flight bound each may hold before
     /// its further parts are set aside (with several workspaces).
     load: HashMap<String, usize>,
@@ -72,9 +78,6 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
         clients: v.clients.clone(),
     };
     let work = |done| State {
-        checks: (cfg.workspaces.keys())
-            .map(|w| (w.clone(), Arc::new(Semaphore::new(cfg.verifier.max_concurrent_checks))))
-            .collect(),
         cancels: HashMap::new(),
         load: HashMap::new(),
         share: crate::source::share(
@@ -84,6 +87,7 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
         v: v.clone(),
         parked: Parked::new(),
         in_flight: HashMap::new(),
+        ids_in_flight: 0,
         done,
         gauges_at: Instant::now(),
         stopping: false,
@@ -123,6 +127,7 @@ impl Work for State {
             if let Some(n) = self.load.get_mut(&held.workspace) {
                 *n -= 1;
             }
+            self.ids_in_flight -= held.ids;
         }
         self.cancels.remove(&t);
         if let Err(e) = sent {

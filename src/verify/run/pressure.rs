@@ -4,22 +4,28 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{State, IN_FLIGHT_PER_CHECK};
+use super::{State, IDS_IN_FLIGHT_PER_CHECK, IN_FLIGHT_PER_CHECK};
 use crate::source::Source;
 
 impl State {
     /// Past [`IN_FLIGHT_PER_CHECK`] × `max_concurrent_checks` checks in flight (running, waiting
-    /// for a permit or for Kafka's acknowledgement), pause every partition; resume (all but those
-    /// waiting on a head) below half of that.
+    /// for their project's query or for Kafka's acknowledgement), or [`IDS_IN_FLIGHT_PER_CHECK`] ×
+    /// `max_concurrent_checks` trace ids in them, pause every partition; resume (all but those
+    /// waiting on a head) below half of both.
     pub(super) fn backpressure(&mut self, src: &mut Source) {
         if let Some(share) = self.share {
             // Parts set aside go on once their workspaces are down to half their share.
             let load = &self.load;
             src.read_aside_again(|w| load.get(w).copied().unwrap_or(0) * 2 < share);
         }
-        let max = self.v.config.verifier.max_concurrent_checks * IN_FLIGHT_PER_CHECK;
-        let n = self.in_flight.len();
-        let want = if src.paused() { n * 2 > max } else { n >= max };
+        let permits = self.v.config.verifier.max_concurrent_checks;
+        let (max, max_ids) = (permits * IN_FLIGHT_PER_CHECK, permits * IDS_IN_FLIGHT_PER_CHECK);
+        let (n, ids) = (self.in_flight.len(), self.ids_in_flight);
+        let want = if src.paused() {
+            n * 2 > max || ids * 2 > max_ids
+        } else {
+            n >= max || ids >= max_ids
+        };
         if want != src.paused() {
             src.pause_all(want);
         }

@@ -20,22 +20,20 @@ impl State {
             accepted_at: part.accepted_at,
             deadline: part.deadline,
             workspace: part.workspace.clone(),
+            ids: part.trace_ids.len(),
         };
+        self.ids_in_flight += held.ids;
         self.in_flight.insert(t, Some(held));
         let cancelled = Arc::new(AtomicBool::new(false));
         self.cancels.insert(t, cancelled.clone());
-        // Parts of unconfigured workspaces are failed before they get here.
-        let sem = self.checks[&part.workspace].clone();
         let (v, done) = (self.v.clone(), self.done.clone());
         tokio::spawn(async move {
-            // The permit bounds LangSmith calls, not the wait for Kafka's acknowledgement: held
-            // through publishing, it capped a verifier at 16 checks per ack latency (~83/s here).
-            let outputs = {
-                let _permit = sem.acquire_owned().await;
-                match cancelled.load(Ordering::Relaxed) {
-                    true => Vec::new(),
-                    false => super::super::check::check(&v, &part).await,
-                }
+            // The workspace's permits bound its LangSmith calls (`batch.rs`), not the wait for
+            // Kafka's acknowledgement: held through publishing, they capped a verifier at 16 checks
+            // per ack latency (~83/s here).
+            let outputs = match cancelled.load(Ordering::Relaxed) {
+                true => Vec::new(),
+                false => super::super::check::check(&v, &part).await,
             };
             let mut sent = Ok(());
             // A partition gone to another replica is checked there: its events would be repeats.
