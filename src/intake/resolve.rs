@@ -130,6 +130,21 @@ impl Resolver {
         Some(out)
     }
 
+    /// Looks up the projects `targets` name (into the cache), so that an event waits for them
+    /// before it takes a resolution permit: a backlog's events do not hold the permits while the
+    /// lookups of other projects go at `sessions_per_second`, and each project's events reach the
+    /// coalescer together once its lookup is back. A refused lookup is asked again by `resolve`.
+    pub async fn look_up(&self, api: &LangSmith, targets: &[Target]) {
+        for target in targets {
+            let session = match target {
+                Target::Explicit { session, .. } => session,
+                Target::Selector { session: Some(s), .. } => s,
+                Target::Selector { session: None, .. } => continue,
+            };
+            let _ = self.session(api, session).await;
+        }
+    }
+
     /// Resolves `targets`: a selector's traces go to `pages` as they are found, the rest is
     /// returned (explicit ids, failures, selectors that found nothing).
     pub async fn resolve(&self, api: &LangSmith, targets: &[Target], pages: &mut impl Pages) -> Resolved {

@@ -135,6 +135,34 @@ async fn ten_thousand_requests_across_fifty_sessions_take_the_minimum_calls() {
     assert_eq!(seen.len(), want.len(), "one event per (request, session, part)");
 }
 
+/// A backlog over more projects than a second's project lookups: each project's events wait for its
+/// lookup without holding a resolution permit, so they reach the coalescer together and go in one
+/// call. When they held the permits, the events of a project looked up early trickled in behind the
+/// others' lookups, after its batch had gone (two calls for most projects).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_waiting_for_its_project_lookups_takes_one_call_per_project() {
+    let sim = private_simulator();
+    let world = World::new(&sim, 4).await;
+    let sessions = world.sessions(20);
+    let reqs = explicit_requests(400, &sessions, 3, 7);
+    world
+        .publish_many(&reqs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
+        .await;
+    let want = wanted(&reqs);
+    // 20 lookups at 5 a second take 4 s, twice the linger.
+    let config = world.config("[limits]\nscope = \"replica\"\nsessions_per_second = 5\n");
+    let (stop, handle) = world.start(config);
+    world
+        .collect(Duration::from_secs(60), |o| all_requested(o, &want))
+        .await;
+    stop.send(()).unwrap();
+    handle.await.unwrap().expect("intake stops cleanly");
+    let calls = world.sim.delete_calls(world.ws);
+    let projects: BTreeSet<Uuid> = calls.iter().map(|(s, _)| *s).collect();
+    assert_eq!(projects.len(), 20, "every project had deletes");
+    assert_eq!(calls.len(), 20, "one delete call per project: {} made", calls.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_selectors_and_unknown_projects_resolve_to_their_outcomes() {
     let world = World::new(simulator(), 1).await;

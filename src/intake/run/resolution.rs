@@ -70,8 +70,9 @@ impl State {
         let intake = self.intake.clone();
         let (tx, room) = (self.tx.reports.clone(), self.tx.room.subscribe());
         tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await;
             let api = &intake.clients[&request.workspace];
+            intake.resolver.look_up(api, &targets).await;
+            let _permit = sem.acquire_owned().await;
             let mut pages = ToLoop {
                 key,
                 tx: tx.clone(),
