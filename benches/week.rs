@@ -11,15 +11,8 @@
 
 mod common;
 
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
-
-use common::{drop_consumer, Broker, SimWorld};
-use rdkafka::consumer::StreamConsumer;
-use rdkafka::Message;
-use serde_json::{json, Value};
-
-const PROJECTS: usize = 50;
+use common::pipeline;
+use common::{Broker, SimWorld};
 
 fn main() {
     let requests = common::size(20_000, 200);
@@ -28,73 +21,25 @@ fn main() {
 
 async fn bench(requests: usize) {
     let broker = Broker::start(None);
-    let sim = SimWorld::start(PROJECTS, true);
+    let sim = SimWorld::start(50, true);
     let topics = common::topics(&broker.bootstrap).await;
-    let made = (0..requests).map(|i| {
-        let session = sim.sessions[i % PROJECTS];
-        let gen = json!({"session_id": session, "traces": 1 + i % 3, "return_ids": true});
-        let (_, ids) = (sim.sim.state())
-            .generate(sim.ws, serde_json::from_value(gen).unwrap())
-            .unwrap();
-        (i, session, ids)
-    });
-    common::publish(&common::producer(&broker.bootstrap), &topics[0], made).await;
-    let extra = "[window]\nkind = \"fixed\"\ndelay = \"1s\"\n";
-
-    let requested = common::reader(&broker.bootstrap, &[&topics[2]]);
-    let mut intake = common::spawn_worker(&broker, &sim, &topics, "intake", extra);
-    let started = Instant::now();
-    let ids: usize = read(&requested, requests, |d| d["trace_ids"].as_array().unwrap().len())
-        .await
-        .iter()
-        .sum();
+    let backlog = (0..requests).map(|i| pipeline::request(&sim, i));
+    common::publish(&common::producer(&broker.bootstrap), &topics[0], backlog).await;
+    let f = pipeline::worker(&broker, &sim, &topics, requests, "").await;
     println!(
-        "intake: {requests} requests ({ids} trace ids) requested in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "intake: {requests} requests ({} trace ids) requested in {:.1} s",
+        f.ids, f.intake_secs
     );
-    intake.terminate();
-    drop_consumer(requested).await;
-    let applied = sim.sim.run_window().applied_traces;
-    assert_eq!(applied as usize, ids, "the deletion job applies every requested id");
-
-    let before = sim.sim.counters().clone();
-    let terminal = common::reader(&broker.bootstrap, &[&topics[4], &topics[5]]);
-    let mut verifier = common::spawn_worker(&broker, &sim, &topics, "verifier", extra);
-    let started = Instant::now();
-    let outcomes = read(&terminal, requests, |d| d["trace_ids"].as_array().unwrap().len()).await;
-    let took = started.elapsed().as_secs_f64();
-    verifier.terminate();
-    drop_consumer(terminal).await;
-    let after = sim.sim.counters().clone();
-    let queries = after.calls_to(&langsmith_sim::counters::V2_TRACES_QUERY)
-        - before.calls_to(&langsmith_sim::counters::V2_TRACES_QUERY);
-    let verified: usize = outcomes.iter().sum();
     println!(
-        "verification: {requests} parts ({verified} trace ids) verified in {took:.1} s from the verifier's start; \
-         {queries} v2 queries = {:.4} per verified trace id (1/{:.0}), {:.2} per part; {} answered 429",
-        queries as f64 / verified as f64,
-        verified as f64 / queries.max(1) as f64,
-        queries as f64 / requests as f64,
-        after.rate_limited - before.rate_limited
+        "verification: {requests} parts ({} trace ids) verified in {:.1} s from the verifier's start; \
+         {} v2 queries ({} calls in all), {} answered 429",
+        f.ids, f.verify_secs, f.verify_queries, f.verify_calls, f.rate_limited
     );
-    assert_eq!(verified, ids, "every requested trace id is verified");
-}
-
-/// Reads events from `reader` until `n` distinct keys were seen, each mapped by `f`; fails after
-/// 30 minutes without progress.
-async fn read<T>(reader: &StreamConsumer, n: usize, f: impl Fn(&Value) -> T) -> Vec<T> {
-    let mut seen = HashSet::with_capacity(n);
-    let mut out = Vec::with_capacity(n);
-    while seen.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(1800), reader.recv())
-            .await
-            .expect("the worker stalled")
-            .unwrap();
-        let event: Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
-        assert_ne!(event["type"], "erasure.deletion.failed.v1", "nothing fails: {event}");
-        if seen.insert(m.key().map(<[u8]>::to_vec)) {
-            out.push(f(&event["data"]));
-        }
-    }
-    out
+    let q = f.verify_queries as f64;
+    println!(
+        "queries per verified trace id: {:.4} (1/{:.0}); per part {:.3}",
+        q / f.ids as f64,
+        f.ids as f64 / q.max(1.0),
+        q / requests as f64,
+    );
 }

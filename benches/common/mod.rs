@@ -16,6 +16,8 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use serde_json::json;
 use uuid::Uuid;
 
+pub mod pipeline;
+
 pub const PARTITIONS: i32 = 4;
 
 /// `cargo bench` passes `--bench`; `cargo test --all-targets` does not, and then a benchmark does a

@@ -1,10 +1,15 @@
-//! Discovery: the root traces a metadata selector matches, through v1 `POST /runs/query`.
+//! Discovery: the root traces a metadata selector matches, through v2 `runs/query` (300 per 10 s
+//! per key, pages of up to 1,000), or v1 `POST /runs/query` on installs without v2
+//! (`verifier.query_api = "v1"`, and for the rest of a selector whose v2 query answers 404). The SDK
+//! deprecates v1 `list_runs` after 2027-01-31.
 //!
-//! Time bounds apply to each trace's *start*: v1's `start_time` is a lower bound on it, but v1's
-//! `end_time` filters on a run's own *end* and would miss a trace that started in the range and ended
-//! after it (or never ended), so the upper bound goes into the filter as `lte(start_time, …)`.
-//! LangSmith rate-limits v1 queries by shape: a range of at most 7 days gets the 10 per 10 s tier,
-//! anything wider (or no `start_time`) the 3 per 10 s tier, so each shape has its own gate.
+//! Time bounds apply to each trace's *start*. v2 takes them as `min_start_time` (inclusive) and
+//! `max_start_time` (exclusive: the end plus a microsecond). v1's `start_time` is a lower bound on
+//! it, but v1's `end_time` filters on a run's own *end* and would miss a trace that started in the
+//! range and ended after it (or never ended), so there the upper bound goes into the filter as
+//! `lte(start_time, …)`. LangSmith rate-limits v1 queries by shape: a range of at most 7 days gets
+//! the 10 per 10 s tier, anything wider (or no `start_time`) the 3 per 10 s tier, so each shape has
+//! its own gate.
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Deserialize;
@@ -12,9 +17,13 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{filter, Class, Cursors, LangSmith, Refused};
+use crate::config::QueryApi;
 
 /// The widest range LangSmith rates in the faster v1 query tier.
 const NARROW_RANGE: TimeDelta = TimeDelta::days(7);
+
+/// Runs per v2 page (its limit): a selector's page goes to delete calls before the next is fetched.
+const V2_PAGE: usize = 1000;
 
 #[derive(Deserialize)]
 struct RunsPage {
@@ -61,7 +70,10 @@ pub enum Found {
 /// the projects refused are found.
 pub struct Roots<'a> {
     api: &'a LangSmith,
-    filter: String,
+    how: QueryApi,
+    /// The selector's filter, and its end bound.
+    expr: String,
+    end: Option<DateTime<Utc>>,
     start: DateTime<Utc>,
     todo: Vec<&'a [Uuid]>,
     /// The query being paged: its body (with the cursor of its next page) and its sessions.
@@ -69,9 +81,11 @@ pub struct Roots<'a> {
 }
 
 impl LangSmith {
-    /// Root traces in `sessions` matching `expr` that started in `[start, end]`, page by page.
+    /// Root traces in `sessions` matching `expr` that started in `[start, end]`, page by page,
+    /// through the `how` query API.
     pub fn root_traces<'a>(
         &'a self,
+        how: QueryApi,
         sessions: &'a [Uuid],
         expr: &str,
         start: DateTime<Utc>,
@@ -79,7 +93,9 @@ impl LangSmith {
     ) -> Roots<'a> {
         Roots {
             api: self,
-            filter: started_by(expr, end),
+            how,
+            expr: expr.to_owned(),
+            end,
             start,
             todo: sessions.chunks(100).rev().collect(),
             paging: None,
@@ -129,7 +145,16 @@ impl Roots<'_> {
                     None => return Ok(None),
                 },
             };
-            match self.api.runs_page(tier(self.start, Utc::now()), &body).await {
+            let page = match self.how {
+                QueryApi::V2 => self.api.v2_runs_page(&body).await,
+                QueryApi::V1 => self.api.runs_page(tier(self.start, Utc::now()), &body).await,
+            };
+            match page {
+                Err(a) if a.status == reqwest::StatusCode::NOT_FOUND && self.how == QueryApi::V2 => {
+                    tracing::warn!(workspace = %self.api.alias, "v2 runs/query answered 404: this selector is searched through v1");
+                    self.how = QueryApi::V1;
+                    self.todo.push(chunk);
+                }
                 Ok((runs, next)) => {
                     if let Some(next) = next {
                         let mut body = body;
@@ -149,11 +174,22 @@ impl Roots<'_> {
     }
 
     fn first_body(&self, sessions: &[Uuid]) -> Value {
-        json!({
-            "session": sessions, "is_root": true, "filter": self.filter, "limit": 100,
-            "select": ["id", "session_id"],
-            "start_time": self.start.to_rfc3339_opts(SecondsFormat::Micros, true),
-        })
+        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
+        match self.how {
+            QueryApi::V2 => {
+                // A day ahead without an end: a trace stamped ahead by a skewed clock is found.
+                let before = (self.end).map_or(Utc::now() + TimeDelta::days(1), |e| e + TimeDelta::microseconds(1));
+                json!({
+                    "project_ids": sessions, "is_root": true, "filter": self.expr, "page_size": V2_PAGE,
+                    "selects": ["ID", "PROJECT_ID"],
+                    "min_start_time": time(self.start), "max_start_time": time(before),
+                })
+            }
+            QueryApi::V1 => json!({
+                "session": sessions, "is_root": true, "filter": started_by(&self.expr, self.end), "limit": 100,
+                "select": ["id", "session_id"], "start_time": time(self.start),
+            }),
+        }
     }
 }
 

@@ -146,16 +146,22 @@ impl LangSmith {
     async fn roots_pages(&self, mut body: Value) -> Result<Vec<(Uuid, Uuid)>, Refused> {
         let mut found = Vec::new();
         for _ in 0..MAX_PAGES {
-            let page: V2Page = self
-                .fetch(Class::QueryV2, || self.post_v2("/runs/query", &body))
-                .await?;
-            found.extend(page.items.iter().map(|r| (r.id, r.project_id)));
-            match page.next_cursor.filter(|c| !c.is_empty() && !page.items.is_empty()) {
+            let (runs, next) = self.v2_runs_page(&body).await?;
+            found.extend(runs);
+            match next {
                 Some(c) => body["cursor"] = Value::String(c),
                 None => break,
             }
         }
         Ok(found)
+    }
+
+    /// One page of v2 `runs/query` (selecting `ID` and `PROJECT_ID`): its (run, project) pairs and
+    /// the cursor of the next page, if there is one (an empty page ends the query).
+    pub(super) async fn v2_runs_page(&self, body: &Value) -> Result<(Vec<(Uuid, Uuid)>, Option<String>), Refused> {
+        let page: V2Page = self.fetch(Class::QueryV2, || self.post_v2("/runs/query", body)).await?;
+        let next = (page.next_cursor).filter(|c| !c.is_empty() && !page.items.is_empty());
+        Ok((page.items.iter().map(|r| (r.id, r.project_id)).collect(), next))
     }
 
     /// (id, project) of the runs among `ids` anywhere in the workspace: v1 `runs/query` with an id

@@ -191,7 +191,9 @@ pub enum QueryApi {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VerifierConfig {
-    /// Which query API answers the checks: `v2` (`/api/v2/traces/query`) or `v1` (`/api/v1/runs/query`).
+    /// Whether the install has the v2 API: `v2` checks through `/api/v2/traces/query` and searches
+    /// selectors (and the look before each delete) through `/api/v2/runs/query`; `v1` uses
+    /// `/api/v1/runs/query` for all of them.
     pub query_api: QueryApi,
     /// Checks per part before `deletion-failed` (one per deletion window).
     pub max_attempts: u32,

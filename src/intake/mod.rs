@@ -39,7 +39,8 @@ impl Intake {
             default_workspace: config.default_alias().map(str::to_owned),
         };
         let publisher = Publisher::new(crate::kafka::configured(&config, &[]))?;
-        let resolver = Resolver::new(config.intake.session_cache_ttl, config.intake.selector_lookback);
+        let i = &config.intake;
+        let resolver = Resolver::new(i.session_cache_ttl, i.selector_lookback, config.verifier.query_api);
         Ok(Arc::new(Intake {
             config,
             clients,

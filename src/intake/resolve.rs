@@ -11,6 +11,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::api::{filter, Found, LangSmith, Refused, Roots};
+use crate::config::QueryApi;
 use crate::event::{FailReason, SessionRef, Target};
 
 /// Where a selector's traces go while it is being resolved, a page (at most 100) at a time: a
@@ -49,6 +50,9 @@ type Lookup = Arc<OnceCell<(Option<Uuid>, Instant)>>;
 
 pub struct Resolver {
     ttl: Duration,
+    /// The query API selectors are searched through (`verifier.query_api`: whether the install
+    /// has v2).
+    how: QueryApi,
     /// How far back a selector without `start_time` searches (its explicit lower bound).
     lookback: Duration,
     /// (workspace, project) → one shared lookup: concurrent requests for the same project wait for a
@@ -67,9 +71,10 @@ fn rejected(what: &str, a: &Refused) -> Unresolved {
 }
 
 impl Resolver {
-    pub fn new(ttl: Duration, lookback: Duration) -> Resolver {
+    pub fn new(ttl: Duration, lookback: Duration, how: QueryApi) -> Resolver {
         Resolver {
             ttl,
+            how,
             lookback,
             cache: Mutex::default(),
         }
@@ -213,7 +218,7 @@ impl Resolver {
         // Config validation keeps the lookback within ten years.
         let lookback = chrono::TimeDelta::from_std(self.lookback).unwrap_or(chrono::TimeDelta::days(400));
         let since = start_time.unwrap_or_else(|| Utc::now() - lookback);
-        let roots = api.root_traces(&sessions, &expr, since, *end_time);
+        let roots = api.root_traces(self.how, &sessions, &expr, since, *end_time);
         stream(roots, scope, out, pages).await;
     }
 }

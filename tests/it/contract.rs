@@ -189,7 +189,8 @@ impl Contract {
 }
 
 /// A pipeline run that calls every endpoint the worker uses: projects by id and by name, an
-/// unknown project, selectors with and without a range and scope, v2 checks, then v1 checks.
+/// unknown project, selectors with and without a range and scope, v2 checks; then v1 selector
+/// queries and checks, by an intake and a verifier of other groups.
 async fn record_a_varied_run(world: &World) -> Vec<Exchange> {
     world.sim.behaviour().record_exchanges = true;
     let (mut data, mut want) = requests(world, 6, 2);
@@ -220,27 +221,31 @@ async fn record_a_varied_run(world: &World) -> Vec<Exchange> {
         .await;
     stop_verifier.send(()).unwrap();
     verifier.await.unwrap().unwrap();
-    // The same parts checked again through v1, by a verifier of another group.
-    let v1 = format!(
-        "[verifier]\nquery_api = \"v1\"\n[kafka]\nverifier_group = \"{}.v1\"\n",
+    stop_intake.send(()).unwrap();
+    intake.await.unwrap().unwrap();
+    // The same requests resolved and the same parts checked again through v1, by an intake and a
+    // verifier of other groups.
+    let v1_config = format!(
+        "[verifier]\nquery_api = \"v1\"\n[kafka]\nverifier_group = \"{0}.v1\"\nintake_group = \"{0}.v1\"\n",
         world.prefix
     );
-    let (stop_v1, v1) = world.start_verifier(world.config(&v1));
+    let (stop_v1, v1) = world.start_verifier(world.config(&v1_config));
+    let (stop_v1_intake, v1_intake) = world.start(world.config(&v1_config));
     // Not asserted here: the spec check comes first, and the coverage check names what is missing.
-    let v1_checked = || {
+    let v1_asked = |field: &str| {
         let recorded = world.sim.exchanges();
         recorded
             .iter()
-            .any(|x| x.request.as_ref().is_some_and(|b| b.get("id").is_some()))
+            .any(|x| x.path.ends_with("v1/runs/query") && x.request.as_ref().is_some_and(|b| b.get(field).is_some()))
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !v1_checked() && tokio::time::Instant::now() < deadline {
+    while !(v1_asked("id") && v1_asked("filter")) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stop_v1.send(()).unwrap();
-    stop_intake.send(()).unwrap();
+    stop_v1_intake.send(()).unwrap();
     v1.await.unwrap().unwrap();
-    intake.await.unwrap().unwrap();
+    v1_intake.await.unwrap().unwrap();
     world.sim.exchanges().clone()
 }
 
@@ -283,6 +288,7 @@ async fn every_request_and_answer_matches_the_published_spec() {
         "POST /api/v1/runs/delete",
         "POST /api/v1/runs/query",
         "POST /v2/traces/query",
+        "POST /v2/runs/query",
     ];
     for w in want {
         assert!(covered.contains(w), "{w} was not exercised: {covered:?}");
@@ -293,6 +299,7 @@ async fn every_request_and_answer_matches_the_published_spec() {
         ("/api/v1/runs/delete", "trace_ids", "trace_idz"),
         ("/api/v2/traces/query", "trace_ids", "traceIds"),
         ("/api/v1/runs/query", "filter", "filters"),
+        ("/api/v2/runs/query", "filter", "filterz"),
     ] {
         let mut x = exchanges
             .iter()

@@ -15,17 +15,19 @@ use crate::config::{Limits, QueryApi, RetryConfig, Secret, WorkspaceConfig};
 use crate::event::FailReason;
 use crate::metrics::Metrics;
 
-struct Setup {
-    sim: Arc<Sim>,
-    api: LangSmith,
-    metrics: Arc<Metrics>,
-    session: Uuid,
-    traces: Vec<Uuid>,
+mod discovery;
+
+pub(super) struct Setup {
+    pub(super) sim: Arc<Sim>,
+    pub(super) api: LangSmith,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) session: Uuid,
+    pub(super) traces: Vec<Uuid>,
 }
 
 /// A simulator without rate limits, one workspace with one project of two traces, and a client
 /// with no tenant configured.
-fn setup() -> Setup {
+pub(super) fn setup() -> Setup {
     let sim = Sim::new(3);
     sim.clear_faults();
     let key = format!("lsv2_pt_{}", Uuid::new_v4().simple());
@@ -53,7 +55,7 @@ fn setup() -> Setup {
     }
 }
 
-fn paths(sim: &Sim) -> Vec<(String, u16, bool)> {
+pub(super) fn paths(sim: &Sim) -> Vec<(String, u16, bool)> {
     sim.exchanges()
         .iter()
         .map(|x| (x.path.clone(), x.status, x.tenant))
@@ -131,8 +133,8 @@ async fn answers_from_a_deprecated_endpoint_are_counted() {
         let session = [s.session];
         let roots = s
             .api
-            .root_traces(&session, &expr, Utc::now() - TimeDelta::days(1), None);
-        assert_eq!(every_page(roots).await, (vec![], vec![]));
+            .root_traces(QueryApi::V1, &session, &expr, Utc::now() - TimeDelta::days(1), None);
+        assert_eq!(discovery::every_page(roots).await, (vec![], vec![]));
     }
     let counted = s.metrics.deprecated_answers.with_label_values(&["query"]).get();
     assert_eq!(counted, 2, "every answer counts (the log says it once)");
@@ -177,77 +179,6 @@ async fn a_trace_in_another_project_is_found_in_both_modes_and_a_refused_look_fi
     s.sim.behaviour().forbidden_projects = vec![other];
     let found = s.api.misplaced(QueryApi::V2, s.session, &named, since).await.unwrap();
     assert_eq!(found, Vec::<Uuid>::new());
-}
-
-#[tokio::test]
-async fn a_selector_query_sets_a_forbidden_project_apart_and_searches_the_others() {
-    let s = setup();
-    let ws = *s.sim.state().workspaces.keys().next().unwrap();
-    let mut projects = vec![s.session];
-    let mut wanted = Vec::new();
-    for name in ["q", "r", "t"] {
-        let new = serde_json::from_value(json!({"name": name})).unwrap();
-        let p = s.sim.state().add_session(ws, new).unwrap();
-        let metadata = json!([{"key": "user_id", "prefix": "u-9-", "distinct": 1}]);
-        let gen = json!({"session_id": p, "traces": 1, "metadata": metadata, "return_ids": true});
-        let (_, ids) = s
-            .sim
-            .state()
-            .generate(ws, serde_json::from_value(gen).unwrap())
-            .unwrap();
-        projects.push(p);
-        wanted.push((p, ids[0]));
-    }
-    s.sim.behaviour().forbidden_projects = vec![projects[2]];
-    let expr = super::filter::metadata_all([("user_id", "u-9-0")]);
-    let roots = s
-        .api
-        .root_traces(&projects, &expr, Utc::now() - TimeDelta::days(1), None);
-    let (mut traces, forbidden) = every_page(roots).await;
-    traces.sort();
-    wanted.retain(|(p, _)| *p != projects[2]);
-    wanted.sort();
-    assert_eq!(traces, wanted, "the projects LangSmith lets us search");
-    assert_eq!(forbidden, vec![projects[2]]);
-}
-
-#[tokio::test]
-async fn a_selector_query_is_read_a_page_at_a_time() {
-    let s = setup();
-    let ws = *s.sim.state().workspaces.keys().next().unwrap();
-    let metadata = json!([{"key": "user_id", "prefix": "u-8-", "distinct": 1}]);
-    let gen = json!({"session_id": s.session, "traces": 250, "metadata": metadata});
-    s.sim
-        .state()
-        .generate(ws, serde_json::from_value(gen).unwrap())
-        .unwrap();
-    let expr = super::filter::metadata_all([("user_id", "u-8-0")]);
-    let sessions = [s.session];
-    let mut roots = s
-        .api
-        .root_traces(&sessions, &expr, Utc::now() - TimeDelta::days(1), None);
-    let mut pages = Vec::new();
-    while let Some(found) = roots.next().await.unwrap() {
-        let queries = paths(&s.sim).iter().filter(|p| p.0 == "/api/v1/runs/query").count();
-        let super::discover::Found::Traces(t) = found else {
-            panic!("{found:?}")
-        };
-        assert_eq!(queries, pages.len() + 1, "one query per page, fetched when asked for");
-        pages.push(t.len());
-    }
-    assert_eq!(pages, [100, 100, 50]);
-}
-
-/// Every page of a selector's query: the (session, trace) pairs found, and the projects refused.
-async fn every_page(mut roots: super::discover::Roots<'_>) -> (Vec<(Uuid, Uuid)>, Vec<Uuid>) {
-    let (mut traces, mut forbidden) = (Vec::new(), Vec::new());
-    while let Some(found) = roots.next().await.unwrap() {
-        match found {
-            super::discover::Found::Traces(t) => traces.extend(t),
-            super::discover::Found::Forbidden(p) => forbidden.push(p),
-        }
-    }
-    (traces, forbidden)
 }
 
 /// Serves `router` on a free loopback port in the background.
