@@ -90,7 +90,8 @@ impl RunQuery {
 
 impl RunQuery {
     /// What the query matches, from the workspace's recent queries when the runs have not changed
-    /// since (queries kept at most: 64).
+    /// since (queries kept at most: 64). Queries by id list are cheap and not kept: a client's many
+    /// lookups by id would push out the scans worth keeping.
     pub fn matched(&self, ws: &mut Workspace) -> Arc<Matched> {
         let key = format!("{self:?}");
         if ws.recent.version != ws.version {
@@ -110,6 +111,9 @@ impl RunQuery {
             ids: all.iter().map(|r| r.id).collect(),
             sessions,
         });
+        if self.ids.is_some() {
+            return m;
+        }
         if ws.recent.matches.len() >= 64 {
             ws.recent.matches.clear();
         }

@@ -14,7 +14,7 @@ use crate::api::{filter, Found, LangSmith, Refused, Roots};
 use crate::config::QueryApi;
 use crate::event::{FailReason, SessionRef, Target};
 
-/// Where a selector's traces go while it is being resolved, a page (at most 100) at a time: a
+/// Where a selector's traces go while it is being resolved, a page (at most 1,000) at a time: a
 /// selector matching a million traces is never held whole. `page` returns when there is room for
 /// more, so the next page is fetched only then; `false` when no more is wanted (the event was
 /// forgotten): the selector stops there.

@@ -111,13 +111,14 @@ pub async fn remaining(
 /// Sends `key`'s batches, one query at a time, until nothing waits.
 async fn send_batches(v: Arc<Verifier>, key: Key) {
     loop {
-        let full_or_lingered = {
+        // Not full: wait until the oldest part has waited `linger`.
+        let wait_until = {
             let batches = v.batches.lock();
             let b = &batches[&key];
             let first = b.waiting.first().map(|w| w.at);
             first.filter(|_| b.ids < MAX_IDS).map(|t| t + v.batches.linger)
         };
-        if let Some(at) = full_or_lingered {
+        if let Some(at) = wait_until {
             tokio::time::sleep_until(at).await;
         }
         let Ok(_permit) = v.batches.permits(&key.0).acquire_owned().await else {

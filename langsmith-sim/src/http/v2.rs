@@ -124,12 +124,16 @@ pub async fn runs(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Resu
         ..Default::default()
     };
     let forbidden = sim.behaviour().forbidden_projects.clone();
-    let state = sim.state();
+    let mut state = sim.state();
     let who = caller(&state, &headers, V2)?;
     may_touch(&forbidden, q.sessions.as_deref().unwrap_or_default(), V2)?;
-    let all = q.run(&state.workspaces[&who.workspace]);
-    let (items, next) = page(&all, offset, size);
-    let items: Vec<Value> = items.iter().map(|r| render::v2_run(r, &body.selects)).collect();
+    let ws = (state.workspaces.get_mut(&who.workspace)).ok_or_else(|| ApiError::not_found(V2, "Workspace"))?;
+    // Later pages of the same query cost a page, not a scan (as v1's do).
+    let matched = q.matched(ws);
+    let (ids, next) = page(&matched.ids, offset, size);
+    let items: Vec<Value> = (ids.iter().filter_map(|id| ws.runs.get(id)))
+        .map(|r| render::v2_run(r, &body.selects))
+        .collect();
     Ok(Json(json!({"items": items, "next_cursor": next})))
 }
 
