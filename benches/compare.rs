@@ -56,7 +56,7 @@ async fn bench(requests: usize) {
 
     let hand = hand(&broker, &sim, hand_topic, requests).await;
     print("hand pipeline", &hand);
-    let worker = pipeline::worker(&broker, &sim, &topics, requests, "").await;
+    let worker = pipeline::worker(&broker, &sim, &topics, requests).await;
     print("erasure-worker", &worker);
     let ratio = |h: f64, w: f64| h / w.max(1e-9);
     let share = |w: u64, h: u64| w as f64 / h.max(1) as f64;
@@ -144,6 +144,5 @@ async fn hand(broker: &Broker, sim: &SimWorld, topic: &str, requests: usize) -> 
     }
     f.verify_secs = started.elapsed().as_secs_f64();
     f.verify_calls = pipeline::calls(sim) - calls_before;
-    f.verify_queries = f.verify_calls;
     f
 }

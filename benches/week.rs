@@ -25,7 +25,7 @@ async fn bench(requests: usize) {
     let topics = common::topics(&broker.bootstrap).await;
     let backlog = (0..requests).map(|i| pipeline::request(&sim, i));
     common::publish(&common::producer(&broker.bootstrap), &topics[0], backlog).await;
-    let f = pipeline::worker(&broker, &sim, &topics, requests, "").await;
+    let f = pipeline::worker(&broker, &sim, &topics, requests).await;
     println!(
         "intake: {requests} requests ({} trace ids) requested in {:.1} s",
         f.ids, f.intake_secs

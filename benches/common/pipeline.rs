@@ -56,15 +56,15 @@ fn queries(sim: &SimWorld) -> u64 {
 }
 
 /// The worker through the `requests` already published to `topics[0]`: the intake alone until
-/// every part is requested, the deletion job, then the verifier alone until every part ended.
-/// `extra` is added to both roles' config. Asserts every id was verified.
-pub async fn worker(broker: &Broker, sim: &SimWorld, topics: &[String], requests: usize, extra: &str) -> Figures {
-    let extra = format!("[window]\nkind = \"fixed\"\ndelay = \"1s\"\n{extra}");
+/// every part is requested, the deletion job, then the verifier alone until every part ended. Both
+/// roles run with the default limits and a fixed 1 s window. Asserts every id was verified.
+pub async fn worker(broker: &Broker, sim: &SimWorld, topics: &[String], requests: usize) -> Figures {
+    let extra = "[window]\nkind = \"fixed\"\ndelay = \"1s\"\n";
     let mut f = Figures::default();
     let deletes_before = sim.sim.counters().delete_calls_accepted;
     let calls_before = calls(sim);
     let requested = super::reader(&broker.bootstrap, &[&topics[2]]);
-    let mut intake = super::spawn_worker(broker, sim, topics, "intake", &extra);
+    let mut intake = super::spawn_worker(broker, sim, topics, "intake", extra);
     let started = Instant::now();
     f.ids = read(&requested, requests).await.iter().sum();
     f.intake_secs = started.elapsed().as_secs_f64();
@@ -78,7 +78,7 @@ pub async fn worker(broker: &Broker, sim: &SimWorld, topics: &[String], requests
     let limited_before = sim.sim.counters().rate_limited;
     let (calls_before, queries_before) = (calls(sim), queries(sim));
     let terminal = super::reader(&broker.bootstrap, &[&topics[4], &topics[5]]);
-    let mut verifier = super::spawn_worker(broker, sim, topics, "verifier", &extra);
+    let mut verifier = super::spawn_worker(broker, sim, topics, "verifier", extra);
     let started = Instant::now();
     let verified: usize = read(&terminal, requests).await.iter().sum();
     f.verify_secs = started.elapsed().as_secs_f64();
