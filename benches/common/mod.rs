@@ -134,7 +134,11 @@ pub fn spawn_worker_env(
         sim.url,
         key_file.display()
     );
-    let config_file = broker.dir.join(format!("{role}.toml"));
+    // A file of its own per worker: rewriting one shared file while another replica starts let that
+    // replica read it half-written (seen in scaleout: "missing field `bootstrap`").
+    static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let config_file = broker.dir.join(format!("{role}-{n}.toml"));
     std::fs::write(&config_file, config).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_erasure-worker"))
         .args(["run", "--role", role, "--config"])
