@@ -46,15 +46,27 @@ pub fn tier(start: DateTime<Utc>, now: DateTime<Utc>) -> Class {
     }
 }
 
-/// `expr`, restricted to runs that started at or before `end` when there is one.
-pub fn started_by(expr: &str, end: Option<DateTime<Utc>>) -> String {
-    match end {
-        None => expr.to_owned(),
-        Some(end) => format!(
-            "and({expr}, lte(start_time, {}))",
-            filter::quote(&end.to_rfc3339_opts(SecondsFormat::Micros, true))
-        ),
+/// `expr` (if any), restricted to runs that started at or before `end` when there is one.
+pub fn started_by(expr: Option<&str>, end: Option<DateTime<Utc>>) -> Option<String> {
+    let bound = |end: DateTime<Utc>| {
+        let end = filter::quote(&end.to_rfc3339_opts(SecondsFormat::Micros, true));
+        format!("lte(start_time, {end})")
+    };
+    match (expr, end) {
+        (expr, None) => expr.map(str::to_owned),
+        (None, Some(end)) => Some(bound(end)),
+        (Some(expr), Some(end)) => Some(format!("and({expr}, {})", bound(end))),
     }
+}
+
+/// What a selector searches for: traces with a run matching `expr` (anywhere in the trace, or only
+/// its root run when `root_only`) that started in `[start, end]`.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub expr: String,
+    pub root_only: bool,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
 }
 
 /// A page of a selector's query: (session, trace) pairs found, or a project LangSmith refused to
@@ -71,32 +83,19 @@ pub enum Found {
 pub struct Roots<'a> {
     api: &'a LangSmith,
     how: QueryApi,
-    /// The selector's filter, and its end bound.
-    expr: String,
-    end: Option<DateTime<Utc>>,
-    start: DateTime<Utc>,
+    search: Search,
     todo: Vec<&'a [Uuid]>,
     /// The query being paged: its body (with the cursor of its next page) and its sessions.
     paging: Option<(Value, &'a [Uuid])>,
 }
 
 impl LangSmith {
-    /// Root traces in `sessions` matching `expr` that started in `[start, end]`, page by page,
-    /// through the `how` query API.
-    pub fn root_traces<'a>(
-        &'a self,
-        how: QueryApi,
-        sessions: &'a [Uuid],
-        expr: &str,
-        start: DateTime<Utc>,
-        end: Option<DateTime<Utc>>,
-    ) -> Roots<'a> {
+    /// The root traces in `sessions` that `search` finds, page by page, through the `how` query API.
+    pub fn root_traces<'a>(&'a self, how: QueryApi, sessions: &'a [Uuid], search: Search) -> Roots<'a> {
         Roots {
             api: self,
             how,
-            expr: expr.to_owned(),
-            end,
-            start,
+            search,
             todo: sessions.chunks(100).rev().collect(),
             paging: None,
         }
@@ -147,7 +146,7 @@ impl Roots<'_> {
             };
             let page = match self.how {
                 QueryApi::V2 => self.api.v2_runs_page(&body).await,
-                QueryApi::V1 => self.api.runs_page(tier(self.start, Utc::now()), &body).await,
+                QueryApi::V1 => self.api.runs_page(tier(self.search.start, Utc::now()), &body).await,
             };
             match page {
                 Err(a) if a.status == reqwest::StatusCode::NOT_FOUND && self.how == QueryApi::V2 => {
@@ -173,23 +172,42 @@ impl Roots<'_> {
         }
     }
 
+    /// The first page's body. Root runs are asked for, and the selector's expression is their
+    /// `filter` with `root_only`, else the `tree_filter` (a trace any of whose runs matches).
     fn first_body(&self, sessions: &[Uuid]) -> Value {
         let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
-        match self.how {
+        let Search {
+            expr,
+            root_only,
+            start,
+            end,
+        } = &self.search;
+        let own = root_only.then_some(expr.as_str());
+        let (mut body, filter) = match self.how {
             QueryApi::V2 => {
                 // A day ahead without an end: a trace stamped ahead by a skewed clock is found.
-                let before = (self.end).map_or(Utc::now() + TimeDelta::days(1), |e| e + TimeDelta::microseconds(1));
-                json!({
-                    "project_ids": sessions, "is_root": true, "filter": self.expr, "page_size": V2_PAGE,
-                    "selects": ["ID", "PROJECT_ID"],
-                    "min_start_time": time(self.start), "max_start_time": time(before),
-                })
+                let before = end.map_or(Utc::now() + TimeDelta::days(1), |e| e + TimeDelta::microseconds(1));
+                let body = json!({
+                    "project_ids": sessions, "is_root": true, "page_size": V2_PAGE, "selects": ["ID", "PROJECT_ID"],
+                    "min_start_time": time(*start), "max_start_time": time(before),
+                });
+                (body, own.map(str::to_owned))
             }
-            QueryApi::V1 => json!({
-                "session": sessions, "is_root": true, "filter": started_by(&self.expr, self.end), "limit": 100,
-                "select": ["id", "session_id"], "start_time": time(self.start),
-            }),
+            QueryApi::V1 => {
+                let body = json!({
+                    "session": sessions, "is_root": true, "limit": 100, "select": ["id", "session_id"],
+                    "start_time": time(*start),
+                });
+                (body, started_by(own, *end))
+            }
+        };
+        if !root_only {
+            body["tree_filter"] = Value::String(expr.clone());
         }
+        if let Some(filter) = filter {
+            body["filter"] = Value::String(filter);
+        }
+        body
     }
 }
 
@@ -212,9 +230,14 @@ mod tests {
     fn the_end_bounds_the_start_time_in_the_filter() {
         let end = "2026-03-01T00:00:00Z".parse().unwrap();
         assert_eq!(
-            started_by("eq(metadata_key, \"k\")", Some(end)),
+            started_by(Some("eq(metadata_key, \"k\")"), Some(end)).unwrap(),
             "and(eq(metadata_key, \"k\"), lte(start_time, \"2026-03-01T00:00:00.000000Z\"))"
         );
-        assert_eq!(started_by("x", None), "x");
+        assert_eq!(
+            started_by(None, Some(end)).unwrap(),
+            "lte(start_time, \"2026-03-01T00:00:00.000000Z\")"
+        );
+        assert_eq!(started_by(Some("x"), None).unwrap(), "x");
+        assert_eq!(started_by(None, None), None);
     }
 }

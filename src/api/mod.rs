@@ -28,7 +28,7 @@ use crate::config::{Config, ConfigError, Limits, RetryConfig, Secret, WorkspaceC
 use crate::event::FailReason;
 use crate::metrics::Metrics;
 pub use check::Remaining;
-pub use discover::{Found, Roots};
+pub use discover::{Found, Roots, Search};
 pub use gate::Gate;
 use send::SplitAfter;
 pub use v2::V2Prefix;

@@ -36,7 +36,7 @@ pub struct ErasureRequested {
 }
 
 /// One target as sent: explicit (`session_id` or `session_name`, plus `trace_ids`) or a metadata
-/// selector (`metadata`, optional session scope and time range). Validation turns it into a [`Target`].
+/// selector (`metadata`, optional session scope, time range and `root_only`). Validation turns it into a [`Target`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
@@ -52,6 +52,8 @@ pub struct TargetSpec {
     pub start_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_only: Option<bool>,
 }
 
 /// Where a project is named: by id, or by name to resolve through `GET /sessions`.
@@ -68,12 +70,14 @@ pub enum Target {
         session: SessionRef,
         trace_ids: Vec<Uuid>,
     },
-    /// Root traces whose metadata holds *all* the pairs, optionally in one session and time range.
+    /// Traces with a run whose metadata holds *all* the pairs (their root run, with `root_only`),
+    /// optionally in one session and time range.
     Selector {
         session: Option<SessionRef>,
         metadata: BTreeMap<String, String>,
         start_time: Option<DateTime<Utc>>,
         end_time: Option<DateTime<Utc>>,
+        root_only: bool,
     },
 }
 

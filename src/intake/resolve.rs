@@ -10,7 +10,7 @@ use chrono::Utc;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::api::{filter, Found, LangSmith, Refused, Roots};
+use crate::api::{filter, Found, LangSmith, Refused, Roots, Search};
 use crate::config::QueryApi;
 use crate::event::{FailReason, SessionRef, Target};
 
@@ -187,6 +187,7 @@ impl Resolver {
             metadata,
             start_time,
             end_time,
+            root_only,
         } = target
         else {
             return;
@@ -214,11 +215,15 @@ impl Resolver {
                 Err(a) => return out.failures.push(rejected("the trace query", &a)),
             },
         };
-        let expr = filter::metadata_all(metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         // Config validation keeps the lookback within ten years.
         let lookback = chrono::TimeDelta::from_std(self.lookback).unwrap_or(chrono::TimeDelta::days(400));
-        let since = start_time.unwrap_or_else(|| Utc::now() - lookback);
-        let roots = api.root_traces(self.how, &sessions, &expr, since, *end_time);
+        let search = Search {
+            expr: filter::metadata_all(metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            root_only: *root_only,
+            start: start_time.unwrap_or_else(|| Utc::now() - lookback),
+            end: *end_time,
+        };
+        let roots = api.root_traces(self.how, &sessions, search);
         stream(roots, scope, out, pages).await;
     }
 }

@@ -189,7 +189,7 @@ impl Contract {
 }
 
 /// A pipeline run that calls every endpoint the worker uses: projects by id and by name, an
-/// unknown project, selectors with and without a range and scope, v2 checks; then v1 selector
+/// unknown project, selectors with and without a range, scope and `root_only`, v2 checks; then v1 selector
 /// queries and checks, by an intake and a verifier of other groups.
 async fn record_a_varied_run(world: &World) -> Vec<Exchange> {
     world.sim.behaviour().record_exchanges = true;
@@ -203,12 +203,14 @@ async fn record_a_varied_run(world: &World) -> Vec<Exchange> {
         .generate(world.ws, serde_json::from_value(gen).unwrap())
         .unwrap();
     want.insert("c-selector".into(), ids.iter().copied().collect());
+    want.insert("c-root".into(), ids.iter().copied().collect());
     let recent = (chrono::Utc::now() - chrono::TimeDelta::days(1)).to_rfc3339();
     let (name, unknown) = ("project-0", uuid::Uuid::new_v4());
     data.extend([
         json!({"request_id": "c-selector", "targets": [{"metadata": {"user_id": "u-contract0"}}]}),
         json!({"request_id": "c-range", "targets": [{"metadata": {"user_id": "u-contract0"}, "session_id": session,
                "start_time": recent, "end_time": chrono::Utc::now().to_rfc3339()}]}),
+        json!({"request_id": "c-root", "targets": [{"metadata": {"user_id": "u-contract0"}, "root_only": true}]}),
         json!({"request_id": "c-name", "targets": [{"session_name": name, "trace_ids": [uuid::Uuid::new_v4()]}]}),
         json!({"request_id": "c-unknown", "targets": [{"session_id": unknown, "trace_ids": [uuid::Uuid::new_v4()]}]}),
     ]);
@@ -239,7 +241,7 @@ async fn record_a_varied_run(world: &World) -> Vec<Exchange> {
             .any(|x| x.path.ends_with("v1/runs/query") && x.request.as_ref().is_some_and(|b| b.get(field).is_some()))
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !(v1_asked("id") && v1_asked("filter")) && tokio::time::Instant::now() < deadline {
+    while !(v1_asked("id") && v1_asked("filter") && v1_asked("tree_filter")) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stop_v1.send(()).unwrap();
@@ -299,7 +301,9 @@ async fn every_request_and_answer_matches_the_published_spec() {
         ("/api/v1/runs/delete", "trace_ids", "trace_idz"),
         ("/api/v2/traces/query", "trace_ids", "traceIds"),
         ("/api/v1/runs/query", "filter", "filters"),
+        ("/api/v1/runs/query", "tree_filter", "tree_filterz"),
         ("/api/v2/runs/query", "filter", "filterz"),
+        ("/api/v2/runs/query", "tree_filter", "tree_filterz"),
     ] {
         let mut x = exchanges
             .iter()

@@ -207,3 +207,65 @@ async fn a_selector_range_bounds_start_times_so_a_trace_ending_after_it_is_found
         "started inside the range, however it ended"
     );
 }
+
+/// Personal data often sits in a child run's metadata. A selector erases every trace with a run
+/// holding its pairs, root or child, and proves each gone; `root_only` keeps to root runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_in_a_child_run_is_found_deleted_and_verified() {
+    let sim = private_simulator();
+    sim.sim.set_schedule(Schedule::Every { seconds: 0.3 });
+    let world = World::new(&sim, 1).await;
+    let session = world.sessions(1)[0];
+    let trace = |root: Value, child: Value| {
+        let root_id = Uuid::new_v4();
+        let runs = [
+            json!({"id": root_id, "session_id": session, "metadata": root}),
+            json!({"trace_id": root_id, "parent_run_id": root_id, "session_id": session, "metadata": child}),
+        ];
+        for run in runs {
+            let run = serde_json::from_value(run).unwrap();
+            world.sim.state().add_run(world.ws, run).unwrap();
+        }
+        root_id
+    };
+    let in_child = trace(json!({"tenant": "t"}), json!({"user_id": "u-31"}));
+    let in_root = trace(json!({"user_id": "u-31"}), json!({}));
+    let other = trace(json!({"user_id": "u-32"}), json!({"user_id": "u-33"}));
+    let want = BTreeMap::from([
+        ("anywhere".to_owned(), BTreeSet::from([in_child, in_root])),
+        ("root".to_owned(), BTreeSet::from([in_root])),
+    ]);
+    let config = world.config(FAST);
+    let (stop_intake, intake) = world.start(config.clone());
+    let (stop_verifier, verifier) = world.start_verifier(config);
+    world
+        .publish_many(&[
+            json!({"request_id": "anywhere", "targets": [{"metadata": {"user_id": "u-31"}}]}),
+            json!({"request_id": "root", "targets": [{"metadata": {"user_id": "u-31"}, "root_only": true}]}),
+        ])
+        .await;
+    let outs = world
+        .collect(Duration::from_secs(120), |o| all_terminal(o, &want))
+        .await;
+    stop_intake.send(()).unwrap();
+    stop_verifier.send(()).unwrap();
+    intake.await.unwrap().unwrap();
+    verifier.await.unwrap().unwrap();
+    assert_eq!(data_of(&outs, "failed"), Vec::<Value>::new());
+    for (request, ids) in &want {
+        let verified: BTreeSet<Uuid> = data_of(&outs, "verified")
+            .iter()
+            .filter(|d| d["request_id"] == request.as_str())
+            .flat_map(|d| d["trace_ids"].as_array().unwrap().clone())
+            .map(|v| v.as_str().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(&verified, ids, "{request}: every trace it matched, verified");
+    }
+    let state = world.sim.state();
+    let traces = &state.workspaces[&world.ws].traces;
+    assert!(
+        !traces.contains_key(&in_child) && !traces.contains_key(&in_root),
+        "gone"
+    );
+    assert!(traces.contains_key(&other), "another subject's trace stays");
+}

@@ -268,12 +268,12 @@ async fn a_selector_wider_than_the_in_flight_bound_is_deleted_as_its_pages_come(
     );
     assert_eq!(got, made.into_iter().collect(), "every trace the selector matches");
     // Read from the simulator's log, in the order its answers went out: trace ids found by the
-    // selector's query (v2 `runs/query` with its filter, pages of up to 1,000) and not yet deleted.
+    // selector's query (v2 `runs/query` with its tree filter, pages of up to 1,000) and not yet deleted.
     let (mut found, mut deleted, mut ahead) = (0usize, 0usize, 0usize);
     for x in sim.sim.exchanges().iter() {
         let request = x.request.as_ref();
         match x.path.as_str() {
-            "/api/v2/runs/query" if request.is_some_and(|r| r.get("filter").is_some()) => {
+            "/api/v2/runs/query" if request.is_some_and(|r| r.get("tree_filter").is_some()) => {
                 found += x.response.as_ref().unwrap()["items"].as_array().unwrap().len()
             }
             "/api/v1/runs/delete" => deleted += request.unwrap()["trace_ids"].as_array().unwrap().len(),

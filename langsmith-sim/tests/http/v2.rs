@@ -103,3 +103,37 @@ async fn runs_query_selects_and_narrows_by_ids() {
     assert_eq!(page["items"][0].as_object().unwrap().len(), 1, "only the id by default");
     assert!(page["next_cursor"].is_string());
 }
+
+/// `tree_filter` keeps a run whose trace holds a matching run anywhere, root or child;
+/// `trace_filter` looks at the root run only; both in v1 and v2 `runs/query`.
+#[tokio::test]
+async fn tree_filters_look_at_every_run_of_a_trace_and_trace_filters_at_the_root() {
+    let env = Env::start().await;
+    let loaded = env.load(json!({"sessions": [{"name": "p"}]})).await;
+    let session = loaded["sessions"][0].clone();
+    let (in_child, in_root, neither) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let child = |trace: Uuid, metadata| json!({"trace_id": trace, "parent_run_id": trace, "session_id": session, "metadata": metadata});
+    env.load(json!({"runs": [
+        {"id": in_child, "session_id": session}, child(in_child, json!({"user_id": "u-1"})),
+        {"id": in_root, "session_id": session, "metadata": {"user_id": "u-1"}}, child(in_root, json!({})),
+        {"id": neither, "session_id": session}, child(neither, json!({"user_id": "u-2"})),
+    ]}))
+    .await;
+    let expr = r#"and(eq(metadata_key, "user_id"), eq(metadata_value, "u-1"))"#;
+    for (field, mut want) in [
+        ("tree_filter", vec![in_child, in_root]),
+        ("trace_filter", vec![in_root]),
+    ] {
+        want.sort();
+        let v2 =
+            json!({"project_ids": [session], "is_root": true, field: expr, "min_start_time": "2000-01-01T00:00:00Z"});
+        let v1 = json!({"session": [session], "is_root": true, field: expr});
+        for (path, body, rows) in [("/v2/runs/query", v2, "items"), ("/api/v1/runs/query", v1, "runs")] {
+            let (status, page) = env.api(Method::POST, path, body).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let mut got = ids_of(&page[rows], "id");
+            got.sort();
+            assert_eq!(got, want, "{path} {field}");
+        }
+    }
+}

@@ -131,9 +131,11 @@ async fn answers_from_a_deprecated_endpoint_are_counted() {
     let expr = super::filter::metadata_all([("user_id", "nobody")]);
     for _ in 0..2 {
         let session = [s.session];
-        let roots = s
-            .api
-            .root_traces(QueryApi::V1, &session, &expr, Utc::now() - TimeDelta::days(1), None);
+        let roots = s.api.root_traces(
+            QueryApi::V1,
+            &session,
+            discovery::search(&expr, Utc::now() - TimeDelta::days(1), None),
+        );
         assert_eq!(discovery::every_page(roots).await, (vec![], vec![]));
     }
     let counted = s.metrics.deprecated_answers.with_label_values(&["query"]).get();

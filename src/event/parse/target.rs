@@ -29,15 +29,15 @@ fn session(i: usize, spec: &TargetSpec) -> Result<Option<SessionRef>, Rejection>
     }
 }
 
-pub(super) fn target(i: usize, spec: TargetSpec) -> Result<Target, Rejection> {
+pub(super) fn target(i: usize, mut spec: TargetSpec) -> Result<Target, Rejection> {
     let session = session(i, &spec)?;
-    match (spec.trace_ids, spec.metadata) {
+    match (spec.trace_ids.take(), spec.metadata.take()) {
         (Some(_), Some(_)) => reject(
             DlqReason::SchemaViolation,
             format!("targets[{i}] has both trace_ids and metadata"),
         ),
-        (Some(ids), None) => explicit(i, session, ids, &spec.start_time, &spec.end_time),
-        (None, Some(metadata)) => selector(i, session, metadata, &spec.start_time, &spec.end_time),
+        (Some(ids), None) => explicit(i, session, ids, &spec),
+        (None, Some(metadata)) => selector(i, session, metadata, &spec),
         (None, None) => reject(
             DlqReason::EmptyRequest,
             format!("targets[{i}] has neither trace_ids nor metadata"),
@@ -46,23 +46,17 @@ pub(super) fn target(i: usize, spec: TargetSpec) -> Result<Target, Rejection> {
 }
 
 /// Trace ids of one project, canonical UUIDs, sorted and without repeats.
-fn explicit(
-    i: usize,
-    session: Option<SessionRef>,
-    ids: Vec<String>,
-    start_time: &Option<String>,
-    end_time: &Option<String>,
-) -> Result<Target, Rejection> {
+fn explicit(i: usize, session: Option<SessionRef>, ids: Vec<String>, spec: &TargetSpec) -> Result<Target, Rejection> {
     let Some(session) = session else {
         return reject(
             DlqReason::SchemaViolation,
             format!("targets[{i}] needs session_id or session_name"),
         );
     };
-    if start_time.is_some() || end_time.is_some() {
+    if spec.start_time.is_some() || spec.end_time.is_some() || spec.root_only.is_some() {
         return reject(
             DlqReason::SchemaViolation,
-            format!("targets[{i}]: a time range goes with metadata only"),
+            format!("targets[{i}]: a time range and root_only go with metadata only"),
         );
     }
     if ids.is_empty() {
@@ -85,15 +79,14 @@ fn selector(
     i: usize,
     session: Option<SessionRef>,
     metadata: BTreeMap<String, String>,
-    start_time: &Option<String>,
-    end_time: &Option<String>,
+    spec: &TargetSpec,
 ) -> Result<Target, Rejection> {
     selector_pairs(i, &metadata)?;
-    let start_time = start_time
+    let start_time = (spec.start_time)
         .as_deref()
         .map(|t| time(&format!("targets[{i}].start_time"), t))
         .transpose()?;
-    let end_time = end_time
+    let end_time = (spec.end_time)
         .as_deref()
         .map(|t| time(&format!("targets[{i}].end_time"), t))
         .transpose()?;
@@ -110,6 +103,7 @@ fn selector(
         metadata,
         start_time,
         end_time,
+        root_only: spec.root_only.unwrap_or(false),
     })
 }
 

@@ -75,6 +75,24 @@ fn a_good_structured_event_parses() {
 }
 
 #[test]
+fn a_selector_searches_every_run_of_a_trace_unless_root_only() {
+    let root_only = |target: Value| {
+        let r = parse(&event(json!({"request_id": "r", "targets": [target]})), vec![]).unwrap();
+        match &r.targets[0] {
+            Target::Selector { root_only, .. } => *root_only,
+            other => panic!("not a selector: {other:?}"),
+        }
+    };
+    assert!(!root_only(json!({"metadata": {"k": "v"}})), "the default: any run");
+    assert!(root_only(json!({"metadata": {"k": "v"}, "root_only": true})));
+    assert_eq!(
+        reason(json!({"request_id": "r", "targets": [{"session_id": S1, "trace_ids": [T1], "root_only": true}]})),
+        "schema_violation",
+        "root_only goes with metadata only"
+    );
+}
+
+#[test]
 fn binary_mode_reads_ce_headers() {
     let data = serde_json::to_vec(
         &json!({"request_id": "r", "workspace": "eu", "targets": [{"session_id": S1, "trace_ids": [T1]}]}),
