@@ -173,7 +173,12 @@ fn describe(c: &Config) -> String {
             _ => String::new(),
         };
         let tenant = ws.tenant_id.as_deref().unwrap_or("-");
-        let _ = writeln!(out, "workspace {alias}: {} tenant {tenant}, API key {key}", ws.api_url);
+        let org = ws.organization_id.as_deref().unwrap_or("- (no audit-log correlation)");
+        let _ = writeln!(
+            out,
+            "workspace {alias}: {} tenant {tenant}, organization {org}, API key {key}",
+            ws.api_url
+        );
     }
     let _ = writeln!(
         out,

@@ -40,6 +40,9 @@ pub struct Metrics {
     pub limiter_wait_seconds: HistogramVec,
     /// LangSmith answers that announced a deprecated endpoint (`Deprecation`/`Sunset`), by class.
     pub deprecated_answers: IntCounterVec,
+    /// Trace ids of accepted delete calls whose audit record was `found`, or `missing` after
+    /// `intake.audit_wait` (workspaces with `organization_id`).
+    pub audit_records: IntCounterVec,
     /// 1 for the prefix (`/api/v2` or `/v2`) a workspace's v2 calls were found to answer under.
     pub v2_prefix: IntGaugeVec,
     /// Workspace ids (tenants) learnt from LangSmith because none was configured.
@@ -168,6 +171,12 @@ impl Metrics {
                 "erasure_langsmith_deprecated_answers_total",
                 "LangSmith answers carrying Deprecation or Sunset headers",
                 &["endpoint"],
+            ),
+            audit_records: counters(
+                &r,
+                "erasure_audit_records_total",
+                "Trace ids of accepted delete calls by whether their LangSmith audit record was found",
+                &["workspace", "outcome"],
             ),
             v2_prefix: gauges(
                 &r,

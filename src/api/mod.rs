@@ -3,6 +3,7 @@
 //! 403 on a workspace-level call) marks the workspace broken and holds its work until the key works
 //! again; a 403 on one project's delete or query ends after a few tries, for that project only.
 
+mod audit;
 mod bisect;
 mod check;
 mod discover;
@@ -43,6 +44,8 @@ pub enum Class {
     /// v2 `traces/query`: checks (LangSmith limits v2 queries separately).
     QueryV2,
     Sessions,
+    /// `GET /audit-logs`: a delete call's audit record (organizations with `organization_id`).
+    Audit,
 }
 
 impl Class {
@@ -54,6 +57,7 @@ impl Class {
             Class::QueryWide => "query_wide",
             Class::QueryV2 => "query_v2",
             Class::Sessions => "sessions",
+            Class::Audit => "audit",
         }
     }
 }
@@ -146,6 +150,8 @@ pub struct LangSmith {
     key: Secret,
     /// `X-Tenant-Id`: configured, or learnt from a project object before the first v2 call.
     tenant: OnceLock<String>,
+    /// `X-Organization-Id`, for the audit log (see `audit.rs`).
+    organization: Option<String>,
     learning: tokio::sync::Mutex<Option<std::time::Instant>>,
     v2: V2Prefix,
     delete: Gate,
@@ -153,6 +159,7 @@ pub struct LangSmith {
     query_wide: Gate,
     query_v2: Gate,
     sessions: Gate,
+    audit: Gate,
     /// The configured limits, and the share of the partitions this replica's roles own.
     limits: Limits,
     shares: Mutex<crate::share::Shares>,
@@ -209,6 +216,7 @@ impl LangSmith {
             root: api_root(&ws.api_url),
             key,
             tenant,
+            organization: ws.organization_id.clone(),
             learning: tokio::sync::Mutex::new(None),
             v2: V2Prefix::new(ws.v2_path.as_deref()),
             delete: Gate::new(limits.delete_per_second),
@@ -216,6 +224,7 @@ impl LangSmith {
             query_wide: Gate::new(limits.query_wide_per_second),
             query_v2: Gate::new(limits.query_v2_per_second),
             sessions: Gate::new(limits.sessions_per_second),
+            audit: Gate::new(limits.audit_per_second),
             limits: limits.clone(),
             shares: Mutex::default(),
             retry: retry.clone(),
@@ -242,6 +251,7 @@ impl LangSmith {
             Class::QueryWide => &self.query_wide,
             Class::QueryV2 => &self.query_v2,
             Class::Sessions => &self.sessions,
+            Class::Audit => &self.audit,
         }
     }
 

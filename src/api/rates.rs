@@ -5,12 +5,13 @@ use super::{Class, LangSmith};
 use crate::config::Limits;
 use crate::share::{Role, Shares};
 
-const CLASSES: [Class; 5] = [
+const CLASSES: [Class; 6] = [
     Class::Delete,
     Class::Query,
     Class::QueryWide,
     Class::QueryV2,
     Class::Sessions,
+    Class::Audit,
 ];
 
 impl LangSmith {
@@ -32,8 +33,8 @@ impl LangSmith {
             });
         }
         if changed {
-            let [delete, query, query_wide, query_v2, sessions] = rates;
-            tracing::info!(workspace = %self.alias, ?role, share, delete, query, query_wide, query_v2, sessions,
+            let [delete, query, query_wide, query_v2, sessions, audit] = rates;
+            tracing::info!(workspace = %self.alias, ?role, share, delete, query, query_wide, query_v2, sessions, audit,
                 "rate limits follow the partitions owned (requests per second)");
         }
     }
@@ -52,15 +53,16 @@ fn configured(limits: &Limits, class: Class) -> f64 {
         Class::QueryWide => limits.query_wide_per_second,
         Class::QueryV2 => limits.query_v2_per_second,
         Class::Sessions => limits.sessions_per_second,
+        Class::Audit => limits.audit_per_second,
     }
 }
 
-/// The verifier's fraction of `class`: narrow v1 queries are the intake's alone.
+/// The verifier's fraction of `class`: narrow v1 queries and audit lookups are the intake's alone.
 fn verifier_fraction(limits: &Limits, class: Class) -> f64 {
     let f = &limits.verifier_fraction;
     match class {
         Class::Delete => f.delete,
-        Class::Query => 0.0,
+        Class::Query | Class::Audit => 0.0,
         Class::QueryWide => f.query_wide,
         Class::QueryV2 => f.query_v2,
         Class::Sessions => f.sessions,

@@ -115,6 +115,11 @@ impl LangSmith {
             // Listing or reading projects is a workspace-level call.
             action = Action::Unauthorized;
         }
+        if matches!(action, Action::Forbidden | Action::Unauthorized) && class == Class::Audit {
+            // The audit log needs an Enterprise plan and an organization role: a refusal there says
+            // nothing about the workspace's key, and the lookup is only ever a bonus.
+            action = Action::Permanent;
+        }
         match action {
             Action::Done | Action::Permanent => Step::Final(self.answered(gate, status, body)),
             Action::Forbidden => {

@@ -24,6 +24,8 @@ pub struct Limits {
     pub query_wide_per_second: f64,
     pub query_v2_per_second: f64,
     pub sessions_per_second: f64,
+    /// Audit-log lookups (workspaces with `organization_id`; LangSmith's general 1000 per 10 s).
+    pub audit_per_second: f64,
     /// The verifier's fraction of each class both roles use; the intake takes the rest.
     pub verifier_fraction: Fractions,
 }
@@ -74,6 +76,7 @@ impl Default for Limits {
             query_wide_per_second: 0.3,
             query_v2_per_second: 25.0,
             sessions_per_second: 20.0,
+            audit_per_second: 5.0,
             verifier_fraction: Fractions::default(),
         }
     }
@@ -89,6 +92,7 @@ struct RawLimits {
     query_wide_per_second: Option<f64>,
     query_v2_per_second: Option<f64>,
     sessions_per_second: Option<f64>,
+    audit_per_second: Option<f64>,
     verifier_fraction: Option<Fractions>,
 }
 
@@ -103,6 +107,7 @@ impl TryFrom<RawLimits> for Limits {
             raw.query_wide_per_second,
             raw.query_v2_per_second,
             raw.sessions_per_second,
+            raw.audit_per_second,
         ];
         let scope = match raw.scope {
             Some(scope) => scope,
@@ -123,6 +128,7 @@ impl TryFrom<RawLimits> for Limits {
             query_wide_per_second: raw.query_wide_per_second.unwrap_or(d.query_wide_per_second),
             query_v2_per_second: raw.query_v2_per_second.unwrap_or(d.query_v2_per_second),
             sessions_per_second: raw.sessions_per_second.unwrap_or(d.sessions_per_second),
+            audit_per_second: raw.audit_per_second.unwrap_or(d.audit_per_second),
             verifier_fraction: raw.verifier_fraction.unwrap_or_default(),
         })
     }

@@ -138,6 +138,11 @@ pub struct IntakeConfig {
     /// no `start_time` in its slowest tier.
     #[serde(deserialize_with = "duration")]
     pub selector_lookback: Duration,
+    /// With a workspace's `organization_id`: how long a batch's events wait for its delete calls'
+    /// audit records (LangSmith may write them late). A record not found by then is counted and
+    /// logged; the events go without it.
+    #[serde(deserialize_with = "duration")]
+    pub audit_wait: Duration,
 }
 
 impl Default for IntakeConfig {
@@ -153,6 +158,7 @@ impl Default for IntakeConfig {
             shutdown_grace: Duration::from_secs(30),
             session_cache_ttl: Duration::from_secs(600),
             selector_lookback: Duration::from_secs(400 * DAY),
+            audit_wait: Duration::from_secs(30),
         }
     }
 }
@@ -318,6 +324,7 @@ impl Config {
             l.query_wide_per_second,
             l.query_v2_per_second,
             l.sessions_per_second,
+            l.audit_per_second,
         ];
         if rates.iter().any(|r| !(r.is_finite() && *r >= 0.001)) {
             return Err(invalid("limits", "every rate must be at least 0.001 per second"));
@@ -343,9 +350,10 @@ impl Config {
             if let Some(problem) = ws.url_problem() {
                 return Err(invalid(&format!("workspaces.{alias}.api_url"), problem));
             }
-            if let Some(t) = &ws.tenant_id {
-                uuid::Uuid::parse_str(t)
-                    .map_err(|_| invalid(&format!("workspaces.{alias}.tenant_id"), "must be a UUID"))?;
+            for (field, id) in [("tenant_id", &ws.tenant_id), ("organization_id", &ws.organization_id)] {
+                if id.as_deref().is_some_and(|id| uuid::Uuid::parse_str(id).is_err()) {
+                    return Err(invalid(&format!("workspaces.{alias}.{field}"), "must be a UUID"));
+                }
             }
             if ws
                 .v2_path

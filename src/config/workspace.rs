@@ -17,6 +17,9 @@ pub struct WorkspaceConfig {
     pub tenant_id: Option<String>,
     /// Where the v2 API lives. Unset: `/api/v2`, falling back once to `/v2` on a 404.
     pub v2_path: Option<String>,
+    /// `X-Organization-Id` (Enterprise): when set, each accepted delete call is matched with its
+    /// `delete_runs` record in LangSmith's audit log, whose id the `deletion-requested` event carries.
+    pub organization_id: Option<String>,
     /// Allow `http://` to a host other than loopback (the API key would cross the network in clear).
     #[serde(default)]
     pub allow_plain_http: bool,
@@ -32,6 +35,7 @@ impl fmt::Debug for WorkspaceConfig {
             .field("api_url", &self.api_url)
             .field("tenant_id", &self.tenant_id)
             .field("v2_path", &self.v2_path)
+            .field("organization_id", &self.organization_id)
             .field("allow_plain_http", &self.allow_plain_http)
             .field("api_key_env", &self.api_key_env)
             .field("api_key_file", &self.api_key_file)

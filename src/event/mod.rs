@@ -128,6 +128,10 @@ pub struct DeletionRequested {
     pub deadline: DateTime<Utc>,
     pub attempt: u32,
     pub source: SourceRef,
+    /// Ids of LangSmith's audit records (`delete_runs`) of the intake's delete calls that named
+    /// these traces: workspaces with `organization_id`, when the records were found in time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit_log_ids: Vec<Uuid>,
 }
 
 /// `data` of `erasure.deletion.verified.v1`: none of the part's traces exist any more, or a

@@ -18,6 +18,16 @@ use load::InFlight;
 /// One input event: the source's ticket for its record.
 pub type MsgKey = crate::source::Ticket;
 
+/// How LangSmith answered a delete batch: the ids refused for good, with why (the others were
+/// accepted at `at`), and the audit records found for accepted ids (trace id → record id).
+#[derive(Debug, Default)]
+pub struct Answered {
+    pub ids: Vec<Uuid>,
+    pub rejected: HashMap<Uuid, Refusal>,
+    pub audit: HashMap<Uuid, Uuid>,
+    pub at: DateTime<Utc>,
+}
+
 /// One part: at most `max_batch` trace ids of one request in one project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PartKey {
@@ -48,6 +58,8 @@ struct Part {
     accepted: Vec<Uuid>,
     rejected: Vec<Uuid>,
     accepted_at: Option<DateTime<Utc>>,
+    /// Audit records of the delete calls that accepted its ids.
+    audit: Vec<Uuid>,
     /// Why the rejected ids were refused (the last refusal: one project, one reason in practice).
     refusal: Option<Refusal>,
 }
@@ -61,6 +73,7 @@ impl Part {
             accepted: Vec::new(),
             rejected: Vec::new(),
             accepted_at: None,
+            audit: Vec::new(),
             refusal: None,
         }
     }
@@ -208,27 +221,21 @@ impl Book {
         done.into_iter().flat_map(|(pk, part)| self.finish(pk, part)).collect()
     }
 
-    /// A delete call ended: `accepted` ids went through at `at`, `rejected` were refused for good.
-    /// Returns the parts that completed, with the events they owe.
-    pub fn batch_done(
-        &mut self,
-        owners: Vec<(u32, PartKey)>,
-        ids: &[Uuid],
-        rejected: &HashMap<Uuid, Refusal>,
-        at: DateTime<Utc>,
-    ) -> Vec<(MsgKey, Vec<Output>)> {
+    /// A delete batch was answered. Returns the parts that completed, with the events they owe.
+    pub fn batch_done(&mut self, owners: Vec<(u32, PartKey)>, answer: &Answered) -> Vec<(MsgKey, Vec<Output>)> {
         let mut done = Vec::new();
         for (i, pk) in owners {
-            let id = &ids[i as usize];
+            let id = &answer.ids[i as usize];
             let Some(part) = self.parts.get_mut(&pk) else { continue };
-            match rejected.get(id) {
+            match answer.rejected.get(id) {
                 Some(why) => {
                     part.rejected.push(*id);
                     part.refusal = Some(why.clone());
                 }
                 None => {
                     part.accepted.push(*id);
-                    part.accepted_at = Some(part.accepted_at.map_or(at, |a| a.max(at)));
+                    part.accepted_at = Some(part.accepted_at.map_or(answer.at, |a| a.max(answer.at)));
+                    part.audit.extend(answer.audit.get(id));
                 }
             }
             part.remaining -= 1;
@@ -258,6 +265,8 @@ impl Book {
             // Two selectors of one request may match the same trace in one part.
             part.accepted.sort_unstable();
             part.accepted.dedup();
+            part.audit.sort_unstable();
+            part.audit.dedup();
             out.push(Output::Requested(DeletionRequested {
                 request_id: req.request_id.clone(),
                 workspace: req.workspace.clone(),
@@ -270,6 +279,7 @@ impl Book {
                 deadline: req.deadline,
                 attempt: 1,
                 source: req.source.clone(),
+                audit_log_ids: part.audit,
             }));
         }
         if !part.rejected.is_empty() {

@@ -135,6 +135,7 @@ mod tests {
                 event_id: "e".into(),
                 event_source: "s".into(),
             },
+            audit_log_ids: Vec::new(),
         }
     }
 

@@ -34,6 +34,7 @@ fn part(request_id: &str, workspace: &str, session: Uuid, verify_after: chrono::
             event_id: "e-1".into(),
             event_source: "urn:another-producer".into(),
         },
+        audit_log_ids: Vec::new(),
     }
 }
 

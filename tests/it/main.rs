@@ -1,6 +1,7 @@
 //! Integration tests against a real Kafka-protocol broker (Tansu) and the LangSmith simulator,
 //! both over real loopback sockets.
 
+mod audit;
 mod broker;
 mod chaos;
 mod cli;

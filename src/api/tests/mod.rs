@@ -200,6 +200,7 @@ fn client(api_url: String, key: String) -> LangSmith {
     let ws = WorkspaceConfig {
         api_url,
         tenant_id: None,
+        organization_id: None,
         v2_path: None,
         allow_plain_http: false,
         api_key_env: None,

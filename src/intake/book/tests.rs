@@ -59,7 +59,7 @@ fn parts_split_at_max_batch_and_complete_when_every_id_is_accepted() {
     rejected.insert(Uuid::from_u128(5), why);
     for (pk, ids) in work {
         let owners = (0..ids.len() as u32).map(|i| (i, pk)).collect();
-        outputs.extend(book.batch_done(owners, &ids, &rejected, Utc::now()));
+        outputs.extend(book.batch_done(owners, &answered(ids, rejected.clone())));
     }
     assert_eq!(book.ids_in_flight(), 0);
     let events: Vec<&Output> = outputs.iter().flat_map(|(_, o)| o).collect();
@@ -157,8 +157,18 @@ fn an_id_shared_by_two_requests_completes_both() {
     let Resolution { work: a, .. } = book.resolved(KEY, r(), true, 1000, Utc::now());
     let Resolution { work: b, .. } = book.resolved(other, r(), true, 1000, Utc::now());
     let owners = vec![(0, a[0].0), (0, b[0].0)];
-    let done = book.batch_done(owners, &[Uuid::from_u128(1)], &HashMap::new(), Utc::now());
+    let done = book.batch_done(owners, &answered(vec![Uuid::from_u128(1)], HashMap::new()));
     assert_eq!(done.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![KEY, other]);
+}
+
+/// `ids` answered now, `rejected` refused.
+fn answered(ids: Vec<Uuid>, rejected: HashMap<Uuid, crate::api::Refusal>) -> Answered {
+    Answered {
+        ids,
+        rejected,
+        audit: HashMap::new(),
+        at: Utc::now(),
+    }
 }
 
 /// Accepts every id of `work`, as one delete call each.
@@ -167,7 +177,7 @@ fn accept_all(book: &mut Book, work: Vec<(PartKey, Vec<Uuid>)>) -> Vec<Output> {
     for (pk, ids) in work {
         let owners = (0..ids.len() as u32).map(|i| (i, pk)).collect();
         out.extend(
-            book.batch_done(owners, &ids, &HashMap::new(), Utc::now())
+            book.batch_done(owners, &answered(ids, HashMap::new()))
                 .into_iter()
                 .flat_map(|(_, o)| o),
         );

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+mod audit;
 mod delete;
 mod outputs;
 mod pressure;
@@ -20,23 +21,20 @@ mod resolution;
 use delete::delete;
 use resolution::Piece;
 
-use super::book::{Book, MsgKey, PartKey};
+use super::book::{Answered, Book, MsgKey, PartKey};
 use super::coalesce::{Batch, Coalescer};
 use super::invalid::InvalidShare;
 use super::Intake;
-use crate::api::Refusal;
 use crate::event::{self, Incoming, Target};
 use crate::publish::PublishError;
 use crate::source::{Source, Subscription, Ticket, Tp, Work};
 
 type BatchKey = (String, Uuid);
 
-/// What a finished delete call reports.
+/// What a finished delete batch reports.
 struct BatchDone {
-    ids: Vec<Uuid>,
     owners: Vec<(u32, PartKey)>,
-    rejected: HashMap<Uuid, Refusal>,
-    at: chrono::DateTime<Utc>,
+    answer: Answered,
 }
 
 /// An output event or a dead letter was published, or could not be (the worker then stops: the
@@ -243,28 +241,30 @@ impl State {
         let sem = self.calls[&workspace].clone();
         let (intake, tx) = (self.intake.clone(), self.tx.reports.clone());
         tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await;
+            let permit = sem.acquire_owned().await;
             let api = &intake.clients[&workspace];
-            let started = std::time::Instant::now();
+            let (started, from) = (std::time::Instant::now(), Utc::now());
             let rejected = delete(&intake, api, session, &ids).await;
+            let at = Utc::now();
+            drop(permit);
             tracing::info!(workspace = %workspace, %session, ids = ids.len(), rejected = rejected.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64, "delete batch accepted");
-            let _ = tx
-                .send(Report::Batch(BatchDone {
-                    ids,
-                    owners,
-                    rejected,
-                    at: Utc::now(),
-                }))
-                .await;
+            let audit = audit::records(&intake, api, &ids, &rejected, from).await;
+            let answer = Answered {
+                ids,
+                rejected,
+                audit,
+                at,
+            };
+            let _ = tx.send(Report::Batch(BatchDone { owners, answer })).await;
         });
     }
 
     fn on_batch(&mut self, src: &mut Source, done: BatchDone) {
         self.calls_in_flight -= 1;
-        let accepted = done.ids.len() - done.rejected.len();
+        let accepted = done.answer.ids.len() - done.answer.rejected.len();
         self.intake.metrics.traces_requested.inc_by(accepted as u64);
-        for (msg, outputs) in self.book.batch_done(done.owners, &done.ids, &done.rejected, done.at) {
+        for (msg, outputs) in self.book.batch_done(done.owners, &done.answer) {
             for o in outputs {
                 self.publish(msg, o);
             }
