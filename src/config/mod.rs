@@ -158,7 +158,7 @@ impl Default for IntakeConfig {
             shutdown_grace: Duration::from_secs(30),
             session_cache_ttl: Duration::from_secs(600),
             selector_lookback: Duration::from_secs(400 * DAY),
-            audit_wait: Duration::from_secs(30),
+            audit_wait: Duration::from_secs(10),
         }
     }
 }
@@ -293,6 +293,12 @@ impl Config {
         }
         if !(DAY..=3650 * DAY).contains(&i.selector_lookback.as_secs()) {
             return Err(invalid("intake.selector_lookback", "must be from 1 day to 10 years"));
+        }
+        if i.audit_wait >= i.shutdown_grace {
+            return Err(invalid(
+                "intake.audit_wait",
+                "must be shorter than intake.shutdown_grace: a batch answered at shutdown still publishes its events",
+            ));
         }
         Ok(())
     }

@@ -48,6 +48,23 @@ fn defaults_load_and_bad_fields_are_named() {
 }
 
 #[test]
+fn audit_correlation_needs_an_organization_uuid_and_a_wait_within_the_shutdown_grace() {
+    let org = "[workspaces.main]\norganization_id = \"00000000-0000-0000-0000-000000000007\"\n";
+    let c = Config::parse(&base("").replace("[workspaces.main]\n", org)).expect("an organization id");
+    assert!(c.workspaces["main"].organization_id.is_some());
+    assert_eq!(c.intake.audit_wait, Duration::from_secs(10));
+    let err =
+        Config::parse(&base("").replace("[workspaces.main]\n", "[workspaces.main]\norganization_id = \"acme\"\n"))
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("workspaces.main.organization_id"), "{err}");
+    let err = Config::parse(&base("[intake]\naudit_wait = \"30s\"\nshutdown_grace = \"30s\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("intake.audit_wait"), "{err}");
+}
+
+#[test]
 fn the_example_config_is_valid() {
     let example = include_str!("../../config/example.toml")
         .replace("api_key_env = \"LANGSMITH_API_KEY\"", "api_key_env = \"PATH\"");
