@@ -74,6 +74,7 @@ fn main() {
             key: "user_id".into(),
             prefix: "user-".into(),
             distinct: None,
+            children_only: false,
         }],
         return_ids: true,
     };

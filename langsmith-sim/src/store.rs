@@ -99,7 +99,8 @@ pub struct Generate {
     /// Traces are spread evenly over this many seconds.
     #[serde(default)]
     pub spread_seconds: u64,
-    /// Each root gets `{key: format!("{prefix}{n % distinct}")}` for every entry here.
+    /// Each run gets `{key: format!("{prefix}{n % distinct}")}` for every entry here (child runs
+    /// only, for an entry with `children_only`).
     #[serde(default)]
     pub metadata: Vec<MetadataTemplate>,
     #[serde(default)]
@@ -113,6 +114,10 @@ pub struct MetadataTemplate {
     pub prefix: String,
     /// How many distinct values (default: one per trace).
     pub distinct: Option<usize>,
+    /// The pair goes on the trace's child runs only (with `runs_per_trace` ≥ 2), as when personal
+    /// data reaches a tool call but not the root run.
+    #[serde(default)]
+    pub children_only: bool,
 }
 
 fn one() -> usize {
@@ -290,6 +295,10 @@ impl State {
                     )
                 })
                 .collect();
+            let on_root: Box<[(Arc<str>, Arc<str>)]> = (metadata.iter().zip(&g.metadata))
+                .filter(|(_, m)| !m.children_only)
+                .map(|(pair, _)| pair.clone())
+                .collect();
             for r in 0..g.runs_per_trace.max(1) {
                 let id = if r == 0 { trace_id } else { self.rng.uuid() };
                 w.insert_run(Run {
@@ -303,7 +312,7 @@ impl State {
                     end_time: Some(start + 1_000_000),
                     status: ok.clone(),
                     error: None,
-                    metadata: metadata.clone(),
+                    metadata: if r == 0 { on_root.clone() } else { metadata.clone() },
                     tags: Box::new([]),
                     inputs: None,
                     outputs: None,

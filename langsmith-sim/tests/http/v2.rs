@@ -137,3 +137,28 @@ async fn tree_filters_look_at_every_run_of_a_trace_and_trace_filters_at_the_root
         }
     }
 }
+
+/// Generated traces with a `children_only` pair hold it in their child runs alone: a tree filter
+/// finds them, a filter on root runs does not.
+#[tokio::test]
+async fn generated_pairs_can_sit_in_child_runs_only() {
+    let env = Env::start().await;
+    let loaded = env.load(json!({"sessions": [{"name": "p"}]})).await;
+    let session = loaded["sessions"][0].clone();
+    let metadata = json!([{"key": "user_id", "prefix": "kid-", "distinct": 1, "children_only": true}]);
+    let gen = json!({"session_id": session, "traces": 3, "runs_per_trace": 2, "metadata": metadata});
+    env.admin(Method::POST, &format!("/_sim/workspaces/{}/generate", env.ws), gen)
+        .await;
+    let expr = r#"and(eq(metadata_key, "user_id"), eq(metadata_value, "kid-0"))"#;
+    let count = |field: &str| {
+        let body = json!({"session": [session], "is_root": true, field: expr});
+        let env = &env;
+        async move {
+            let (status, page) = env.api(Method::POST, "/api/v1/runs/query", body).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            page["runs"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count("tree_filter").await, 3);
+    assert_eq!(count("filter").await, 0);
+}

@@ -42,7 +42,8 @@ pub struct Plan {
 }
 
 /// `n` requests: about 1% invalid, 0.5% naming an unknown project, 5% metadata selectors (a fifth
-/// of them unscoped), the rest explicit; 2% of the explicit ones hold a trace never deleted.
+/// of them unscoped; half of them finding their subject in child runs only), the rest explicit; 2%
+/// of the explicit ones hold a trace never deleted.
 pub fn plan(world: &World, workspaces: Vec<(Uuid, &'static str, Vec<Uuid>)>, n: usize, seed: u64) -> Plan {
     let mut rng = Lcg(seed);
     let mut requests = Vec::with_capacity(n);
@@ -62,14 +63,19 @@ pub fn plan(world: &World, workspaces: Vec<(Uuid, &'static str, Vec<Uuid>)>, n: 
         };
         let traces = 1 + rng.next(3) as usize;
         let subject = format!("subject-{i}-");
+        // Half the selectors' subjects are in child runs only: found through the tree filter.
+        let children_only = kind == Kind::Selector && rng.next(2) == 0;
         let metadata = match kind {
-            Kind::Selector => json!([{"key": "subject", "prefix": subject, "distinct": 1}]),
+            Kind::Selector => {
+                json!([{"key": "subject", "prefix": subject, "distinct": 1, "children_only": children_only}])
+            }
             _ => json!([]),
         };
         let made = match kind {
             Kind::UnknownSession | Kind::Invalid => (0..traces).map(|_| Uuid::new_v4()).collect(),
             Kind::Explicit | Kind::Selector => {
-                let gen = json!({"session_id": session, "traces": traces, "metadata": metadata, "return_ids": true});
+                let gen = json!({"session_id": session, "traces": traces, "runs_per_trace": 1 + usize::from(children_only),
+                                 "metadata": metadata, "return_ids": true});
                 state.generate(*ws_id, serde_json::from_value(gen).unwrap()).unwrap().1
             }
         };
