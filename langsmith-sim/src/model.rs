@@ -91,13 +91,34 @@ pub struct Example {
     pub dataset_id: Uuid,
     pub name: String,
     pub created_at: Micros,
-    pub modified_at: Micros,
-    pub inputs: Option<Value>,
-    pub outputs: Option<Value>,
-    pub metadata: Option<serde_json::Map<String, Value>>,
+    /// Every state it had, oldest first (never empty): an update or a soft delete adds one, and
+    /// the dataset's history (`as_of`) keeps the earlier ones.
+    pub versions: Vec<ExampleVersion>,
     pub source_run_id: Option<Uuid>,
     pub source_trace_id: Option<Uuid>,
     pub source_session_id: Option<Uuid>,
+}
+
+/// One state of an example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExampleVersion {
+    pub at: Micros,
+    pub inputs: Option<Value>,
+    pub outputs: Option<Value>,
+    pub metadata: Option<serde_json::Map<String, Value>>,
+    /// A soft delete's tombstone: the example is gone from this version on, not from history.
+    pub deleted: bool,
+}
+
+impl Example {
+    /// Its state at `t` (`None`: latest), if it existed and was not soft-deleted then.
+    pub fn as_of(&self, t: Option<Micros>) -> Option<&ExampleVersion> {
+        let version = match t {
+            None => self.versions.last(),
+            Some(t) => self.versions.iter().rev().find(|v| v.at <= t),
+        };
+        version.filter(|v| !v.deleted)
+    }
 }
 
 /// What `POST /runs/delete` asked for; applied only when the deletion window runs.

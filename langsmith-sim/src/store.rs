@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::model::{now_micros, parse_time, DeleteTarget, Example, Micros, Run, Session, Workspace};
+use crate::model::{now_micros, parse_time, DeleteTarget, Example, ExampleVersion, Micros, Run, Session, Workspace};
 use crate::rng::Rng;
 
 #[derive(Debug, Clone)]
@@ -84,6 +84,21 @@ pub struct NewExample {
     pub source_trace_id: Option<Uuid>,
     pub source_session_id: Option<Uuid>,
     pub created_at: Option<String>,
+    /// Earlier states, oldest first: the fields above are the latest, from `modified_at` (default:
+    /// the last earlier state's time plus a second, or `created_at`).
+    #[serde(default)]
+    pub history: Vec<NewVersion>,
+    pub modified_at: Option<String>,
+}
+
+/// An earlier state of a new example.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewVersion {
+    pub at: String,
+    pub inputs: Option<Value>,
+    pub outputs: Option<Value>,
+    pub metadata: Option<serde_json::Map<String, Value>>,
 }
 
 /// Server-side generation of many traces, for loads too large to send as JSON.
@@ -241,17 +256,41 @@ impl State {
 
     pub fn add_example(&mut self, ws: Uuid, new: NewExample) -> Result<Uuid, String> {
         let id = new.id.unwrap_or_else(|| self.rng.uuid());
-        let created_at = time_or_now(new.created_at.as_deref())?;
+        let mut versions = Vec::with_capacity(new.history.len() + 1);
+        for v in new.history {
+            let at = parse_time(&v.at).ok_or(format!("bad history time {:?}", v.at))?;
+            let (inputs, outputs, metadata, deleted) = (v.inputs, v.outputs, v.metadata, false);
+            versions.push(ExampleVersion {
+                at,
+                inputs,
+                outputs,
+                metadata,
+                deleted,
+            });
+        }
+        let created_at = match versions.first() {
+            Some(v) => v.at,
+            None => time_or_now(new.created_at.as_deref())?,
+        };
+        let latest_at = match (new.modified_at.as_deref(), versions.last()) {
+            (Some(t), _) => parse_time(t).ok_or(format!("bad modified_at {t:?}"))?,
+            (None, Some(v)) => v.at + 1_000_000,
+            (None, None) => created_at,
+        };
+        versions.push(ExampleVersion {
+            at: latest_at,
+            inputs: new.inputs.or(Some(Value::Object(Default::default()))),
+            outputs: new.outputs,
+            metadata: new.metadata,
+            deleted: false,
+        });
         let w = self.workspaces.get_mut(&ws).ok_or("no such workspace")?;
         w.examples.push(Example {
             id,
             dataset_id: new.dataset_id,
             name: new.name.unwrap_or_else(|| format!("#{id}")),
             created_at,
-            modified_at: created_at,
-            inputs: new.inputs.or(Some(Value::Object(Default::default()))),
-            outputs: new.outputs,
-            metadata: new.metadata,
+            versions,
             source_run_id: new.source_run_id,
             source_trace_id: new.source_trace_id,
             source_session_id: new.source_session_id,

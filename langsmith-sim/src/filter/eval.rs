@@ -3,6 +3,8 @@
 use std::cmp::Ordering;
 
 use super::{Expr, Field, Lit, Op};
+use serde_json::Value;
+
 use crate::model::{parse_time, Run};
 
 pub fn matches(expr: &Expr, run: &Run) -> bool {
@@ -93,6 +95,10 @@ fn cmp(op: Op, field: Field, lit: &Lit, run: &Run) -> bool {
         Field::IsRoot => matches!(lit, Lit::Bool(b) if apply(op, bool_ord(run.is_root(), *b))),
         Field::StartTime => time_cmp(op, Some(run.start_time), lit),
         Field::EndTime => time_cmp(op, run.end_time, lit),
+        Field::Metadata => {
+            let pairs = run.metadata.iter().map(|(k, v)| (&**k, Value::String(v.to_string())));
+            super::example::holds(op, lit, &pairs.collect())
+        }
         Field::MetadataKey | Field::MetadataValue => false,
     }
 }
@@ -103,7 +109,7 @@ fn bool_ord(a: bool, b: bool) -> Ordering {
 
 fn apply(op: Op, ord: Ordering) -> bool {
     match op {
-        Op::Eq | Op::Has | Op::In => ord == Ordering::Equal,
+        Op::Eq | Op::Has | Op::In | Op::Exists => ord == Ordering::Equal,
         Op::Neq => ord != Ordering::Equal,
         Op::Gt => ord == Ordering::Greater,
         Op::Gte => ord != Ordering::Less,

@@ -1,5 +1,7 @@
 //! The trace-query filter language (`filter`, `trace_filter`, `tree_filter`):
-//! `and(eq(metadata_key, "user_id"), eq(metadata_value, "u-1"))`, `in(trace_id, ["…"])`, `has(tags, "x")`.
+//! `and(eq(metadata_key, "user_id"), eq(metadata_value, "u-1"))`, `in(trace_id, ["…"])`, `has(tags, "x")`;
+//! and the examples' (`GET /examples?filter=`): `has(metadata, '{"user_id": "u-1"}')`,
+//! `exists(metadata, "user_id")`, see `example.rs`.
 //!
 //! Metadata leaves bind to one key/value pair: inside an `and`, every `metadata_key`/`metadata_value`
 //! comparison among its direct children must hold for the *same* pair, as LangSmith's kv table does.
@@ -28,6 +30,8 @@ pub enum Op {
     Lte,
     In,
     Has,
+    /// `exists(metadata, "key")`: the key is present, whatever its value.
+    Exists,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,6 +50,9 @@ pub enum Field {
     MetadataKey,
     MetadataValue,
     IsRoot,
+    /// The metadata object as a whole: `has(metadata, '{json}')` (it holds every pair of the
+    /// object) and `exists(metadata, "key")`.
+    Metadata,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -299,6 +306,7 @@ fn op_named(name: &str) -> Option<Op> {
         "lte" => Op::Lte,
         "in" => Op::In,
         "has" => Op::Has,
+        "exists" => Op::Exists,
         _ => return None,
     })
 }
@@ -319,12 +327,15 @@ fn field_named(name: &str) -> Option<Field> {
         "metadata_key" => Field::MetadataKey,
         "metadata_value" => Field::MetadataValue,
         "is_root" => Field::IsRoot,
+        "metadata" => Field::Metadata,
         _ => return None,
     })
 }
 
 mod eval;
+mod example;
 pub use eval::matches;
+pub use example::{example_filter_supported, matches_example};
 
 #[cfg(test)]
 mod tests;

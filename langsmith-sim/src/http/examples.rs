@@ -1,4 +1,6 @@
-//! Dataset examples: `GET /examples` (metadata search, OR semantics) and the platform hard delete.
+//! Dataset examples: `GET /examples` (by id, metadata with OR semantics, `filter`, as of a time),
+//! the soft delete (`DELETE /examples`: a tombstone in the latest version, history kept) and the
+//! platform hard delete (inputs, outputs and metadata nulled in every version).
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -11,10 +13,11 @@ use uuid::Uuid;
 use super::auth::caller;
 use super::error::{ApiError, Flavour};
 use super::{json_body, render, Params, SimState};
-use crate::model::{now_micros, parse_time, Example};
+use crate::filter::{self, matches_example};
+use crate::model::{now_micros, parse_time, ExampleVersion};
 
-fn metadata_hit(e: &Example, wanted: &Map<String, Value>) -> bool {
-    let Some(meta) = &e.metadata else {
+fn metadata_hit(v: &ExampleVersion, wanted: &Map<String, Value>) -> bool {
+    let Some(meta) = &v.metadata else {
         return false;
     };
     wanted.iter().any(|(k, v)| meta.get(k) == Some(v))
@@ -35,19 +38,63 @@ pub async fn list(State(sim): SimState, headers: HeaderMap, RawQuery(raw): RawQu
         None | Some("latest") => None,
         Some(t) => Some(parse_time(t).ok_or_else(|| invalid("as_of", "as_of must be a timestamp or 'latest'"))?),
     };
+    let expr = match p.get("filter").map(str::trim).filter(|f| !f.is_empty()) {
+        None => None,
+        Some(f) => {
+            let bad = |e: String| ApiError::Message(Flavour::V1, StatusCode::BAD_REQUEST, e);
+            let expr = filter::parse(f).map_err(|e| bad(e.to_string()))?;
+            filter::example_filter_supported(&expr).map_err(bad)?;
+            Some(expr)
+        }
+    };
     let state = sim.state();
     let who = caller(&state, &headers, Flavour::V1)?;
     let ws = &state.workspaces[&who.workspace];
-    let found = ws
-        .examples
-        .iter()
+    let found = (ws.examples.iter())
         .filter(|e| dataset.is_none_or(|d| e.dataset_id == d))
         .filter(|e| ids.is_empty() || ids.contains(&e.id))
-        .filter(|e| metadata.as_ref().is_none_or(|m| metadata_hit(e, m)))
-        .filter(|e| as_of.is_none_or(|t| e.created_at <= t))
+        .filter_map(|e| e.as_of(as_of).map(|v| (e, v)))
+        .filter(|(_, v)| metadata.as_ref().is_none_or(|m| metadata_hit(v, m)))
+        .filter(|(e, v)| expr.as_ref().is_none_or(|x| matches_example(x, e, v.metadata.as_ref())))
         .skip(offset)
         .take(limit);
-    Ok(Json(found.map(render::example).collect()))
+    Ok(Json(found.map(|(e, v)| render::example(e, v)).collect()))
+}
+
+/// `DELETE /examples?example_ids=…`: soft delete. The latest version of each example named becomes
+/// a tombstone; earlier versions keep their data (which is why erasure needs the hard delete).
+pub async fn soft_delete(
+    State(sim): SimState,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let p = Params::parse(raw);
+    let ids = p.uuids("example_ids")?;
+    if ids.is_empty() {
+        return Err(ApiError::invalid(
+            Flavour::V1,
+            &["query", "example_ids"],
+            "Field required",
+        ));
+    }
+    let mut state = sim.state();
+    let who = caller(&state, &headers, Flavour::V1)?;
+    let ws = state
+        .workspaces
+        .get_mut(&who.workspace)
+        .ok_or_else(|| ApiError::not_found(Flavour::V1, "workspace"))?;
+    let at = now_micros();
+    for e in ws.examples.iter_mut().filter(|e| ids.contains(&e.id)) {
+        let tombstone = ExampleVersion {
+            at,
+            inputs: None,
+            outputs: None,
+            metadata: None,
+            deleted: true,
+        };
+        e.versions.push(tombstone);
+    }
+    Ok(Json(json!({})))
 }
 
 #[derive(Deserialize)]
@@ -79,13 +126,11 @@ pub async fn hard_delete(State(sim): SimState, headers: HeaderMap, body: Bytes) 
         .workspaces
         .get_mut(&who.workspace)
         .ok_or_else(|| ApiError::not_found(flavour, "workspace"))?;
-    let now = now_micros();
     let mut deleted = Vec::new();
     for e in ws.examples.iter_mut().filter(|e| ids.contains(&e.id)) {
-        e.inputs = None;
-        e.outputs = None;
-        e.metadata = None;
-        e.modified_at = now;
+        for v in &mut e.versions {
+            (v.inputs, v.outputs, v.metadata) = (None, None, None);
+        }
         deleted.push(e.id);
     }
     if deleted.is_empty() {

@@ -37,7 +37,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/runs/{id}", get(runs::read))
         .route("/sessions", get(sessions::list))
         .route("/sessions/{id}", get(sessions::read))
-        .route("/examples", get(examples::list))
+        .route("/examples", get(examples::list).delete(examples::soft_delete))
         .route("/audit-logs", get(audit::list));
     let platform: Router<Arc<Sim>> = Router::new()
         .route("/datasets/examples/delete", post(examples::hard_delete))

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::model::{to_rfc3339, Example, Run, Session};
+use crate::model::{to_rfc3339, Example, ExampleVersion, Run, Session};
 
 /// v1 `RunSelect` names the simulator can fill.
 pub const V1_SELECT: &[&str] = &[
@@ -179,16 +179,17 @@ pub fn session(s: &Session, tenant: Uuid, run_count: Option<usize>) -> Value {
     v
 }
 
-pub fn example(e: &Example) -> Value {
+/// The example `e` as of its version `v`.
+pub fn example(e: &Example, v: &ExampleVersion) -> Value {
     json!({
         "id": e.id,
         "dataset_id": e.dataset_id,
         "name": e.name,
         "created_at": to_rfc3339(e.created_at),
-        "modified_at": to_rfc3339(e.modified_at),
-        "inputs": e.inputs,
-        "outputs": e.outputs,
-        "metadata": e.metadata,
+        "modified_at": to_rfc3339(v.at),
+        "inputs": v.inputs,
+        "outputs": v.outputs,
+        "metadata": v.metadata,
         "source_run_id": e.source_run_id,
         "source_trace_id": e.source_trace_id,
         "source_session_id": e.source_session_id,

@@ -2,6 +2,7 @@
 //! deletion window and each fault.
 
 mod auth_faults;
+mod example_versions;
 mod examples_audit;
 mod fidelity;
 mod runs_delete;
