@@ -386,8 +386,10 @@ async fn the_simulators_other_endpoints_answer_as_the_spec_says() {
             ]),
         http.get(url("/api/v1/examples"))
             .query(&[("as_of", to.as_str()), ("metadata", r#"{"user_id":"u-1"}"#)]),
-        http.get(url("/api/v1/examples")).query(&[("filter", r#"has(metadata, '{"user_id": "u-1"}')"#)]),
-        http.delete(url("/api/v1/examples")).query(&[("example_ids", example.to_string())]),
+        http.get(url("/api/v1/examples"))
+            .query(&[("filter", r#"has(metadata, '{"user_id": "u-1"}')"#)]),
+        http.delete(url("/api/v1/examples"))
+            .query(&[("example_ids", example.to_string())]),
         http.post(url("/v1/platform/datasets/examples/delete"))
             .json(&json!({"example_ids": [example], "hard_delete": true})),
         http.post(url("/api/v2/runs/query"))
@@ -415,5 +417,9 @@ async fn the_simulators_other_endpoints_answer_as_the_spec_says() {
         problems.into_iter().collect::<Vec<_>>().join("\n")
     );
     let statuses: Vec<u16> = exchanges.iter().map(|x| x.status).collect();
-    assert_eq!(statuses, [200, 404, 200, 200, 200, 200, 200, 200, 422, 422], "{exchanges:#?}");
+    assert_eq!(
+        statuses,
+        [200, 404, 200, 200, 200, 200, 200, 200, 422, 422],
+        "{exchanges:#?}"
+    );
 }

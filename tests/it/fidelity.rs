@@ -35,6 +35,25 @@ fn set_behaviour(world: &World, change: Value) {
     *world.sim.behaviour() = serde_json::from_value(b).unwrap();
 }
 
+/// Runs an intake and a verifier over `data` until every request of `want` has its terminal
+/// events naming its ids; returns the outputs.
+async fn both_roles(
+    world: &World,
+    config: erasure_worker::config::Config,
+    data: &[Value],
+    want: &BTreeMap<String, BTreeSet<Uuid>>,
+) -> Vec<Out> {
+    let (stop_intake, intake) = world.start(config.clone());
+    let (stop_verifier, verifier) = world.start_verifier(config);
+    world.publish_many(data).await;
+    let outs = world.collect(Duration::from_secs(120), |o| all_terminal(o, want)).await;
+    stop_intake.send(()).unwrap();
+    stop_verifier.send(()).unwrap();
+    intake.await.unwrap().unwrap();
+    verifier.await.unwrap().unwrap();
+    outs
+}
+
 /// Runs both roles over 12 requests with one v2 prefix switched off; every id must be verified,
 /// every v2 call must carry the workspace id the worker learnt. Returns the v2 paths called.
 async fn verify_with(switch_off: &str) -> Vec<(String, u16)> {
@@ -48,16 +67,7 @@ async fn verify_with(switch_off: &str) -> Vec<(String, u16)> {
         config.workspaces["main"].tenant_id.is_none(),
         "the worker must learn it"
     );
-    let (stop_intake, intake) = world.start(config.clone());
-    let (stop_verifier, verifier) = world.start_verifier(config);
-    world.publish_many(&data).await;
-    let outs = world
-        .collect(Duration::from_secs(120), |o| all_terminal(o, &want))
-        .await;
-    stop_intake.send(()).unwrap();
-    stop_verifier.send(()).unwrap();
-    intake.await.unwrap().unwrap();
-    verifier.await.unwrap().unwrap();
+    let outs = both_roles(&world, config, &data, &want).await;
     assert_eq!(data_of(&outs, "failed"), Vec::<Value>::new(), "{switch_off} off");
     let verified = ids_by_reason(&outs, "verified").remove("verified").unwrap_or_default();
     let all: BTreeSet<Uuid> = want.values().flatten().copied().collect();
@@ -239,22 +249,11 @@ async fn a_subject_in_a_child_run_is_found_deleted_and_verified() {
         ("anywhere".to_owned(), BTreeSet::from([in_child, in_root])),
         ("root".to_owned(), BTreeSet::from([root_only])),
     ]);
-    let config = world.config(FAST);
-    let (stop_intake, intake) = world.start(config.clone());
-    let (stop_verifier, verifier) = world.start_verifier(config);
-    world
-        .publish_many(&[
-            json!({"request_id": "anywhere", "targets": [{"metadata": {"user_id": "u-31"}}]}),
-            json!({"request_id": "root", "targets": [{"metadata": {"user_id": "u-41"}, "root_only": true}]}),
-        ])
-        .await;
-    let outs = world
-        .collect(Duration::from_secs(120), |o| all_terminal(o, &want))
-        .await;
-    stop_intake.send(()).unwrap();
-    stop_verifier.send(()).unwrap();
-    intake.await.unwrap().unwrap();
-    verifier.await.unwrap().unwrap();
+    let data = [
+        json!({"request_id": "anywhere", "targets": [{"metadata": {"user_id": "u-31"}}]}),
+        json!({"request_id": "root", "targets": [{"metadata": {"user_id": "u-41"}, "root_only": true}]}),
+    ];
+    let outs = both_roles(&world, world.config(FAST), &data, &want).await;
     assert_eq!(data_of(&outs, "failed"), Vec::<Value>::new());
     for (request, ids) in &want {
         let verified: BTreeSet<Uuid> = data_of(&outs, "verified")

@@ -5,16 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::{ids_of, Env};
-
-fn q(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b.is_ascii_alphanumeric() {
-            true => (b as char).to_string(),
-            false => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use crate::{ids_of, urlencode, Env};
 
 #[tokio::test]
 async fn as_of_reads_history_a_soft_delete_keeps_it_and_a_hard_delete_nulls_every_version() {
@@ -34,13 +25,13 @@ async fn as_of_reads_history_a_soft_delete_keeps_it_and_a_hard_delete_nulls_ever
                 .1
         }
     };
-    let then = get(format!("id={soft}&as_of={}", q("2026-01-15T00:00:00Z"))).await;
+    let then = get(format!("id={soft}&as_of={}", urlencode("2026-01-15T00:00:00Z"))).await;
     assert_eq!(
         (then[0]["inputs"].clone(), then[0]["metadata"].clone()),
         (json!({"q": "then"}), json!({"user_id": "u-1"}))
     );
     assert_eq!(
-        get(format!("id={soft}&as_of={}", q("2025-12-31T00:00:00Z"))).await,
+        get(format!("id={soft}&as_of={}", urlencode("2025-12-31T00:00:00Z"))).await,
         json!([]),
         "not created yet"
     );
@@ -63,7 +54,7 @@ async fn as_of_reads_history_a_soft_delete_keeps_it_and_a_hard_delete_nulls_ever
         json!([]),
         "gone from the latest version"
     );
-    let then = get(format!("id={soft}&as_of={}", q("2026-01-15T00:00:00Z"))).await;
+    let then = get(format!("id={soft}&as_of={}", urlencode("2026-01-15T00:00:00Z"))).await;
     assert_eq!(
         then[0]["inputs"],
         json!({"q": "then"}),
@@ -76,7 +67,7 @@ async fn as_of_reads_history_a_soft_delete_keeps_it_and_a_hard_delete_nulls_ever
         .await;
     assert_eq!(status, StatusCode::OK);
     for at in ["2026-01-15T00:00:00Z", "2026-02-15T00:00:00Z"] {
-        let v = get(format!("id={hard}&as_of={}", q(at))).await;
+        let v = get(format!("id={hard}&as_of={}", urlencode(at))).await;
         assert_eq!(
             (v[0]["inputs"].clone(), v[0]["metadata"].clone()),
             (Value::Null, Value::Null),
@@ -97,7 +88,7 @@ async fn examples_filter_by_metadata_pairs_keys_and_ids() {
         .await;
     let ids: Vec<Uuid> = serde_json::from_value(loaded["examples"].clone()).unwrap();
     let found = |filter: &str| {
-        let path = format!("/api/v1/examples?filter={}", q(filter));
+        let path = format!("/api/v1/examples?filter={}", urlencode(filter));
         let env = &env;
         async move {
             let (status, page) = env.api(Method::GET, &path, Value::Null).await;
@@ -130,7 +121,7 @@ async fn examples_filter_by_metadata_pairs_keys_and_ids() {
         ok(vec![ids[1], ids[2]])
     );
     assert_eq!(
-        found(r#"eq(name, "x")"#).await.0,
+        found(r#"eurlencode(name, "x")"#).await.0,
         StatusCode::BAD_REQUEST,
         "a field examples lack"
     );

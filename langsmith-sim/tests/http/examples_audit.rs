@@ -2,7 +2,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::{ids_of, Env};
+use crate::{ids_of, urlencode, Env};
 
 #[tokio::test]
 async fn examples_match_any_metadata_pair_and_hard_delete_nulls_them() {
@@ -87,18 +87,6 @@ async fn examples_match_any_metadata_pair_and_hard_delete_nulls_them() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[tokio::test]

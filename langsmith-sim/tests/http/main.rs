@@ -116,3 +116,13 @@ pub fn ids_of(items: &Value, field: &str) -> Vec<Uuid> {
         .map(|r| r[field].as_str().unwrap().parse().unwrap())
         .collect()
 }
+
+/// Percent-encodes every byte but ASCII letters and digits: a query parameter's value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b.is_ascii_alphanumeric() {
+            true => (b as char).to_string(),
+            false => format!("%{b:02X}"),
+        })
+        .collect()
+}
