@@ -134,6 +134,11 @@ impl LangSmith {
 }
 
 impl Roots<'_> {
+    /// Whether a page may follow: a query being paged, or sessions not searched yet.
+    pub fn more(&self) -> bool {
+        self.paging.is_some() || !self.todo.is_empty()
+    }
+
     /// The next page, or `None` when every session has been searched.
     pub async fn next(&mut self) -> Result<Option<Found>, Refused> {
         loop {

@@ -15,11 +15,13 @@ use crate::config::QueryApi;
 use crate::event::{FailReason, SessionRef, Target};
 
 /// Where a selector's traces go while it is being resolved, a page (at most 1,000) at a time: a
-/// selector matching a million traces is never held whole. `page` returns when there is room for
-/// more, so the next page is fetched only then; `false` when no more is wanted (the event was
-/// forgotten): the selector stops there.
+/// selector matching a million traces is never held whole. `page` hands a page on; `room` returns
+/// when there is room for more, and is awaited only before a further page is fetched (a selector's
+/// last page never waits: its event could not finish, and what it holds could not be freed). Both
+/// return `false` when no more is wanted (the event was forgotten): the selector stops there.
 pub trait Pages: Send {
     fn page(&mut self, traces: BTreeMap<Uuid, BTreeSet<Uuid>>) -> impl std::future::Future<Output = bool> + Send;
+    fn room(&mut self) -> impl std::future::Future<Output = bool> + Send;
 }
 
 /// Cache entries kept at most; past it the cache starts over.
@@ -233,6 +235,9 @@ impl Resolver {
 async fn stream(mut roots: Roots<'_>, scope: Option<Uuid>, out: &mut Resolved, pages: &mut impl Pages) {
     let (mut found, mut forbidden) = (false, false);
     loop {
+        if found && roots.more() && !pages.room().await {
+            return;
+        }
         match roots.next().await {
             Ok(None) => break,
             Ok(Some(Found::Traces(traces))) if traces.is_empty() => {}

@@ -15,6 +15,7 @@ mod intake;
 mod isolation;
 mod logs;
 mod owners;
+mod pressure;
 mod prometheus;
 mod proxy;
 mod record;

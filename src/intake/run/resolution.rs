@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::Utc;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::{Report, State};
@@ -24,11 +24,16 @@ pub(super) struct Piece {
 }
 
 /// Hands a selector's pages to the loop, and waits for room for more ids before the next is
-/// fetched: the ids in flight exceed the bound by at most a page per event being resolved.
+/// fetched: the ids in flight exceed the bound by at most a page per event being resolved. While it
+/// waits it gives its workspace's resolution permit back: the events waiting for one may be what
+/// holds the bound (the ids of an event not yet resolved count), and they must resolve and finish
+/// for room to come.
 struct ToLoop {
     key: MsgKey,
     tx: mpsc::Sender<Report>,
     room: watch::Receiver<bool>,
+    permit: Option<OwnedSemaphorePermit>,
+    sem: Arc<Semaphore>,
 }
 
 impl Pages for ToLoop {
@@ -44,10 +49,19 @@ impl Pages for ToLoop {
             last: false,
             taken: Some(taken),
         };
-        if self.tx.send(Report::Resolved(piece)).await.is_err() || taken_rx.await.is_err() {
+        self.tx.send(Report::Resolved(piece)).await.is_ok() && taken_rx.await.is_ok()
+    }
+
+    async fn room(&mut self) -> bool {
+        if *self.room.borrow() {
+            return true;
+        }
+        self.permit = None;
+        if self.room.wait_for(|room| *room).await.is_err() {
             return false;
         }
-        self.room.wait_for(|room| *room).await.is_ok()
+        self.permit = self.sem.clone().acquire_owned().await.ok();
+        self.permit.is_some()
     }
 }
 
@@ -72,11 +86,13 @@ impl State {
         tokio::spawn(async move {
             let api = &intake.clients[&request.workspace];
             intake.resolver.look_up(api, &targets).await;
-            let _permit = sem.acquire_owned().await;
+            let permit = sem.clone().acquire_owned().await.ok();
             let mut pages = ToLoop {
                 key,
                 tx: tx.clone(),
                 room,
+                permit,
+                sem,
             };
             let resolved = intake.resolver.resolve(api, &targets, &mut pages).await;
             let _ = tx.send(Report::Resolved(Piece::last(key, resolved))).await;
