@@ -24,7 +24,7 @@ pub(super) struct Piece {
 }
 
 /// Hands a selector's pages to the loop, and waits for room for more ids before the next is
-/// fetched: the ids in flight exceed the bound by at most a page per event being resolved. While it
+/// fetched: the ids in flight exceed the bound by at most a page per selector being resolved. While it
 /// waits it gives its workspace's resolution permit back: the events waiting for one may be what
 /// holds the bound (the ids of an event not yet resolved count), and they must resolve and finish
 /// for room to come.
