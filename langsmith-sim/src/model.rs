@@ -1,7 +1,7 @@
 //! What the simulator stores: workspaces with their sessions (tracing projects), runs and examples.
 //! Compact on purpose: a million runs must load in seconds and fit in memory comfortably.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
@@ -161,6 +161,9 @@ pub struct Workspace {
     /// Every accepted trace-id delete request, for tests to reconcile against.
     pub delete_log: Vec<DeleteTarget>,
     pub audit: Vec<AuditEntry>,
+    /// Metadata key → value → ids of the runs holding that pair: a selector's query reads the runs
+    /// holding its pair instead of every run of the workspace.
+    pub by_pair: HashMap<Arc<str>, HashMap<Arc<str>, HashSet<Uuid>>>,
     /// Changes to `runs` so far: what a query matched is valid while this stays the same.
     pub version: u64,
     pub recent: RecentQueries,
@@ -192,16 +195,48 @@ impl Workspace {
     }
 
     pub fn insert_run(&mut self, run: Run) {
-        let entry = self.traces.entry(run.trace_id).or_default();
-        if !self.runs.contains_key(&run.id) {
-            if run.is_root() {
-                entry.insert(0, run.id);
-            } else {
-                entry.push(run.id);
+        match self.runs.remove(&run.id) {
+            Some(old) => self.unindex(&old),
+            None => {
+                let entry = self.traces.entry(run.trace_id).or_default();
+                if run.is_root() {
+                    entry.insert(0, run.id);
+                } else {
+                    entry.push(run.id);
+                }
             }
+        }
+        for (k, v) in run.metadata.iter() {
+            let values = self.by_pair.entry(k.clone()).or_default();
+            values.entry(v.clone()).or_default().insert(run.id);
         }
         self.runs.insert(run.id, run);
         self.version += 1;
+    }
+
+    /// Ids of the runs holding the pair.
+    pub fn holding(&self, key: &str, value: &str) -> impl Iterator<Item = &Uuid> {
+        self.by_pair
+            .get(key)
+            .and_then(|values| values.get(value))
+            .into_iter()
+            .flatten()
+    }
+
+    fn unindex(&mut self, run: &Run) {
+        for (k, v) in run.metadata.iter() {
+            if let Some(values) = self.by_pair.get_mut(k) {
+                if let Some(ids) = values.get_mut(v) {
+                    ids.remove(&run.id);
+                    if ids.is_empty() {
+                        values.remove(v);
+                    }
+                }
+                if values.is_empty() {
+                    self.by_pair.remove(k);
+                }
+            }
+        }
     }
 
     /// Removes a whole trace if it lives in `session_id`; returns whether anything was removed.
@@ -215,7 +250,9 @@ impl Workspace {
             return false;
         }
         for id in self.traces.remove(&trace_id).unwrap_or_default() {
-            self.runs.remove(&id);
+            if let Some(run) = self.runs.remove(&id) {
+                self.unindex(&run);
+            }
         }
         self.version += 1;
         true
