@@ -97,6 +97,10 @@ fn main() {
         ("POST /runs/delete (100 ids)", 0),
         ("POST /v2/traces/query (10 ids)", 1),
         ("GET /sessions?name=", 2),
+        (
+            "POST /v2/runs/query (a selector: one user's pair, any run of a trace)",
+            3,
+        ),
     ] {
         let rate = rt.block_on(drive(
             &base,
@@ -125,7 +129,10 @@ async fn drive(base: &str, key: &str, session: Uuid, ids: Arc<Vec<Uuid>>, kind: 
                 let req = match kind {
                     0 => http.post(format!("{base}/api/v1/runs/delete")).json(&json!({"session_id": session, "trace_ids": &ids[i..i + 100]})),
                     1 => http.post(format!("{base}/v2/traces/query")).json(&json!({"project_id": session, "trace_ids": &ids[i..i + 10], "min_start_time": "2000-01-01T00:00:00Z"})),
-                    _ => http.get(format!("{base}/api/v1/sessions?name=bench&limit=1")),
+                    2 => http.get(format!("{base}/api/v1/sessions?name=bench&limit=1")),
+                    _ => http.post(format!("{base}/v2/runs/query")).json(&json!({"project_ids": [session], "is_root": true,
+                        "tree_filter": format!(r#"and(eq(metadata_key, "user_id"), eq(metadata_value, "user-{i}"))"#),
+                        "min_start_time": "2000-01-01T00:00:00Z", "page_size": 100})),
                 };
                 let resp = req.header("x-api-key", &key).send().await.expect("request");
                 assert!(resp.status().is_success(), "{}", resp.status());
