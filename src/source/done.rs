@@ -21,41 +21,25 @@ pub const MAX_BYTES: usize = 3_000;
 pub type Ranges = Vec<(i64, i64)>;
 
 /// The metadata for `committed` (the next offset to read) and the offsets done past it, ascending.
-/// It reads the offsets only until the metadata is full.
 pub fn encode(committed: i64, done: impl IntoIterator<Item = i64>) -> String {
     let mut out = format!("{PREFIX}{}:", base36(committed));
-    // The first offset the ranges written do not cover: the committed offset is not done.
+    // The committed offset itself is the next to read, not done: ranges start after it.
     let mut end = committed;
-    let mut open: Option<(i64, i64)> = None;
-    for o in done.into_iter().filter(|o| *o > committed) {
-        match &mut open {
-            Some((_, hi)) if *hi + 1 == o => *hi = o,
-            Some((_, hi)) if *hi >= o => {}
-            _ => {
-                if let Some(range) = open.replace((o, o)) {
-                    if !push(&mut out, &mut end, range) {
-                        return out;
-                    }
-                }
-            }
+    let mut first = true;
+    for (lo, hi) in to_ranges(done.into_iter().filter(|o| *o > committed)) {
+        let item = format!(
+            "{}{}+{}",
+            if first { "" } else { "," },
+            base36(lo - end),
+            base36(hi - lo + 1)
+        );
+        if out.len() + item.len() > MAX_BYTES {
+            break;
         }
-    }
-    if let Some(range) = open {
-        push(&mut out, &mut end, range);
+        out.push_str(&item);
+        (end, first) = (hi + 1, false);
     }
     out
-}
-
-/// Appends `(lo, hi)` to `out`, unless it would pass [`MAX_BYTES`]; says whether it did.
-fn push(out: &mut String, end: &mut i64, (lo, hi): (i64, i64)) -> bool {
-    let comma = if out.ends_with(':') { "" } else { "," };
-    let item = format!("{comma}{}+{}", base36(lo - *end), base36(hi - lo + 1));
-    if out.len() + item.len() > MAX_BYTES {
-        return false;
-    }
-    out.push_str(&item);
-    *end = hi + 1;
-    true
 }
 
 /// The ranges `metadata` names past `committed`; none when it was written for another offset, or
@@ -92,6 +76,18 @@ fn parse(metadata: &str, committed: i64) -> Option<Ranges> {
 pub fn contains(ranges: &Ranges, offset: i64) -> bool {
     let i = ranges.partition_point(|(_, hi)| *hi < offset);
     ranges.get(i).is_some_and(|(lo, _)| *lo <= offset)
+}
+
+fn to_ranges(offsets: impl Iterator<Item = i64>) -> Ranges {
+    let mut out: Ranges = Vec::new();
+    for o in offsets {
+        match out.last_mut() {
+            Some((_, hi)) if *hi + 1 == o => *hi = o,
+            Some((_, hi)) if *hi >= o => {}
+            _ => out.push((o, o)),
+        }
+    }
+    out
 }
 
 fn base36(mut n: i64) -> String {

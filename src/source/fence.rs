@@ -106,7 +106,7 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
     }
 
     /// The offset a commit of `p` resumes at, and the offsets done past it; `None` when none is.
-    pub fn progress(&self, p: P) -> Option<(i64, &std::collections::BTreeSet<i64>)> {
+    pub fn progress(&self, p: P) -> Option<(i64, Vec<i64>)> {
         self.offsets.progress(&p)
     }
 

@@ -180,8 +180,7 @@ impl Source {
 
     fn store(&self, tp: Tp, last: Option<i64>) {
         let Some(last) = last else { return };
-        let metadata =
-            (self.fence.progress(tp)).map_or(String::new(), |(next, done)| done::encode(next, done.iter().copied()));
+        let metadata = (self.fence.progress(tp)).map_or(String::new(), |(next, done)| done::encode(next, done));
         if let Err(e) = self.input.store(self.topic(tp), tp.1, last, &metadata) {
             tracing::debug!(partition = tp.1, error = %e, "offset not stored (partition revoked?)");
         }
@@ -249,7 +248,7 @@ impl Source {
         let progress: Vec<(&str, i32, i64, String)> = (self.assigned.iter())
             .filter_map(|tp| {
                 let (next, done) = self.fence.progress(*tp)?;
-                Some((self.topic(*tp), tp.1, next, done::encode(next, done.iter().copied())))
+                Some((self.topic(*tp), tp.1, next, done::encode(next, done)))
             })
             .collect();
         if progress.is_empty() {
