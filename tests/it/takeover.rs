@@ -55,7 +55,6 @@ async fn a_replica_taking_over_does_not_redo_what_was_done_behind_a_stuck_head()
     stop.send(()).unwrap();
     intake.await.unwrap().unwrap();
     let a = events_of(&outs, "a-");
-    assert_eq!(a.len(), 20);
     assert!(
         a.values().all(|n| *n == 1),
         "each of `a`'s requests has one deletion-requested event: {a:?}"
