@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use super::done::{self, Ranges};
 use super::offsets::Offsets;
 
 /// Offsets remembered per partition from earlier generations; past it the lowest go (a record
@@ -29,9 +28,6 @@ pub struct Fence<P> {
     left: HashMap<P, BTreeMap<i64, bool>>,
     /// Per partition, offsets of the current generation whose work an earlier one is doing.
     adopted: HashMap<P, HashSet<i64>>,
-    /// Per partition, offsets of the current generation done by the replica that committed last
-    /// (its commit's metadata): completed at once when they come.
-    elsewhere: HashMap<P, Ranges>,
 }
 
 impl<P> Default for Fence<P> {
@@ -42,7 +38,6 @@ impl<P> Default for Fence<P> {
             offsets: Offsets::default(),
             left: HashMap::new(),
             adopted: HashMap::new(),
-            elsewhere: HashMap::new(),
         }
     }
 }
@@ -71,7 +66,6 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
     pub fn revoke(&mut self, p: P, dropped: &[i64]) {
         self.generations.remove(&p);
         self.adopted.remove(&p);
-        self.elsewhere.remove(&p);
         let left = self.left.entry(p).or_default();
         let pending = self.offsets.revoke(p);
         if !pending.is_empty() {
@@ -95,19 +89,6 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
         if let Some(left) = self.left.get_mut(&p) {
             left.retain(|_, done| *done);
         }
-    }
-
-    /// `p`'s committed offset came with the offsets done past it (see `done.rs`): those are not done
-    /// again in this generation.
-    pub fn done_elsewhere(&mut self, p: P, ranges: Ranges) {
-        if self.generations.contains_key(&p) && !ranges.is_empty() {
-            self.elsewhere.insert(p, ranges);
-        }
-    }
-
-    /// The offset a commit of `p` resumes at, and the offsets done past it; `None` when none is.
-    pub fn progress(&self, p: P) -> Option<(i64, Vec<i64>)> {
-        self.offsets.progress(&p)
     }
 
     /// Offsets of the current generations received and not yet stored.
@@ -142,9 +123,6 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
             Some(false) => {
                 self.adopted.entry(p).or_default().insert(offset);
                 Arrival::Adopted
-            }
-            None if self.elsewhere.get(&p).is_some_and(|r| done::contains(r, offset)) => {
-                Arrival::Done(self.offsets.complete(p, offset))
             }
             None => Arrival::New(self.generation(p)),
         }

@@ -28,8 +28,8 @@ struct Partition {
     pending: BTreeMap<i64, bool>,
     /// The first offset received since the partition was assigned.
     first: i64,
-    /// The last offset released since then, if any.
-    stored: Option<i64>,
+    /// Whether an offset was released since then.
+    stored: bool,
 }
 
 impl<P: Hash + Eq + Debug> Offsets<P> {
@@ -40,7 +40,7 @@ impl<P: Hash + Eq + Debug> Offsets<P> {
             Partition {
                 pending: BTreeMap::new(),
                 first: offset,
-                stored: None,
+                stored: false,
             }
         });
         p.pending.insert(offset, false);
@@ -59,7 +59,8 @@ impl<P: Hash + Eq + Debug> Offsets<P> {
             last = Some(*entry.key());
             entry.remove();
         }
-        if let Some(last) = last.filter(|_| p.stored.is_none()) {
+        if let Some(last) = last.filter(|_| !p.stored) {
+            p.stored = true;
             tracing::info!(
                 ?partition,
                 first_received = p.first,
@@ -67,17 +68,7 @@ impl<P: Hash + Eq + Debug> Offsets<P> {
                 "first offset stored since the assignment"
             );
         }
-        p.stored = last.or(p.stored);
         last
-    }
-
-    /// The offset a commit of `partition` resumes at, and the offsets done past it (waiting for an
-    /// earlier one); `None` when none is.
-    pub fn progress(&self, partition: &P) -> Option<(i64, Vec<i64>)> {
-        let p = self.partitions.get(partition)?;
-        let done: Vec<i64> = p.pending.iter().filter(|(_, d)| **d).map(|(o, _)| *o).collect();
-        let next = p.stored.map_or(p.first, |s| s + 1);
-        (!done.is_empty()).then_some((next, done))
     }
 
     /// Forgets partitions this consumer no longer owns: completions there store nothing. Returns
@@ -126,24 +117,6 @@ mod tests {
         o.received(1, 5);
         o.revoke(1);
         assert_eq!(o.complete(1, 5), None);
-    }
-
-    #[test]
-    fn progress_names_the_offsets_done_behind_an_unfinished_one() {
-        let mut o: Offsets = Offsets::default();
-        for off in 10..16 {
-            o.received(0, off);
-        }
-        assert_eq!(o.progress(&0), None, "nothing done");
-        o.complete(0, 12);
-        o.complete(0, 14);
-        assert_eq!(o.progress(&0), Some((10, vec![12, 14])));
-        assert_eq!(o.complete(0, 10), Some(10));
-        assert_eq!(o.progress(&0), Some((11, vec![12, 14])));
-        assert_eq!(o.complete(0, 11), Some(12));
-        assert_eq!(o.progress(&0), Some((13, vec![14])));
-        assert_eq!(o.complete(0, 13), Some(14));
-        assert_eq!(o.progress(&0), None);
     }
 
     proptest! {

@@ -23,6 +23,5 @@ mod schemas;
 mod session;
 mod stream;
 mod support;
-mod takeover;
 mod verify;
 mod world;
