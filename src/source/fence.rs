@@ -8,7 +8,7 @@
 //! since (or finished earlier but waited behind an unfinished offset) is released at once. Each of
 //! those was a second delete call and a second set of events before.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -23,11 +23,19 @@ pub struct Fence<P> {
     generations: HashMap<P, u64>,
     next: u64,
     offsets: Offsets<P>,
-    /// Per partition, offsets earlier generations left unstored: `false` while their work is in
-    /// flight, `true` once it is done.
-    left: HashMap<P, BTreeMap<i64, bool>>,
-    /// Per partition, offsets of the current generation whose work an earlier one is doing.
-    adopted: HashMap<P, HashSet<i64>>,
+    /// Per partition, offsets earlier generations left unstored.
+    left: HashMap<P, BTreeMap<i64, Left>>,
+    /// Per partition, offsets of the current generation whose work an earlier one is doing, with
+    /// that work's generation: only it completes them.
+    adopted: HashMap<P, HashMap<i64, u64>>,
+}
+
+/// An offset an earlier generation left unstored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Left {
+    /// Its work, begun in this generation, is in flight.
+    Doing(u64),
+    Done,
 }
 
 impl<P> Default for Fence<P> {
@@ -64,8 +72,8 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
     /// `p` is revoked. Work in flight goes on and is remembered, but for `dropped`: offsets whose
     /// work the caller abandoned (a record held unstarted), done again when redelivered.
     pub fn revoke(&mut self, p: P, dropped: &[i64]) {
-        self.generations.remove(&p);
-        self.adopted.remove(&p);
+        let generation = self.generations.remove(&p).unwrap_or(0);
+        let adopted = self.adopted.remove(&p).unwrap_or_default();
         let left = self.left.entry(p).or_default();
         let pending = self.offsets.revoke(p);
         if !pending.is_empty() {
@@ -73,7 +81,10 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
             tracing::info!(partition = ?p, in_flight = pending.len() - done, done_unstored = done,
                 "partition left with work unstored: another owner replays it, this one adopts it");
         }
-        left.extend(pending);
+        left.extend(pending.into_iter().map(|(offset, done)| {
+            let work = adopted.get(&offset).copied().unwrap_or(generation);
+            (offset, if done { Left::Done } else { Left::Doing(work) })
+        }));
         for offset in dropped {
             left.remove(offset);
         }
@@ -87,7 +98,7 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
     /// done here meanwhile are still released at once.
     pub fn abandon(&mut self, p: P) {
         if let Some(left) = self.left.get_mut(&p) {
-            left.retain(|_, done| *done);
+            left.retain(|_, l| *l == Left::Done);
         }
     }
 
@@ -107,7 +118,7 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
         if self.offsets.is_done(&p, offset) {
             return Arrival::Done(None);
         }
-        if self.adopted.get(&p).is_some_and(|a| a.contains(&offset)) {
+        if self.adopted.get(&p).is_some_and(|a| a.contains_key(&offset)) {
             // Read again (a gap re-read) while its adopted work is still in flight.
             return Arrival::Adopted;
         }
@@ -119,9 +130,9 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
         }
         self.offsets.received(p, offset);
         match self.left.get_mut(&p).and_then(|l| l.remove(&offset)) {
-            Some(true) => Arrival::Done(self.offsets.complete(p, offset)),
-            Some(false) => {
-                self.adopted.entry(p).or_default().insert(offset);
+            Some(Left::Done) => Arrival::Done(self.offsets.complete(p, offset)),
+            Some(Left::Doing(work)) => {
+                self.adopted.entry(p).or_default().insert(offset, work);
                 Arrival::Adopted
             }
             None => Arrival::New(self.generation(p)),
@@ -130,13 +141,23 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
 
     /// The work of `offset` of `p`, begun in `generation`, is done. Returns the offset to store
     /// when the contiguous prefix of the current generation moved.
+    ///
+    /// Only the work the fence is waiting for counts. Work of a generation abandoned since (a
+    /// verifier's check cancelled when its partition went elsewhere reports too, having published
+    /// nothing) must not complete the same offset adopted from later work, or marked done while
+    /// that work is still in flight: the offset would be stored with nothing published for it.
     pub fn complete(&mut self, p: P, offset: i64, generation: u64) -> Option<i64> {
-        let adopted = self.adopted.get_mut(&p).is_some_and(|a| a.remove(&offset));
+        let adopted = self.adopted.get_mut(&p).is_some_and(|a| {
+            let ours = a.get(&offset) == Some(&generation);
+            ours && a.remove(&offset).is_some()
+        });
         if adopted || self.generations.get(&p) == Some(&generation) {
             return self.offsets.complete(p, offset);
         }
-        if let Some(done) = self.left.get_mut(&p).and_then(|l| l.get_mut(&offset)) {
-            *done = true;
+        if let Some(l) = self.left.get_mut(&p).and_then(|l| l.get_mut(&offset)) {
+            if *l == Left::Doing(generation) {
+                *l = Left::Done;
+            }
         }
         None
     }

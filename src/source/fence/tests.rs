@@ -89,6 +89,27 @@ fn dropped_work_is_done_again_and_a_moved_on_partition_forgets() {
     assert!(f.left[&0].is_empty());
 }
 
+#[test]
+fn work_abandoned_earlier_vouches_for_nothing_later_work_does() {
+    // A verifier's check of 10, cancelled when the partition went elsewhere, still reports (having
+    // published nothing). Meanwhile the partition came back and 10 is being checked again.
+    let mut f: Fence<i32> = Fence::default();
+    f.assign(0);
+    let g1 = f.generation(0);
+    assert_eq!(f.arrive(0, 10), Arrival::New(g1));
+    f.revoke(0, &[]);
+    f.abandon(0);
+    f.assign(0);
+    let g2 = f.generation(0);
+    assert_eq!(f.arrive(0, 10), Arrival::New(g2), "abandoned: done again");
+    f.revoke(0, &[]);
+    assert_eq!(f.complete(0, 10, g1), None);
+    f.assign(0);
+    assert_eq!(f.arrive(0, 10), Arrival::Adopted, "g2's work is still in flight");
+    assert_eq!(f.complete(0, 10, g1), None, "the cancelled work of g1 stores nothing");
+    assert_eq!(f.complete(0, 10, g2), Some(10), "g2's work does");
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     Deliver,
@@ -97,6 +118,10 @@ enum Step {
     /// Finish the work in flight at this index (mod their count).
     Finish(usize),
     Rebalance,
+    /// The partition goes to another replica and comes back: work in flight is cancelled.
+    Away,
+    /// Cancelled work at this index (mod their count) reports, having done nothing.
+    Late(usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -105,12 +130,15 @@ fn step() -> impl Strategy<Value = Step> {
         2 => any::<usize>().prop_map(Step::Start),
         4 => any::<usize>().prop_map(Step::Finish),
         1 => Just(Step::Rebalance),
+        1 => Just(Step::Away),
+        2 => any::<usize>().prop_map(Step::Late),
     ]
 }
 
 /// A consumer of one partition of `n` records that reads from the last stored offset after each
 /// rebalance; a third of the records wait parked before their work starts (as the verifier's
-/// heads do) and are dropped on revocation.
+/// heads do) and are dropped on revocation. Work cancelled when the partition went elsewhere
+/// still reports, having done nothing (as the verifier's checks do).
 struct Model {
     f: Fence<i32>,
     n: i64,
@@ -118,6 +146,7 @@ struct Model {
     stored: Option<i64>,
     parked: Vec<(i64, u64)>,
     running: Vec<(i64, u64)>,
+    cancelled: Vec<(i64, u64)>,
     done: Vec<bool>,
 }
 
@@ -159,11 +188,20 @@ impl Model {
                 let s = self.f.complete(0, o, g);
                 self.store(s)?;
             }
-            Step::Rebalance => {
+            Step::Rebalance | Step::Away => {
                 let dropped: Vec<i64> = self.parked.drain(..).map(|(o, _)| o).collect();
                 self.f.revoke(0, &dropped);
+                if matches!(s, Step::Away) {
+                    self.f.abandon(0);
+                    self.cancelled.append(&mut self.running);
+                }
                 self.f.assign(0);
                 self.next = self.stored.map_or(0, |s| s + 1);
+            }
+            Step::Late(i) if !self.cancelled.is_empty() => {
+                let (o, g) = self.cancelled.remove(i % self.cancelled.len());
+                let s = self.f.complete(0, o, g);
+                self.store(s)?;
             }
             _ => {}
         }
@@ -177,7 +215,7 @@ proptest! {
     #[test]
     fn never_stores_past_undone_work_and_always_finishes(steps in proptest::collection::vec(step(), 0..200)) {
         let n = 30;
-        let mut m = Model { f: Fence::default(), n, next: 0, stored: None, parked: vec![], running: vec![], done: vec![false; n as usize] };
+        let mut m = Model { f: Fence::default(), n, next: 0, stored: None, parked: vec![], running: vec![], cancelled: vec![], done: vec![false; n as usize] };
         m.f.assign(0);
         for s in steps {
             m.step(s)?;
