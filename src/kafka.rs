@@ -74,6 +74,9 @@ pub async fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> 
 pub enum Assignment {
     Assigned(Vec<(String, i32)>),
     Revoked(Vec<(String, i32)>),
+    /// Partitions just assigned, with their committed offset and its metadata (as read from the
+    /// group right after the assignment; those it could not read are missing).
+    Committed(Vec<(String, i32, i64, String)>),
 }
 
 /// A consumer context that reports rebalances on a channel. It turns the partition lists into plain
@@ -222,6 +225,31 @@ impl rdkafka::consumer::ConsumerContext for RebalanceReporter {
             self.share(&owned);
             drop(owned);
             let _ = self.tx.send(Assignment::Assigned(parts));
+            let committed = committed(consumer, tpl);
+            if !committed.is_empty() {
+                let _ = self.tx.send(Assignment::Committed(committed));
+            }
+        }
+    }
+}
+
+/// The offsets the group committed for `tpl`, with their metadata; none when the group cannot tell
+/// (the partitions are then read from the committed offset and everything after it is done again).
+fn committed<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    tpl: &rdkafka::TopicPartitionList,
+) -> Vec<(String, i32, i64, String)> {
+    use rdkafka::consumer::Consumer as _;
+    match consumer.committed_offsets(tpl.clone(), Duration::from_secs(5)) {
+        Ok(list) => (list.elements().iter())
+            .filter_map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => Some((e.topic().to_owned(), e.partition(), o, e.metadata().to_owned())),
+                _ => None,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "committed offsets not read: work done past them is done again");
+            Vec::new()
         }
     }
 }

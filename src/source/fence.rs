@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::hash::Hash;
 
+use super::done::{self, Ranges};
 use super::offsets::Offsets;
 
 /// Offsets remembered per partition from earlier generations; past it the lowest go (a record
@@ -28,6 +29,9 @@ pub struct Fence<P> {
     /// Per partition, offsets of the current generation whose work an earlier one is doing, with
     /// that work's generation: only it completes them.
     adopted: HashMap<P, HashMap<i64, u64>>,
+    /// Per partition, offsets of the current generation done by the replica that committed last
+    /// (its commit's metadata): completed at once when they come.
+    elsewhere: HashMap<P, Ranges>,
 }
 
 /// An offset an earlier generation left unstored.
@@ -46,6 +50,7 @@ impl<P> Default for Fence<P> {
             offsets: Offsets::default(),
             left: HashMap::new(),
             adopted: HashMap::new(),
+            elsewhere: HashMap::new(),
         }
     }
 }
@@ -74,6 +79,7 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
     pub fn revoke(&mut self, p: P, dropped: &[i64]) {
         let generation = self.generations.remove(&p).unwrap_or(0);
         let adopted = self.adopted.remove(&p).unwrap_or_default();
+        self.elsewhere.remove(&p);
         let left = self.left.entry(p).or_default();
         let pending = self.offsets.revoke(p);
         if !pending.is_empty() {
@@ -100,6 +106,19 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
         if let Some(left) = self.left.get_mut(&p) {
             left.retain(|_, l| *l == Left::Done);
         }
+    }
+
+    /// `p`'s committed offset came with the offsets done past it (see `done.rs`): those are not done
+    /// again in this generation.
+    pub fn done_elsewhere(&mut self, p: P, ranges: Ranges) {
+        if self.generations.contains_key(&p) && !ranges.is_empty() {
+            self.elsewhere.insert(p, ranges);
+        }
+    }
+
+    /// The offset a commit of `p` resumes at, and the offsets done past it; `None` when none is.
+    pub fn progress(&self, p: P) -> Option<(i64, &std::collections::BTreeSet<i64>)> {
+        self.offsets.progress(&p)
     }
 
     /// Offsets of the current generations received and not yet stored.
@@ -134,6 +153,9 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
             Some(Left::Doing(work)) => {
                 self.adopted.entry(p).or_default().insert(offset, work);
                 Arrival::Adopted
+            }
+            None if self.elsewhere.get(&p).is_some_and(|r| done::contains(r, offset)) => {
+                Arrival::Done(self.offsets.complete(p, offset))
             }
             None => Arrival::New(self.generation(p)),
         }

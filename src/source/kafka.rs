@@ -18,8 +18,14 @@ use crate::metrics::Metrics;
 use crate::share::Role;
 
 impl<X: ConsumerContext + 'static> Input for StreamConsumer<X> {
-    fn store(&self, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()> {
-        Ok(self.store_offset(topic, partition, offset)?)
+    fn store(&self, topic: &str, partition: i32, offset: i64, metadata: &str) -> anyhow::Result<()> {
+        // A list stores the offset to resume at (the single-offset call adds the 1 itself).
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset + 1))?;
+        if let Some(mut e) = tpl.find_partition(topic, partition) {
+            e.set_metadata(metadata);
+        }
+        Ok(self.store_offsets(&tpl)?)
     }
 
     fn seek(&self, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()> {
@@ -46,6 +52,17 @@ impl<X: ConsumerContext + 'static> Input for StreamConsumer<X> {
 
     fn commit(&self) -> anyhow::Result<()> {
         Ok(self.commit_consumer_state(CommitMode::Sync)?)
+    }
+
+    fn commit_progress(&self, progress: &[(&str, i32, i64, String)]) -> anyhow::Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition, offset, metadata) in progress {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+            if let Some(mut e) = tpl.find_partition(topic, *partition) {
+                e.set_metadata(metadata.as_str());
+            }
+        }
+        Ok(Consumer::commit(self, &tpl, CommitMode::Async)?)
     }
 }
 

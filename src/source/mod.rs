@@ -13,6 +13,7 @@ use std::sync::Arc;
 use rdkafka::message::{Message, OwnedMessage};
 
 mod aside;
+mod done;
 mod fence;
 mod gaps;
 mod kafka;
@@ -44,13 +45,17 @@ pub struct Ticket {
 
 /// What the source asks of a consumer (rdkafka's, or a fake in the tests).
 pub trait Input: Send + Sync + 'static {
-    /// Stores `offset` as the last done of the partition (the next commit resumes after it).
-    fn store(&self, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()>;
+    /// Stores `offset` as the last done of the partition (the next commit resumes after it), with
+    /// the metadata that commit carries (the offsets done past it, see `done.rs`).
+    fn store(&self, topic: &str, partition: i32, offset: i64, metadata: &str) -> anyhow::Result<()>;
     /// Reads the partition again from `offset`.
     fn seek(&self, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()>;
     fn pause(&self, partitions: &[(&str, i32)], pause: bool) -> anyhow::Result<()>;
     /// Commits what is stored, before the consumer goes.
     fn commit(&self) -> anyhow::Result<()>;
+    /// Commits, per (topic, partition), the offset to resume at with the metadata naming the
+    /// offsets done past it (asynchronously: a commit lost is made again a second later).
+    fn commit_progress(&self, progress: &[(&str, i32, i64, String)]) -> anyhow::Result<()>;
 }
 
 /// A consumer the loop receives records from.
@@ -175,7 +180,9 @@ impl Source {
 
     fn store(&self, tp: Tp, last: Option<i64>) {
         let Some(last) = last else { return };
-        if let Err(e) = self.input.store(self.topic(tp), tp.1, last) {
+        let metadata =
+            (self.fence.progress(tp)).map_or(String::new(), |(next, done)| done::encode(next, done.iter().copied()));
+        if let Err(e) = self.input.store(self.topic(tp), tp.1, last, &metadata) {
             tracing::debug!(partition = tp.1, error = %e, "offset not stored (partition revoked?)");
         }
     }
@@ -232,6 +239,24 @@ impl Source {
                 // Sought again in a while (`Aside::due`); a revocation gives the offsets back.
                 tracing::warn!(partition = tp.1, from, error = %e, "cannot read records set aside again yet");
             }
+        }
+    }
+
+    /// Commits each assigned partition's offsets done past its committed one (see `done.rs`), so
+    /// that a replica taking it over does not do them again. Runs every second: librdkafka's own
+    /// commits carry the metadata stored with the offset, and are made only when the offset moves.
+    pub fn commit_progress(&self) {
+        let progress: Vec<(&str, i32, i64, String)> = (self.assigned.iter())
+            .filter_map(|tp| {
+                let (next, done) = self.fence.progress(*tp)?;
+                Some((self.topic(*tp), tp.1, next, done::encode(next, done.iter().copied())))
+            })
+            .collect();
+        if progress.is_empty() {
+            return;
+        }
+        if let Err(e) = self.input.commit_progress(&progress) {
+            tracing::debug!(error = %e, "offsets done past the committed ones not committed; again in a second");
         }
     }
 

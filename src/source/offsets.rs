@@ -3,7 +3,7 @@
 //! The first record and the first stored offset of each assignment are logged: together with the
 //! committed offsets they show where a replica started and how far it vouched for.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -26,10 +26,13 @@ impl<P> Default for Offsets<P> {
 struct Partition {
     /// Offsets received and not yet released, with whether each is done.
     pending: BTreeMap<i64, bool>,
+    /// Those of them done (waiting for an earlier one): what a commit's metadata names, read on
+    /// every store, so kept apart from the many in flight.
+    done: BTreeSet<i64>,
     /// The first offset received since the partition was assigned.
     first: i64,
-    /// Whether an offset was released since then.
-    stored: bool,
+    /// The last offset released since then, if any.
+    stored: Option<i64>,
 }
 
 impl<P: Hash + Eq + Debug> Offsets<P> {
@@ -39,8 +42,9 @@ impl<P: Hash + Eq + Debug> Offsets<P> {
             tracing::info!(?partition, offset, "first record since the assignment");
             Partition {
                 pending: BTreeMap::new(),
+                done: BTreeSet::new(),
                 first: offset,
-                stored: false,
+                stored: None,
             }
         });
         p.pending.insert(offset, false);
@@ -51,16 +55,17 @@ impl<P: Hash + Eq + Debug> Offsets<P> {
     pub fn complete(&mut self, partition: P, offset: i64) -> Option<i64> {
         let p = self.partitions.get_mut(&partition)?;
         *p.pending.get_mut(&offset)? = true;
+        p.done.insert(offset);
         let mut last = None;
         while let Some(entry) = p.pending.first_entry() {
             if !*entry.get() {
                 break;
             }
             last = Some(*entry.key());
+            p.done.remove(entry.key());
             entry.remove();
         }
-        if let Some(last) = last.filter(|_| !p.stored) {
-            p.stored = true;
+        if let Some(last) = last.filter(|_| p.stored.is_none()) {
             tracing::info!(
                 ?partition,
                 first_received = p.first,
@@ -68,7 +73,16 @@ impl<P: Hash + Eq + Debug> Offsets<P> {
                 "first offset stored since the assignment"
             );
         }
+        p.stored = last.or(p.stored);
         last
+    }
+
+    /// The offset a commit of `partition` resumes at, and the offsets done past it (waiting for an
+    /// earlier one); `None` when none is.
+    pub fn progress(&self, partition: &P) -> Option<(i64, &BTreeSet<i64>)> {
+        let p = self.partitions.get(partition)?;
+        let next = p.stored.map_or(p.first, |s| s + 1);
+        (!p.done.is_empty()).then_some((next, &p.done))
     }
 
     /// Forgets partitions this consumer no longer owns: completions there store nothing. Returns
@@ -117,6 +131,24 @@ mod tests {
         o.received(1, 5);
         o.revoke(1);
         assert_eq!(o.complete(1, 5), None);
+    }
+
+    #[test]
+    fn progress_names_the_offsets_done_behind_an_unfinished_one() {
+        let mut o: Offsets = Offsets::default();
+        for off in 10..16 {
+            o.received(0, off);
+        }
+        assert_eq!(o.progress(&0), None, "nothing done");
+        o.complete(0, 12);
+        o.complete(0, 14);
+        assert_eq!(o.progress(&0), Some((10, &BTreeSet::from([12, 14]))));
+        assert_eq!(o.complete(0, 10), Some(10));
+        assert_eq!(o.progress(&0), Some((11, &BTreeSet::from([12, 14]))));
+        assert_eq!(o.complete(0, 11), Some(12));
+        assert_eq!(o.progress(&0), Some((13, &BTreeSet::from([14]))));
+        assert_eq!(o.complete(0, 13), Some(14));
+        assert_eq!(o.progress(&0), None);
     }
 
     proptest! {

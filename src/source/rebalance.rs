@@ -36,6 +36,22 @@ impl Source {
                 }
                 work.revoked(self);
             }
+            Assignment::Committed(committed) => {
+                for (topic, partition, offset, metadata) in committed {
+                    let Some(tp) = self.tp(&topic, partition) else { continue };
+                    let ranges = super::done::decode(&metadata, offset);
+                    if !ranges.is_empty() {
+                        tracing::info!(
+                            role = W::ROLE,
+                            partition,
+                            committed = offset,
+                            ranges = ranges.len(),
+                            "offsets done past the committed one by the last owner: not done again"
+                        );
+                    }
+                    self.fence.done_elsewhere(tp, ranges);
+                }
+            }
         }
     }
 

@@ -37,6 +37,8 @@ pub async fn run<C: Receive, W: Work>(parts: Parts<C, W>, shutdown: impl Future<
     let mut src = Source::new(consumer.clone(), topics);
     tokio::pin!(shutdown);
     let mut grace: Option<Instant> = None;
+    let mut progress = tokio::time::interval(Duration::from_secs(1));
+    progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
         if grace.is_some() && work.in_flight() == 0 {
             break Ok(());
@@ -59,6 +61,7 @@ pub async fn run<C: Receive, W: Work>(parts: Parts<C, W>, shutdown: impl Future<
                 break Err(e);
             },
             _ = crate::until::sleep_until(deadline) => work.timer(&mut src),
+            _ = progress.tick() => src.commit_progress(),
             m = consumer.recv(), if grace.is_none() => match m {
                 Ok(m) => {
                     // A record comes after the rebalances reported before it.
@@ -77,6 +80,8 @@ pub async fn run<C: Receive, W: Work>(parts: Parts<C, W>, shutdown: impl Future<
     if let Err(e) = consumer.commit() {
         tracing::debug!(role = W::ROLE, error = %e, "final commit (nothing stored since the last one?)");
     }
+    // Offsets done since the last store, past an unfinished one (librdkafka's close waits for it).
+    src.commit_progress();
     work.closed();
     drop(src);
     tokio::task::spawn_blocking(move || drop(consumer)).await.ok();

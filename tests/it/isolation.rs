@@ -102,7 +102,12 @@ async fn a_refused_workspace_past_its_share_of_the_bound_is_set_aside_not_paused
 /// Workspace `b` with `projects`, and a config (the intake's settings plus `intake`) holding a key
 /// for `b` that LangSmith does not know yet, `main` the default. Returns `b`, the key (`bind_key`
 /// makes LangSmith accept it) and the config.
-fn with_refused_b(world: &World, sim: &Simulator, projects: &[String], intake: &str) -> (Uuid, String, Config) {
+pub(crate) fn with_refused_b(
+    world: &World,
+    sim: &Simulator,
+    projects: &[String],
+    intake: &str,
+) -> (Uuid, String, Config) {
     let (b, _) = sim.workspace();
     for name in projects {
         let new = serde_json::from_value(json!({"name": name})).unwrap();
@@ -122,7 +127,7 @@ fn with_refused_b(world: &World, sim: &Simulator, projects: &[String], intake: &
 }
 
 /// Binds `key` to workspace `b` in the simulator: LangSmith accepts it again.
-fn bind_key(world: &World, b: Uuid, key: String) {
+pub(crate) fn bind_key(world: &World, b: Uuid, key: String) {
     let bind = json!({"id": b, "api_keys": [key]});
     world
         .sim

@@ -23,5 +23,6 @@ mod schemas;
 mod session;
 mod stream;
 mod support;
+mod takeover;
 mod verify;
 mod world;

@@ -319,6 +319,13 @@ api_key_file = "{key}"
 
     /// The committed offsets of the intake group on the requests topic, per partition.
     pub async fn committed(&self, partitions: i32) -> BTreeMap<i32, i64> {
+        let with = self.committed_with_metadata(partitions).await;
+        with.into_iter().map(|(p, (o, _))| (p, o)).collect()
+    }
+
+    /// The committed offsets of the intake group on the requests topic, per partition, with the
+    /// metadata committed with each.
+    pub async fn committed_with_metadata(&self, partitions: i32) -> BTreeMap<i32, (i64, String)> {
         let consumer: StreamConsumer = client_config(&self.bootstrap)
             .set("group.id", format!("{}.intake", self.prefix))
             .create()
@@ -334,13 +341,11 @@ api_key_file = "{key}"
             .elements()
             .iter()
             .map(|e| {
-                (
-                    e.partition(),
-                    match e.offset() {
-                        Offset::Offset(o) => o,
-                        _ => 0,
-                    },
-                )
+                let offset = match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => 0,
+                };
+                (e.partition(), (offset, e.metadata().to_owned()))
             })
             .collect();
         drop(committed);

@@ -20,6 +20,8 @@ enum Call {
     Seek(i32, i64),
     Pause(Vec<i32>, bool),
     Commit,
+    /// A commit of the offsets done past the committed one: partition, offset, metadata.
+    Progress(i32, i64, String),
 }
 
 /// A consumer that records what it is asked and delivers what the test sends it.
@@ -49,7 +51,7 @@ impl Fake {
 }
 
 impl Input for Fake {
-    fn store(&self, _: &str, partition: i32, offset: i64) -> anyhow::Result<()> {
+    fn store(&self, _: &str, partition: i32, offset: i64, _: &str) -> anyhow::Result<()> {
         self.note(Call::Store(partition, offset));
         Ok(())
     }
@@ -68,6 +70,13 @@ impl Input for Fake {
 
     fn commit(&self) -> anyhow::Result<()> {
         self.note(Call::Commit);
+        Ok(())
+    }
+
+    fn commit_progress(&self, progress: &[(&str, i32, i64, String)]) -> anyhow::Result<()> {
+        for (_, partition, offset, metadata) in progress {
+            self.note(Call::Progress(*partition, *offset, metadata.clone()));
+        }
         Ok(())
     }
 }
@@ -360,3 +369,4 @@ fn a_new_assignment_starts_paused_while_the_role_is_full_and_flowing_otherwise()
 }
 
 mod looping;
+mod progress;

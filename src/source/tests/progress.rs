@@ -1,0 +1,67 @@
+//! Offsets done past the committed one, committed as metadata and honoured by the next owner.
+
+use super::{assigned, deliver, done, revoked, source, Call, Jobs, IN};
+use crate::kafka::Assignment;
+use crate::source::done::encode;
+
+fn committed(partition: i32, offset: i64, metadata: &str) -> Assignment {
+    Assignment::Committed(vec![(IN.to_owned(), partition, offset, metadata.to_owned())])
+}
+
+#[test]
+fn offsets_done_behind_an_unfinished_one_are_committed_with_the_offset_before_it() {
+    let mut jobs = Jobs::default();
+    let (mut src, fake) = source(&mut jobs, &[0]);
+    let t = deliver(&mut src, &mut jobs, 0, &[0, 1, 2, 3, 4]);
+    src.commit_progress();
+    assert_eq!(fake.take(), [], "nothing done: nothing to commit");
+    for i in [1, 3, 4] {
+        done(&mut src, &mut jobs, t[i]);
+    }
+    src.commit_progress();
+    assert_eq!(fake.take(), [Call::Progress(0, 0, encode(0, [1, 3, 4]))]);
+    done(&mut src, &mut jobs, t[0]);
+    src.commit_progress();
+    assert_eq!(
+        fake.take(),
+        [Call::Store(0, 1), Call::Progress(0, 2, encode(2, [3, 4]))]
+    );
+}
+
+#[test]
+fn the_next_owner_completes_what_the_metadata_names_without_doing_it_again() {
+    let mut jobs = Jobs::default();
+    let (mut src, fake) = source(&mut jobs, &[0]);
+    src.rebalance(&mut jobs, committed(0, 10, &encode(10, [11, 12, 14])));
+    let started = deliver(&mut src, &mut jobs, 0, &[10, 11, 12, 13, 14, 15]);
+    assert_eq!(
+        jobs.started,
+        [(0, 10), (0, 13), (0, 15)],
+        "11, 12 and 14 were done by the last owner"
+    );
+    assert_eq!(fake.take(), []);
+    done(&mut src, &mut jobs, started[0]);
+    assert_eq!(
+        fake.take(),
+        [Call::Store(0, 12)],
+        "10 done: the prefix runs through 11 and 12"
+    );
+    done(&mut src, &mut jobs, started[1]);
+    done(&mut src, &mut jobs, started[2]);
+    assert_eq!(fake.take(), [Call::Store(0, 14), Call::Store(0, 15)]);
+}
+
+#[test]
+fn metadata_of_another_offset_or_an_earlier_assignment_is_not_believed() {
+    let mut jobs = Jobs::default();
+    let (mut src, _) = source(&mut jobs, &[0, 1]);
+    // Written for offset 9, committed with 10: not believed.
+    src.rebalance(&mut jobs, committed(0, 10, &encode(9, [11])));
+    // Read for an assignment that is over: forgotten with it.
+    src.rebalance(&mut jobs, committed(1, 0, &encode(0, [1])));
+    src.rebalance(&mut jobs, revoked(&[1]));
+    src.rebalance(&mut jobs, assigned(&[1]));
+    deliver(&mut src, &mut jobs, 0, &[10, 11]);
+    deliver(&mut src, &mut jobs, 1, &[0, 1]);
+    assert_eq!(jobs.started, [(0, 10), (0, 11), (1, 0), (1, 1)]);
+}
