@@ -1,6 +1,6 @@
 //! `erasure-worker demo`: the main job on embedded defaults, against a broker and the LangSmith
 //! simulator (`scripts/demo` starts both on loopback). It gives itself a simulator workspace with two
-//! projects and traces, publishes sample requests (explicit, by project name, by metadata, one with a
+//! projects and traces and a dataset example of the person, publishes sample requests (explicit, by project name, by metadata, one with a
 //! trace the simulator never deletes, one invalid), runs both roles in this process with a fast
 //! window, and prints each request's audit trail as it happens, then a summary.
 
@@ -15,14 +15,16 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use erasure_worker::config::Config;
-use erasure_worker::{api, intake, kafka, metrics, topics, verify};
+use erasure_worker::{api, event, intake, kafka, metrics, topics, verify};
 
 const PERSON: &str = "user-4711";
 
-/// A request's trail: the ids it named, those verified and failed, and whether it was dead-lettered.
+/// A request's trail: the trace ids it named and the dataset examples it reaches, those verified
+/// (examples: erased) and failed, and whether it was dead-lettered.
 #[derive(Default)]
 struct Trail {
     ids: BTreeSet<String>,
+    examples: BTreeSet<String>,
     verified: BTreeSet<String>,
     failed: BTreeSet<String>,
     dlq: bool,
@@ -30,12 +32,8 @@ struct Trail {
 
 impl Trail {
     fn done(&self) -> bool {
-        self.dlq
-            || (!self.ids.is_empty()
-                && self
-                    .ids
-                    .iter()
-                    .all(|i| self.verified.contains(i) || self.failed.contains(i)))
+        let ended = |i: &String| self.verified.contains(i) || self.failed.contains(i);
+        self.dlq || (!self.ids.is_empty() && self.ids.iter().chain(&self.examples).all(ended))
     }
 }
 
@@ -48,6 +46,8 @@ struct Sample {
     by_name: Vec<String>,
     selected: Vec<String>,
     stuck: Vec<String>,
+    /// A dataset example of the person the metadata request names.
+    examples: Vec<String>,
 }
 
 pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
@@ -73,6 +73,7 @@ pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
     for ((id, _), ids) in requests.iter().zip(named) {
         trails.entry((*id).to_owned()).or_default().ids = ids.iter().cloned().collect();
     }
+    trails.entry("gdpr-metadata".into()).or_default().examples = sample.examples.iter().cloned().collect();
     trails.entry("gdpr-invalid".into()).or_default();
 
     let metrics = std::sync::Arc::new(metrics::Metrics::new());
@@ -97,8 +98,8 @@ pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
     summary(&trails, started)
 }
 
-/// A simulator workspace with two projects and their traces; one trace the deletion job never
-/// deletes; the deletion job every 2 s.
+/// A simulator workspace with two projects and their traces, and a dataset example of the person
+/// (in two versions); one trace the deletion job never deletes; the deletion job every 2 s.
 async fn sample(langsmith_url: &str) -> anyhow::Result<Sample> {
     let http = reqwest::Client::new();
     let sim = |path: &str| format!("{langsmith_url}/_sim/{path}");
@@ -111,9 +112,14 @@ async fn sample(langsmith_url: &str) -> anyhow::Result<Sample> {
     let loaded = post(
         &http,
         &sim(&format!("workspaces/{ws}/load")),
-        json!({"sessions": [{"name": "support-bot"}, {"name": "checkout-agent"}]}),
+        json!({"sessions": [{"name": "support-bot"}, {"name": "checkout-agent"}],
+               "examples": [{"dataset_id": Uuid::new_v4(), "inputs": {"question": "Where is my order?"},
+                             "outputs": {"answer": "On its way."}, "metadata": {"user_id": format!("{PERSON}0")},
+                             "history": [{"at": "2026-01-01T00:00:00Z", "inputs": {"question": "Where?"},
+                                          "outputs": null, "metadata": {"user_id": format!("{PERSON}0")}}]}]}),
     )
     .await?;
+    let examples = strings(&loaded["examples"]);
     let (support, checkout) = (loaded["sessions"][0].clone(), loaded["sessions"][1].clone());
     let gen_url = sim(&format!("workspaces/{ws}/generate"));
     let generate = |session: &Value, traces: u32, metadata: Value| {
@@ -136,6 +142,7 @@ async fn sample(langsmith_url: &str) -> anyhow::Result<Sample> {
         by_name,
         selected,
         stuck,
+        examples,
     })
 }
 
@@ -196,6 +203,7 @@ async fn follow(bootstrap: &str, trails: &mut BTreeMap<String, Trail>, started: 
         topics::RECHECK,
         topics::DELETION_VERIFIED,
         topics::DELETION_FAILED,
+        topics::EXAMPLES,
         topics::DLQ,
     ])?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -262,6 +270,23 @@ impl Trail {
                 self.verified.extend(ids.iter().cloned());
                 format!("verified gone: {} traces (attempt {})", ids.len(), d["attempts"])
             }
+            topics::EXAMPLES if event["type"] == event::EXAMPLES_ERASED_TYPE => {
+                let examples = strings(&d["example_ids"]);
+                self.verified.extend(examples.iter().cloned());
+                format!(
+                    "dataset examples erased: {} (hard-deleted, every version; read back empty)",
+                    examples.len()
+                )
+            }
+            topics::EXAMPLES => {
+                let examples = strings(&d["example_ids"]);
+                self.failed.extend(examples.iter().cloned());
+                format!(
+                    "FAILED: {} dataset examples, {}",
+                    examples.len(),
+                    d["reason"].as_str().unwrap_or("?")
+                )
+            }
             _ => {
                 self.failed.extend(ids.iter().cloned());
                 let (reason, detail) = (d["reason"].as_str().unwrap_or("?"), d["detail"].as_str().unwrap_or(""));
@@ -277,12 +302,18 @@ fn summary(trails: &BTreeMap<String, Trail>, started: Instant) -> anyhow::Result
         let state = if t.dlq {
             "invalid: in erasure.requests.dlq".to_owned()
         } else {
-            format!(
+            let ended = |s: &BTreeSet<String>, of: &BTreeSet<String>| s.intersection(of).count();
+            let mut state = format!(
                 "{} verified, {} failed of {} traces",
-                t.verified.len(),
-                t.failed.len(),
+                ended(&t.verified, &t.ids),
+                ended(&t.failed, &t.ids),
                 t.ids.len()
-            )
+            );
+            if !t.examples.is_empty() {
+                let erased = ended(&t.verified, &t.examples);
+                state.push_str(&format!("; {erased} of {} dataset examples erased", t.examples.len()));
+            }
+            state
         };
         println!("  {id:<14} {state}");
     }

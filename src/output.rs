@@ -2,7 +2,9 @@
 //! dead-lettered record.
 
 use crate::config::Config;
-use crate::event::{self, DeletionFailed, DeletionRequested, DeletionVerified, Incoming, Rejection};
+use crate::event::{
+    self, DeletionFailed, DeletionRequested, DeletionVerified, ExamplesErased, ExamplesFailed, Incoming, Rejection,
+};
 use crate::ids::event_id;
 use crate::publish::{PublishError, Publisher, Record};
 
@@ -15,6 +17,9 @@ pub enum Output {
     Recheck(DeletionRequested),
     Verified(DeletionVerified),
     Failed(DeletionFailed),
+    /// Dataset examples erased (intake): to `examples`.
+    ExamplesErased(ExamplesErased),
+    ExamplesFailed(ExamplesFailed),
 }
 
 /// An output event ready to publish.
@@ -70,6 +75,17 @@ pub fn encode(cfg: &Config, output: &Output) -> Encoded {
             let id = event_id(&e.request_id, e.session_id, e.part, &kind, e.attempts, &e.trace_ids);
             let p = event::encode(event::DELETION_FAILED_TYPE, &id, source, &e.request_id, e.failed_at, e);
             (&cfg.topics.deletion_failed, id, &e.request_id, p)
+        }
+        Output::ExamplesErased(e) => {
+            let id = event_id(&e.request_id, None, e.part, "examples-erased", 0, &e.example_ids);
+            let p = event::encode(event::EXAMPLES_ERASED_TYPE, &id, source, &e.request_id, e.erased_at, e);
+            (&cfg.topics.examples, id, &e.request_id, p)
+        }
+        Output::ExamplesFailed(e) => {
+            let kind = format!("examples-failed:{:?}", e.reason);
+            let id = event_id(&e.request_id, None, e.part, &kind, 0, &e.example_ids);
+            let p = event::encode(event::EXAMPLES_FAILED_TYPE, &id, source, &e.request_id, e.failed_at, e);
+            (&cfg.topics.examples, id, &e.request_id, p)
         }
     };
     Encoded {

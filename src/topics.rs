@@ -12,13 +12,16 @@ pub const RECHECK: &str = "erasure.recheck";
 pub const DELETION_VERIFIED: &str = "erasure.deletion-verified";
 /// Ids that could not be erased, with the reason.
 pub const DELETION_FAILED: &str = "erasure.deletion-failed";
+/// Dataset examples erased (hard-deleted and read back), or that could not be.
+pub const EXAMPLES: &str = "erasure.examples";
 
 /// Every topic the worker needs, in the order a deployment creates them.
-pub const ALL: [&str; 6] = [
+pub const ALL: [&str; 7] = [
     REQUESTS,
     DLQ,
     DELETION_REQUESTED,
     RECHECK,
     DELETION_VERIFIED,
     DELETION_FAILED,
+    EXAMPLES,
 ];

@@ -41,6 +41,18 @@ pub fn metadata_all<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
     }
 }
 
+/// Dataset examples whose metadata holds every pair: `has(metadata, '<JSON object>')`, the form
+/// LangSmith documents for examples, the object passed as one string value.
+pub fn metadata_holds<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let object: serde_json::Map<String, serde_json::Value> = (pairs.into_iter())
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+        .collect();
+    format!(
+        "has(metadata, {})",
+        quote(&serde_json::Value::Object(object).to_string())
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +91,17 @@ mod tests {
             metadata_all([("user_id", "u\"1")]),
             r#"and(eq(metadata_key, "user_id"), eq(metadata_value, "u\"1"))"#
         );
+    }
+
+    #[test]
+    fn an_examples_filter_carries_the_pairs_as_one_json_string() {
+        for hostile in HOSTILE {
+            let built = metadata_holds([("user_id", hostile), ("k", "v")]);
+            let expr = langsmith_sim::filter::parse(&built).expect("parses");
+            let json = serde_json::json!({"k": "v", "user_id": hostile}).to_string();
+            let want = langsmith_sim::filter::Lit::Str(json);
+            assert!(format!("{expr:?}").contains(&format!("{want:?}")), "{expr:?}");
+        }
     }
 
     #[test]

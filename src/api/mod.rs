@@ -7,6 +7,7 @@ mod audit;
 mod bisect;
 mod check;
 mod discover;
+mod examples;
 pub mod filter;
 mod gate;
 mod owners;
@@ -30,6 +31,7 @@ use crate::event::FailReason;
 use crate::metrics::Metrics;
 pub use check::Remaining;
 pub use discover::{Found, Roots, Search};
+pub use examples::EXAMPLES_PER_DELETE;
 pub use gate::Gate;
 use send::SplitAfter;
 pub use v2::V2Prefix;
@@ -46,6 +48,8 @@ pub enum Class {
     Sessions,
     /// `GET /audit-logs`: a delete call's audit record (organizations with `organization_id`).
     Audit,
+    /// Dataset examples: searches, hard deletes and read-backs.
+    Examples,
 }
 
 impl Class {
@@ -58,6 +62,7 @@ impl Class {
             Class::QueryV2 => "query_v2",
             Class::Sessions => "sessions",
             Class::Audit => "audit",
+            Class::Examples => "examples",
         }
     }
 }
@@ -152,6 +157,10 @@ pub struct LangSmith {
     tenant: OnceLock<String>,
     /// `X-Organization-Id`, for the audit log (see `audit.rs`).
     organization: Option<String>,
+    /// Where the platform endpoints live (see `examples.rs`).
+    platform: String,
+    /// Whether the dataset examples a selector reaches are erased.
+    erase_examples: bool,
     learning: tokio::sync::Mutex<Option<std::time::Instant>>,
     v2: V2Prefix,
     delete: Gate,
@@ -160,6 +169,7 @@ pub struct LangSmith {
     query_v2: Gate,
     sessions: Gate,
     audit: Gate,
+    examples: Gate,
     /// The configured limits, and the share of the partitions this replica's roles own.
     limits: Limits,
     shares: Mutex<crate::share::Shares>,
@@ -217,6 +227,8 @@ impl LangSmith {
             key,
             tenant,
             organization: ws.organization_id.clone(),
+            platform: examples::platform_prefix(&ws.api_url),
+            erase_examples: ws.erase_examples,
             learning: tokio::sync::Mutex::new(None),
             v2: V2Prefix::new(ws.v2_path.as_deref()),
             delete: Gate::new(limits.delete_per_second),
@@ -225,6 +237,7 @@ impl LangSmith {
             query_v2: Gate::new(limits.query_v2_per_second),
             sessions: Gate::new(limits.sessions_per_second),
             audit: Gate::new(limits.audit_per_second),
+            examples: Gate::new(limits.examples_per_second),
             limits: limits.clone(),
             shares: Mutex::default(),
             retry: retry.clone(),
@@ -252,6 +265,7 @@ impl LangSmith {
             Class::QueryV2 => &self.query_v2,
             Class::Sessions => &self.sessions,
             Class::Audit => &self.audit,
+            Class::Examples => &self.examples,
         }
     }
 

@@ -5,13 +5,14 @@ use super::{Class, LangSmith};
 use crate::config::Limits;
 use crate::share::{Role, Shares};
 
-const CLASSES: [Class; 6] = [
+const CLASSES: [Class; 7] = [
     Class::Delete,
     Class::Query,
     Class::QueryWide,
     Class::QueryV2,
     Class::Sessions,
     Class::Audit,
+    Class::Examples,
 ];
 
 impl LangSmith {
@@ -33,8 +34,8 @@ impl LangSmith {
             });
         }
         if changed {
-            let [delete, query, query_wide, query_v2, sessions, audit] = rates;
-            tracing::info!(workspace = %self.alias, ?role, share, delete, query, query_wide, query_v2, sessions, audit,
+            let [delete, query, query_wide, query_v2, sessions, audit, examples] = rates;
+            tracing::info!(workspace = %self.alias, ?role, share, delete, query, query_wide, query_v2, sessions, audit, examples,
                 "rate limits follow the partitions owned (requests per second)");
         }
     }
@@ -54,15 +55,17 @@ fn configured(limits: &Limits, class: Class) -> f64 {
         Class::QueryV2 => limits.query_v2_per_second,
         Class::Sessions => limits.sessions_per_second,
         Class::Audit => limits.audit_per_second,
+        Class::Examples => limits.examples_per_second,
     }
 }
 
-/// The verifier's fraction of `class`: narrow v1 queries and audit lookups are the intake's alone.
+/// The verifier's fraction of `class`: narrow v1 queries, audit lookups and examples are the
+/// intake's alone.
 fn verifier_fraction(limits: &Limits, class: Class) -> f64 {
     let f = &limits.verifier_fraction;
     match class {
         Class::Delete => f.delete,
-        Class::Query | Class::Audit => 0.0,
+        Class::Query | Class::Audit | Class::Examples => 0.0,
         Class::QueryWide => f.query_wide,
         Class::QueryV2 => f.query_v2,
         Class::Sessions => f.sessions,

@@ -26,6 +26,9 @@ pub struct Limits {
     pub sessions_per_second: f64,
     /// Audit-log lookups (workspaces with `organization_id`; LangSmith's general 1000 per 10 s).
     pub audit_per_second: f64,
+    /// Dataset example searches, hard deletes and read-backs (LangSmith: `GET …/examples` 5000 per
+    /// 60 s, the rest 1000 per 10 s).
+    pub examples_per_second: f64,
     /// The verifier's fraction of each class both roles use; the intake takes the rest.
     pub verifier_fraction: Fractions,
 }
@@ -77,6 +80,7 @@ impl Default for Limits {
             query_v2_per_second: 25.0,
             sessions_per_second: 20.0,
             audit_per_second: 5.0,
+            examples_per_second: 10.0,
             verifier_fraction: Fractions::default(),
         }
     }
@@ -93,6 +97,7 @@ struct RawLimits {
     query_v2_per_second: Option<f64>,
     sessions_per_second: Option<f64>,
     audit_per_second: Option<f64>,
+    examples_per_second: Option<f64>,
     verifier_fraction: Option<Fractions>,
 }
 
@@ -108,6 +113,7 @@ impl TryFrom<RawLimits> for Limits {
             raw.query_v2_per_second,
             raw.sessions_per_second,
             raw.audit_per_second,
+            raw.examples_per_second,
         ];
         let scope = match raw.scope {
             Some(scope) => scope,
@@ -129,6 +135,7 @@ impl TryFrom<RawLimits> for Limits {
             query_v2_per_second: raw.query_v2_per_second.unwrap_or(d.query_v2_per_second),
             sessions_per_second: raw.sessions_per_second.unwrap_or(d.sessions_per_second),
             audit_per_second: raw.audit_per_second.unwrap_or(d.audit_per_second),
+            examples_per_second: raw.examples_per_second.unwrap_or(d.examples_per_second),
             verifier_fraction: raw.verifier_fraction.unwrap_or_default(),
         })
     }

@@ -95,6 +95,8 @@ pub struct Topics {
     pub recheck: String,
     pub deletion_verified: String,
     pub deletion_failed: String,
+    /// Dataset examples erased, or not (`erasure.examples.{erased,failed}.v1`).
+    pub examples: String,
 }
 
 impl Default for Topics {
@@ -106,6 +108,7 @@ impl Default for Topics {
             recheck: topics::RECHECK.into(),
             deletion_verified: topics::DELETION_VERIFIED.into(),
             deletion_failed: topics::DELETION_FAILED.into(),
+            examples: topics::EXAMPLES.into(),
         }
     }
 }

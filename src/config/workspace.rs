@@ -23,6 +23,10 @@ pub struct WorkspaceConfig {
     /// Allow `http://` to a host other than loopback (the API key would cross the network in clear).
     #[serde(default)]
     pub allow_plain_http: bool,
+    /// Erase the dataset examples a request's selectors reach (hard delete, read back): on unless
+    /// set to `false`.
+    #[serde(default = "yes")]
+    pub erase_examples: bool,
     /// Environment variable holding the API key.
     pub api_key_env: Option<String>,
     /// File holding the API key (a mounted secret).
@@ -37,10 +41,15 @@ impl fmt::Debug for WorkspaceConfig {
             .field("v2_path", &self.v2_path)
             .field("organization_id", &self.organization_id)
             .field("allow_plain_http", &self.allow_plain_http)
+            .field("erase_examples", &self.erase_examples)
             .field("api_key_env", &self.api_key_env)
             .field("api_key_file", &self.api_key_file)
             .finish()
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A secret that never shows in `Debug` or `Display`.

@@ -1,9 +1,11 @@
 //! The event contract (`schemas/`, design §6): the input `erasure.requested.v1` and the outputs
-//! `erasure.deletion.{requested,verified,failed}.v1`, all as CloudEvents 1.0 in structured JSON mode.
+//! `erasure.deletion.{requested,verified,failed}.v1` and `erasure.examples.{erased,failed}.v1`, all
+//! as CloudEvents 1.0 in structured JSON mode.
 //! Output events carry ids, never personal data: metadata values are not echoed.
 
 mod dlq;
 mod envelope;
+mod examples;
 mod incoming;
 mod parse;
 
@@ -15,6 +17,7 @@ use uuid::Uuid;
 
 pub use dlq::{DlqReason, Rejection};
 pub use envelope::{decode, encode, CE_CONTENT_TYPE};
+pub use examples::{ExamplesErased, ExamplesFailed, EXAMPLES_ERASED_TYPE, EXAMPLES_FAILED_TYPE};
 pub use incoming::Incoming;
 pub use parse::{parse_request, Limits};
 

@@ -3,6 +3,7 @@
 
 mod book;
 pub mod coalesce;
+pub mod examples;
 mod invalid;
 pub mod resolve;
 mod run;

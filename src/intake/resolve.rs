@@ -34,6 +34,8 @@ pub struct Resolved {
     pub failures: Vec<Unresolved>,
     /// Selectors that matched no trace, with the project they were scoped to.
     pub nothing_found: Vec<Option<Uuid>>,
+    /// The dataset examples the selectors reached (the last piece of a resolution only).
+    pub examples: super::examples::Erased,
 }
 
 #[derive(Debug, PartialEq)]

@@ -192,7 +192,7 @@ impl Contract {
 
 /// A pipeline run that calls every endpoint the worker uses: projects by id and by name, an
 /// unknown project, selectors with and without a range, scope and `root_only`, v2 checks, audit-log
-/// lookups; then
+/// lookups, a selector's dataset examples searched, hard-deleted and read back; then
 /// v1 selector queries and checks, by an intake and a verifier of other groups.
 async fn record_a_varied_run(world: &World) -> Vec<Exchange> {
     world.sim.behaviour().record_exchanges = true;
@@ -212,6 +212,10 @@ async fn record_a_varied_run(world: &World) -> Vec<Exchange> {
     };
     want.insert("c-selector".into(), traces_of("u-contract"));
     want.insert("c-root".into(), traces_of("u-root"));
+    let example =
+        json!({"dataset_id": uuid::Uuid::new_v4(), "inputs": {"q": "hi"}, "metadata": {"user_id": "u-contract0"}});
+    let example = serde_json::from_value(example).unwrap();
+    world.sim.state().add_example(world.ws, example).unwrap();
     let recent = (chrono::Utc::now() - chrono::TimeDelta::days(1)).to_rfc3339();
     let (name, unknown) = ("project-0", uuid::Uuid::new_v4());
     data.extend([
@@ -305,6 +309,8 @@ async fn every_request_and_answer_matches_the_published_spec() {
         "POST /v2/traces/query",
         "POST /v2/runs/query",
         "GET /api/v1/audit-logs",
+        "GET /api/v1/examples",
+        "POST /v1/platform/datasets/examples/delete",
     ];
     for w in want {
         assert!(covered.contains(w), "{w} was not exercised: {covered:?}");

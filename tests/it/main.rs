@@ -7,6 +7,7 @@ mod chaos;
 mod cli;
 mod contract;
 mod due;
+mod examples;
 mod faults;
 mod fidelity;
 mod harness;

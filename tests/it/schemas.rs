@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use erasure_worker::event::{
-    parse_request, DeletionFailed, DeletionRequested, DeletionVerified, Incoming, Limits, REQUESTED_TYPE,
+    parse_request, DeletionFailed, DeletionRequested, DeletionVerified, ExamplesErased, ExamplesFailed, Incoming,
+    Limits, REQUESTED_TYPE,
 };
 use serde_json::{json, Value};
 
@@ -61,8 +62,20 @@ fn rust_accepts(name: &str, data: &Value) -> bool {
         "erasure.deletion.requested.v1" => round_trips::<DeletionRequested>(data),
         "erasure.deletion.verified.v1" => round_trips::<DeletionVerified>(data),
         "erasure.deletion.failed.v1" => round_trips::<DeletionFailed>(data),
+        "erasure.examples.erased.v1" => round_trips::<ExamplesErased>(data) && examples_named(data),
+        "erasure.examples.failed.v1" => round_trips::<ExamplesFailed>(data) && example_reason(data),
         other => panic!("no Rust type for {other}"),
     }
+}
+
+/// The worker publishes an erased event only for examples it erased.
+fn examples_named(data: &Value) -> bool {
+    data["example_ids"].as_array().is_some_and(|ids| !ids.is_empty())
+}
+
+/// The reasons an example can fail for (the others are about traces and their projects).
+fn example_reason(data: &Value) -> bool {
+    ["rejected_by_api", "still_present", "check_rejected", "forbidden"].contains(&data["reason"].as_str().unwrap_or(""))
 }
 
 fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(data: &Value) -> bool {
@@ -92,6 +105,8 @@ fn schemas_and_rust_types_agree_on_every_example() {
         "erasure.deletion.requested.v1",
         "erasure.deletion.verified.v1",
         "erasure.deletion.failed.v1",
+        "erasure.examples.erased.v1",
+        "erasure.examples.failed.v1",
     ] {
         let schema = validator(name);
         let text = std::fs::read_to_string(dir().join(format!("{name}.json"))).unwrap();

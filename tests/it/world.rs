@@ -60,10 +60,18 @@ impl World {
     /// A world on a broker of the test's own (reached at `bootstrap`).
     pub async fn on(bootstrap: &str, sim: &Simulator, partitions: i32) -> World {
         let prefix = unique("t");
-        let topics: Vec<String> = ["requests", "dlq", "requested", "recheck", "verified", "failed"]
-            .iter()
-            .map(|t| format!("{prefix}.{t}"))
-            .collect();
+        let topics: Vec<String> = [
+            "requests",
+            "dlq",
+            "requested",
+            "recheck",
+            "verified",
+            "failed",
+            "examples",
+        ]
+        .iter()
+        .map(|t| format!("{prefix}.{t}"))
+        .collect();
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         create_topics(bootstrap, &names, partitions)
             .await
@@ -114,6 +122,7 @@ deletion_requested = "{prefix}.requested"
 recheck = "{prefix}.recheck"
 deletion_verified = "{prefix}.verified"
 deletion_failed = "{prefix}.failed"
+examples = "{prefix}.examples"
 [window]
 kind = "fixed"
 delay = "5s"
@@ -264,7 +273,7 @@ api_key_file = "{key}"
     /// Reads the output topics (and the DLQ) until `done` says so or `within` ran out; says which.
     pub async fn collect_until(&self, within: Duration, mut done: impl FnMut(&[Out]) -> bool) -> (Vec<Out>, bool) {
         // A record delivered twice is counted once.
-        let topics = ["requested", "failed", "verified", "dlq", "recheck"].map(|t| self.topic(t));
+        let topics = ["requested", "failed", "verified", "dlq", "recheck", "examples"].map(|t| self.topic(t));
         let consumer = reader_from_start(&self.bootstrap, &topics, self.partitions);
         let deadline = tokio::time::Instant::now() + within;
         let mut got = Vec::new();

@@ -180,6 +180,8 @@ pub fn session(s: &Session, tenant: Uuid, run_count: Option<usize>) -> Value {
 }
 
 /// The example `e` as of its version `v`.
+/// An example as one of its versions. Inputs nulled by a hard delete (or a tombstone) read as `{}`:
+/// the spec's `Example.inputs` is a required object, where outputs and metadata may be null.
 pub fn example(e: &Example, v: &ExampleVersion) -> Value {
     json!({
         "id": e.id,
@@ -187,7 +189,7 @@ pub fn example(e: &Example, v: &ExampleVersion) -> Value {
         "name": e.name,
         "created_at": to_rfc3339(e.created_at),
         "modified_at": to_rfc3339(v.at),
-        "inputs": v.inputs,
+        "inputs": v.inputs.clone().unwrap_or_else(|| json!({})),
         "outputs": v.outputs,
         "metadata": v.metadata,
         "source_run_id": e.source_run_id,

@@ -16,6 +16,7 @@ use crate::event::FailReason;
 use crate::metrics::Metrics;
 
 mod discovery;
+mod examples;
 
 pub(super) struct Setup {
     pub(super) sim: Arc<Sim>,
@@ -203,6 +204,7 @@ fn client(api_url: String, key: String) -> LangSmith {
         organization_id: None,
         v2_path: None,
         allow_plain_http: false,
+        erase_examples: true,
         api_key_env: None,
         api_key_file: None,
     };

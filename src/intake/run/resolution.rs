@@ -94,7 +94,8 @@ impl State {
                 permit,
                 sem,
             };
-            let resolved = intake.resolver.resolve(api, &targets, &mut pages).await;
+            let mut resolved = intake.resolver.resolve(api, &targets, &mut pages).await;
+            resolved.examples = crate::intake::examples::erase(api, &targets, Utc::now()).await;
             let _ = tx.send(Report::Resolved(Piece::last(key, resolved))).await;
         });
     }

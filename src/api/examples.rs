@@ -1,0 +1,159 @@
+//! Dataset examples, as LangSmith's "Data purging for compliance" guide erases them: found by
+//! metadata (`GET /api/v1/examples` with a `filter`, as of a time), hard-deleted
+//! (`POST …/platform/datasets/examples/delete`: inputs, outputs and metadata nulled in every
+//! version, at once) and read back to prove it. A trace's delete does not reach the examples made
+//! from it, and the soft delete keeps every earlier version.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{filter, Class, LangSmith, Refused};
+
+/// Examples per search page, and per read-back (LangSmith's `limit` is at most 100).
+const PAGE: usize = 100;
+/// Examples one selector reaches at most; past it the search stops and says so.
+pub const MAX_EXAMPLES: usize = 100_000;
+/// Ids per hard delete (LangSmith takes 1 to 1000).
+pub const EXAMPLES_PER_DELETE: usize = 1000;
+
+#[derive(Deserialize)]
+struct Example {
+    id: Uuid,
+    #[serde(default)]
+    inputs: Option<Value>,
+    #[serde(default)]
+    outputs: Option<Value>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+impl Example {
+    /// Whether LangSmith still holds data of it. A hard delete nulls all three; an answer may render
+    /// a nulled one as null or empty (the spec's `inputs` is a required object).
+    fn holds_data(&self) -> bool {
+        let held = |v: &Option<Value>| match v {
+            None | Some(Value::Null) => false,
+            Some(Value::Object(m)) => !m.is_empty(),
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(_) => true,
+        };
+        held(&self.inputs) || held(&self.outputs) || held(&self.metadata)
+    }
+}
+
+/// The platform endpoints' prefix: LangSmith's SDK calls `/v1/platform/…` on the API root, and
+/// `/platform/…` under an API URL that ends in `/v1` (self-hosted `…/api/v1`).
+pub fn platform_prefix(api_url: &str) -> String {
+    let url = api_url.trim_end_matches('/');
+    if url.ends_with("/api/v1") {
+        "/api/v1/platform".into()
+    } else {
+        "/v1/platform".into()
+    }
+}
+
+impl LangSmith {
+    /// Whether the dataset examples a selector reaches are erased in this workspace.
+    pub fn erases_examples(&self) -> bool {
+        self.erase_examples
+    }
+
+    /// The examples whose metadata (as of `as_of`) holds every pair, and whether there were more
+    /// than [`MAX_EXAMPLES`].
+    pub async fn examples_with(
+        &self,
+        pairs: &BTreeMap<String, String>,
+        as_of: DateTime<Utc>,
+    ) -> Result<(Vec<Uuid>, bool), Refused> {
+        let url = format!("{}/api/v1/examples", self.root);
+        let as_of = as_of.to_rfc3339_opts(SecondsFormat::Micros, true);
+        let filter = filter::metadata_holds(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut ids = Vec::new();
+        loop {
+            let offset = ids.len().to_string();
+            let limit = PAGE.to_string();
+            let query = [
+                ("filter", filter.as_str()),
+                ("as_of", as_of.as_str()),
+                ("offset", offset.as_str()),
+                ("limit", limit.as_str()),
+            ];
+            let page: Vec<Example> = self
+                .fetch(Class::Examples, || {
+                    self.send(Class::Examples, |c| c.get(&url).query(&query))
+                })
+                .await?;
+            let full = page.len() == PAGE;
+            ids.extend(page.into_iter().map(|e| e.id));
+            if !full {
+                return Ok((ids, false));
+            }
+            if ids.len() >= MAX_EXAMPLES {
+                return Ok((ids, true));
+            }
+        }
+    }
+
+    /// Hard-deletes at most [`EXAMPLES_PER_DELETE`] examples. A 404 (none of them exists) is no refusal:
+    /// there is nothing left to erase.
+    pub async fn hard_delete_examples(&self, ids: &[Uuid]) -> Result<(), Refused> {
+        let url = format!("{}{}/datasets/examples/delete", self.root, self.platform);
+        let body = serde_json::json!({"example_ids": ids, "hard_delete": true});
+        let a = self.send(Class::Examples, |c| c.post(&url).json(&body)).await;
+        match a.status {
+            s if s.is_success() => Ok(()),
+            StatusCode::NOT_FOUND => Ok(()),
+            _ => Err(a.into()),
+        }
+    }
+
+    /// Of `ids`, those LangSmith still holds inputs, outputs or metadata of (latest version).
+    pub async fn examples_holding_data(&self, ids: &[Uuid]) -> Result<HashSet<Uuid>, Refused> {
+        let url = format!("{}/api/v1/examples", self.root);
+        let mut held = HashSet::new();
+        for chunk in ids.chunks(PAGE) {
+            let limit = PAGE.to_string();
+            let mut query: Vec<(&str, String)> = chunk.iter().map(|id| ("id", id.to_string())).collect();
+            query.push(("limit", limit));
+            let page: Vec<Example> = self
+                .fetch(Class::Examples, || {
+                    self.send(Class::Examples, |c| c.get(&url).query(&query))
+                })
+                .await?;
+            held.extend(page.iter().filter(|e| e.holds_data()).map(|e| e.id));
+        }
+        Ok(held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{platform_prefix, Example};
+
+    #[test]
+    fn an_example_read_back_empty_or_null_holds_no_data() {
+        let read = |v: serde_json::Value| serde_json::from_value::<Example>(v).unwrap().holds_data();
+        let id = uuid::Uuid::new_v4();
+        assert!(!read(
+            serde_json::json!({"id": id, "inputs": {}, "outputs": null, "metadata": null})
+        ));
+        assert!(!read(serde_json::json!({"id": id, "inputs": null})));
+        assert!(read(
+            serde_json::json!({"id": id, "inputs": {}, "metadata": {"user_id": "u"}})
+        ));
+        assert!(read(serde_json::json!({"id": id, "inputs": {"q": "x"}})));
+    }
+
+    #[test]
+    fn platform_endpoints_follow_the_sdk() {
+        assert_eq!(platform_prefix("https://api.smith.langchain.com"), "/v1/platform");
+        assert_eq!(platform_prefix("https://api.smith.langchain.com/api"), "/v1/platform");
+        assert_eq!(platform_prefix("http://host/api/v1/"), "/api/v1/platform");
+    }
+}

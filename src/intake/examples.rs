@@ -1,0 +1,131 @@
+//! The dataset examples a request's selectors reach: the examples whose metadata holds every pair
+//! of a selector (whatever its project and time range, which are the traces'), hard-deleted in
+//! calls of at most 1000 and read back at once, since a hard delete takes effect at once. It runs
+//! in the request's resolution task, after its traces, within its workspace's resolution permits;
+//! its outcome goes out with the request's other events, so the input event is done only once
+//! they are acknowledged. A workspace with `erase_examples = false` is not searched.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::api::{LangSmith, Refusal, Refused, EXAMPLES_PER_DELETE};
+use crate::event::{ExamplesErased, ExamplesFailed, FailReason, Request, Target};
+use crate::output::Output;
+
+/// What became of the examples a request reached.
+#[derive(Debug, Default, PartialEq)]
+pub struct Erased {
+    /// Hard-deleted and read back without inputs, outputs or metadata.
+    pub erased: Vec<Uuid>,
+    /// Not erased, or not proven erased, with why (a refused search names no ids).
+    pub failed: Vec<(Vec<Uuid>, Refusal)>,
+}
+
+/// Why `what` was refused, for examples (which have no project: a 404 is no `unknown_session`).
+fn refusal(what: &str, refused: &Refused) -> Refusal {
+    let mut why = refused.refusal(what);
+    if why.reason == FailReason::UnknownSession {
+        why.reason = FailReason::RejectedByApi;
+    }
+    why
+}
+
+/// Finds, hard-deletes and reads back the examples `targets`' selectors reach, as of `now`.
+pub async fn erase(api: &LangSmith, targets: &[Target], now: DateTime<Utc>) -> Erased {
+    let mut out = Erased::default();
+    if !api.erases_examples() {
+        return out;
+    }
+    let mut found = BTreeSet::new();
+    for target in targets {
+        let Target::Selector { metadata, .. } = target else {
+            continue;
+        };
+        match api.examples_with(metadata, now).await {
+            Ok((ids, more)) => {
+                if more {
+                    tracing::warn!(workspace = %api.alias(), examples = ids.len(),
+                        "a selector reaches more dataset examples than one request erases; the rest are left");
+                }
+                found.extend(ids);
+            }
+            Err(refused) => out.failed.push((Vec::new(), refusal("the examples search", &refused))),
+        }
+    }
+    let found: Vec<Uuid> = found.into_iter().collect();
+    for chunk in found.chunks(EXAMPLES_PER_DELETE) {
+        match api.hard_delete_examples(chunk).await {
+            Ok(()) => read_back(api, chunk, &mut out).await,
+            Err(refused) => out
+                .failed
+                .push((chunk.to_vec(), refusal("the examples hard delete", &refused))),
+        }
+    }
+    out
+}
+
+/// Sorts examples just hard-deleted into erased and, if LangSmith still returns data of them,
+/// `still_present`.
+async fn read_back(api: &LangSmith, ids: &[Uuid], out: &mut Erased) {
+    match api.examples_holding_data(ids).await {
+        Ok(held) => {
+            let (left, gone): (Vec<Uuid>, Vec<Uuid>) = ids.iter().partition(|id| held.contains(id));
+            out.erased.extend(gone);
+            if !left.is_empty() {
+                let why = Refusal {
+                    reason: FailReason::StillPresent,
+                    detail: "read back after the hard delete, these examples still hold data".into(),
+                };
+                out.failed.push((left, why));
+            }
+        }
+        Err(refused) => {
+            let mut why = refusal("the examples read-back", &refused);
+            if why.reason == FailReason::RejectedByApi {
+                why.reason = FailReason::CheckRejected;
+            }
+            out.failed.push((ids.to_vec(), why));
+        }
+    }
+}
+
+/// The events of `erased`: parts of at most `max_batch` ids each. Nothing when no example was
+/// reached.
+pub fn events(req: &Request, erased: Erased, max_batch: usize, now: DateTime<Utc>) -> Vec<Output> {
+    let mut out = Vec::new();
+    let parts = erased.erased.len().div_ceil(max_batch) as u32;
+    for (i, chunk) in erased.erased.chunks(max_batch).enumerate() {
+        out.push(Output::ExamplesErased(ExamplesErased {
+            request_id: req.request_id.clone(),
+            workspace: req.workspace.clone(),
+            example_ids: chunk.to_vec(),
+            part: i as u32,
+            parts,
+            erased_at: now,
+            source: req.source.clone(),
+        }));
+    }
+    for (ids, why) in erased.failed {
+        let parts = ids.len().div_ceil(max_batch).max(1) as u32;
+        let chunks: Vec<&[Uuid]> = match ids.is_empty() {
+            true => vec![&[]],
+            false => ids.chunks(max_batch).collect(),
+        };
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            out.push(Output::ExamplesFailed(ExamplesFailed {
+                request_id: req.request_id.clone(),
+                workspace: req.workspace.clone(),
+                example_ids: chunk.to_vec(),
+                part: i as u32,
+                parts,
+                reason: why.reason,
+                detail: why.detail.clone(),
+                failed_at: now,
+                source: req.source.clone(),
+            }));
+        }
+    }
+    out
+}
