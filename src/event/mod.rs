@@ -38,8 +38,9 @@ pub struct ErasureRequested {
     pub targets: Vec<TargetSpec>,
 }
 
-/// One target as sent: explicit (`session_id` or `session_name`, plus `trace_ids`) or a metadata
-/// selector (`metadata`, optional session scope, time range and `root_only`). Validation turns it into a [`Target`].
+/// One target as sent: explicit (`session_id` or `session_name`, plus `trace_ids`), a metadata
+/// selector (`metadata`, optional session scope, time range and `root_only`), or dataset examples
+/// by id (`example_ids` alone). Validation turns it into a [`Target`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
@@ -57,6 +58,8 @@ pub struct TargetSpec {
     pub end_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_only: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example_ids: Option<Vec<String>>,
 }
 
 /// Where a project is named: by id, or by name to resolve through `GET /sessions`.
@@ -82,6 +85,11 @@ pub enum Target {
         end_time: Option<DateTime<Utc>>,
         root_only: bool,
     },
+    /// Dataset examples named by id (at most 1000 per target), hard-deleted whatever the
+    /// workspace's `erase_examples`.
+    Examples {
+        example_ids: Vec<Uuid>,
+    },
 }
 
 impl Target {
@@ -89,7 +97,7 @@ impl Target {
     pub fn ids(&self) -> usize {
         match self {
             Target::Explicit { trace_ids, .. } => trace_ids.len(),
-            Target::Selector { .. } => 0,
+            Target::Selector { .. } | Target::Examples { .. } => 0,
         }
     }
 }

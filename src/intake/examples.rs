@@ -1,9 +1,10 @@
-//! The dataset examples a request's selectors reach: the examples whose metadata holds every pair
-//! of a selector (whatever its project and time range, which are the traces'), hard-deleted in
-//! calls of at most 1000 and read back at once, since a hard delete takes effect at once. It runs
-//! in the request's resolution task, after its traces, within its workspace's resolution permits;
-//! its outcome goes out with the request's other events, so the input event is done only once
-//! they are acknowledged. A workspace with `erase_examples = false` is not searched.
+//! The dataset examples of a request: those it names by id, and those its selectors reach (whose
+//! metadata holds every pair of a selector, whatever its project and time range, which are the
+//! traces'), hard-deleted in calls of at most 1000 and read back at once, since a hard delete takes
+//! effect at once. It runs in the request's resolution task, after its traces, within its
+//! workspace's resolution permits; its outcome goes out with the request's other events, so the
+//! input event is done only once they are acknowledged. A workspace with `erase_examples = false`
+//! is not searched; examples named by id are erased there too.
 
 use std::collections::BTreeSet;
 
@@ -32,16 +33,18 @@ fn refusal(what: &str, refused: &Refused) -> Refusal {
     why
 }
 
-/// Finds, hard-deletes and reads back the examples `targets`' selectors reach, as of `now`.
+/// Finds, hard-deletes and reads back the examples `targets` name or reach, as of `now`.
 pub async fn erase(api: &LangSmith, targets: &[Target], now: DateTime<Utc>) -> Erased {
     let mut out = Erased::default();
-    if !api.erases_examples() {
-        return out;
-    }
     let mut found = BTreeSet::new();
     for target in targets {
-        let Target::Selector { metadata, .. } = target else {
-            continue;
+        let metadata = match target {
+            Target::Examples { example_ids } => {
+                found.extend(example_ids.iter().copied());
+                continue;
+            }
+            Target::Selector { metadata, .. } if api.erases_examples() => metadata,
+            _ => continue,
         };
         match api.examples_with(metadata, now).await {
             Ok((ids, more)) => {

@@ -148,7 +148,7 @@ impl Resolver {
             let session = match target {
                 Target::Explicit { session, .. } => session,
                 Target::Selector { session: Some(s), .. } => s,
-                Target::Selector { session: None, .. } => continue,
+                Target::Selector { session: None, .. } | Target::Examples { .. } => continue,
             };
             let _ = self.session(api, session).await;
         }
@@ -177,6 +177,8 @@ impl Resolver {
                     }),
                 },
                 Target::Selector { .. } => self.selector(api, target, &mut out, pages).await,
+                // Erased after the traces (`intake/examples.rs`).
+                Target::Examples { .. } => {}
             }
         }
         out

@@ -1,6 +1,7 @@
 //! Dataset examples: a selector's request hard-deletes the examples whose metadata holds its pairs
 //! (every version nulled), reads them back and says so in `erasure.examples.erased.v1`; a refused
-//! search ends in `erasure.examples.failed.v1`; a workspace that keeps its examples is not searched.
+//! search ends in `erasure.examples.failed.v1`; a workspace that keeps its examples is not searched,
+//! but examples a request names by id are erased there too.
 
 use std::time::Duration;
 
@@ -87,7 +88,7 @@ async fn a_selector_erases_the_examples_holding_its_pairs_in_every_version() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_search_ends_in_a_failed_event_and_a_workspace_can_keep_its_examples() {
+async fn a_refused_search_fails_a_kept_workspace_is_not_searched_and_named_examples_go_anyway() {
     let sim = private_simulator();
     let world = World::new(&sim, 1).await;
     let (subject, _) = load_examples(&world);
@@ -122,4 +123,20 @@ async fn a_refused_search_ends_in_a_failed_event_and_a_workspace_can_keep_its_ex
         "no examples event: {kept:?}"
     );
     assert!(subject.iter().all(|id| holds_data(&world, *id)));
+
+    // Named by id, in the same workspace: erased; one LangSmith does not hold is named as gone.
+    let unknown = Uuid::new_v4();
+    let named = json!({"request_id": "r-named", "targets": [{"example_ids": [subject[0], unknown]}]});
+    let of_named = |o: &[Out]| {
+        data_of(o, "examples")
+            .into_iter()
+            .find(|d| d["request_id"] == "r-named")
+    };
+    let outs = run(&world, keep, named, |o| of_named(o).is_some()).await;
+    let mut erased = example_ids(&of_named(&outs).unwrap());
+    erased.sort();
+    let mut want = vec![subject[0], unknown];
+    want.sort();
+    assert_eq!(erased, want);
+    assert!(!holds_data(&world, subject[0]) && holds_data(&world, subject[1]));
 }

@@ -42,14 +42,7 @@ fn check(payload: &[u8], headers: Vec<(&str, Option<&[u8]>)>) -> Result<Request,
     match &result {
         Ok(r) => {
             assert!(!r.targets.is_empty(), "an accepted request has targets");
-            let ids: usize = r
-                .targets
-                .iter()
-                .map(|t| match t {
-                    Target::Explicit { trace_ids, .. } => trace_ids.len(),
-                    Target::Selector { .. } => 0,
-                })
-                .sum();
+            let ids: usize = r.targets.iter().map(Target::ids).sum();
             assert!(ids <= limits().max_ids_per_request);
         }
         Err(e) => assert!(
@@ -65,7 +58,8 @@ fn valid() -> Value {
     json!({"specversion": "1.0", "id": "e1", "source": "urn:x", "type": "erasure.requested.v1",
            "data": {"request_id": "r1", "targets": [
                {"session_id": "4f1e2d3c-5b6a-4798-8a9b-0c1d2e3f4a5b", "trace_ids": ["0b0c3f5e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"]},
-               {"metadata": {"user_id": "u-1842"}, "session_name": "bot"}]}})
+               {"metadata": {"user_id": "u-1842"}, "session_name": "bot"},
+               {"example_ids": ["9b1f3c7e-2d4a-4e8b-9c1d-0a2b3c4d5e6f"]}]}})
 }
 
 fn json_value() -> impl Strategy<Value = Value> {

@@ -1,5 +1,5 @@
-//! One target of a request: trace ids of a project, or a metadata selector, validated (the
-//! selector's pairs go into LangSmith filter expressions).
+//! One target of a request: trace ids of a project, a metadata selector, or dataset examples by id,
+//! validated (the selector's pairs go into LangSmith filter expressions).
 
 use std::collections::BTreeMap;
 
@@ -9,6 +9,8 @@ use crate::event::{SessionRef, Target, TargetSpec};
 
 /// Metadata pairs per selector.
 const MAX_PAIRS: usize = 10;
+/// Example ids per target (one hard delete).
+const MAX_EXAMPLE_IDS: usize = 1000;
 
 fn session(i: usize, spec: &TargetSpec) -> Result<Option<SessionRef>, Rejection> {
     match (&spec.session_id, &spec.session_name) {
@@ -30,6 +32,9 @@ fn session(i: usize, spec: &TargetSpec) -> Result<Option<SessionRef>, Rejection>
 }
 
 pub(super) fn target(i: usize, mut spec: TargetSpec) -> Result<Target, Rejection> {
+    if let Some(ids) = spec.example_ids.take() {
+        return examples(i, ids, &spec);
+    }
     let session = session(i, &spec)?;
     match (spec.trace_ids.take(), spec.metadata.take()) {
         (Some(_), Some(_)) => reject(
@@ -43,6 +48,41 @@ pub(super) fn target(i: usize, mut spec: TargetSpec) -> Result<Target, Rejection
             format!("targets[{i}] has neither trace_ids nor metadata"),
         ),
     }
+}
+
+/// Dataset examples by id, alone in their target: canonical UUIDs, sorted and without repeats.
+fn examples(i: usize, ids: Vec<String>, spec: &TargetSpec) -> Result<Target, Rejection> {
+    let alone = TargetSpec::default();
+    if spec != &alone {
+        return reject(
+            DlqReason::SchemaViolation,
+            format!("targets[{i}]: example_ids goes alone in its target"),
+        );
+    }
+    if ids.is_empty() {
+        return reject(DlqReason::EmptyRequest, format!("targets[{i}].example_ids is empty"));
+    }
+    if ids.len() > MAX_EXAMPLE_IDS {
+        return reject(
+            DlqReason::TooManyIds,
+            format!("targets[{i}].example_ids has more than {MAX_EXAMPLE_IDS} ids"),
+        );
+    }
+    let mut example_ids = uuids(i, "example_ids", &ids)?;
+    example_ids.sort_unstable();
+    example_ids.dedup();
+    Ok(Target::Examples { example_ids })
+}
+
+/// `ids` as canonical UUIDs; the first that is not one is named by position.
+fn uuids(i: usize, field: &str, ids: &[String]) -> Result<Vec<uuid::Uuid>, Rejection> {
+    let parse = |(j, id): (usize, &String)| {
+        canonical_uuid(id).ok_or_else(|| Rejection {
+            reason: DlqReason::InvalidId,
+            detail: format!("targets[{i}].{field}[{j}] is not a UUID"),
+        })
+    };
+    ids.iter().enumerate().map(parse).collect()
 }
 
 /// Trace ids of one project, canonical UUIDs, sorted and without repeats.
@@ -62,13 +102,7 @@ fn explicit(i: usize, session: Option<SessionRef>, ids: Vec<String>, spec: &Targ
     if ids.is_empty() {
         return reject(DlqReason::EmptyRequest, format!("targets[{i}].trace_ids is empty"));
     }
-    let mut trace_ids = Vec::with_capacity(ids.len());
-    for (j, id) in ids.iter().enumerate() {
-        trace_ids.push(canonical_uuid(id).ok_or_else(|| Rejection {
-            reason: DlqReason::InvalidId,
-            detail: format!("targets[{i}].trace_ids[{j}] is not a UUID"),
-        })?);
-    }
+    let mut trace_ids = uuids(i, "trace_ids", &ids)?;
     trace_ids.sort_unstable();
     trace_ids.dedup();
     Ok(Target::Explicit { session, trace_ids })
