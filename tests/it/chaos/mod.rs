@@ -11,6 +11,7 @@
 
 mod commits;
 mod driver;
+mod examples;
 mod input;
 mod plan;
 mod reconcile;
@@ -199,6 +200,7 @@ api_key_file = "{third_key}"
     }
     let at = input::positions(&world, &plan, &at).await;
     let mut problems = reconcile::reconcile(&plan, &outs, &sim.sim, &at);
+    problems.extend(examples::check(&plan, &outs, &sim.sim));
     let (samples, late) = commits.check(&plan, &at, &sim.sim);
     problems.extend(late);
     commits.close().await;

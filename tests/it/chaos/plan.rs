@@ -30,6 +30,8 @@ pub struct Request {
     pub ids: BTreeMap<Uuid, BTreeSet<Uuid>>,
     /// Ids the simulator never deletes: they must end in `deletion-failed`, `still_present`.
     pub never: BTreeSet<Uuid>,
+    /// Dataset examples of a selector's subject: they must end nulled in every version.
+    pub examples: Vec<Uuid>,
 }
 
 pub struct Plan {
@@ -42,8 +44,9 @@ pub struct Plan {
 }
 
 /// `n` requests: about 1% invalid, 0.5% naming an unknown project, 5% metadata selectors (a fifth
-/// of them unscoped; half of them finding their subject in child runs only), the rest explicit; 2%
-/// of the explicit ones hold a trace never deleted.
+/// of them unscoped; half of them finding their subject in child runs only; half of them with a
+/// dataset example of their subject), the rest explicit; 2% of the explicit ones hold a trace never
+/// deleted.
 pub fn plan(world: &World, workspaces: Vec<(Uuid, &'static str, Vec<Uuid>)>, n: usize, seed: u64) -> Plan {
     let mut rng = Lcg(seed);
     let mut requests = Vec::with_capacity(n);
@@ -84,6 +87,11 @@ pub fn plan(world: &World, workspaces: Vec<(Uuid, &'static str, Vec<Uuid>)>, n: 
             never.insert(made[0]);
             state.never_traces.insert(made[0]);
         }
+        let mut examples = Vec::new();
+        if kind == Kind::Selector && rng.next(2) == 0 {
+            let e = json!({"dataset_id": Uuid::new_v4(), "inputs": {"q": subject}, "metadata": {"subject": format!("{subject}0")}});
+            examples.push(state.add_example(*ws_id, serde_json::from_value(e).unwrap()).unwrap());
+        }
         let target = match kind {
             Kind::Selector if roll < 25 => json!({"metadata": {"subject": format!("{subject}0")}}),
             Kind::Selector => json!({"session_id": session, "metadata": {"subject": format!("{subject}0")}}),
@@ -108,6 +116,7 @@ pub fn plan(world: &World, workspaces: Vec<(Uuid, &'static str, Vec<Uuid>)>, n: 
             ws,
             ids: BTreeMap::from([(target_session, made.into_iter().collect())]),
             never,
+            examples,
         });
         records.push(record);
     }

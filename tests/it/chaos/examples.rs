@@ -1,0 +1,53 @@
+//! The dataset examples of the plan's selectors: each must end nulled in every version in the
+//! simulator, and none may fail. An erased event names most; one whose first run hard-deleted it
+//! but died before Kafka acknowledged the event is not named again (the replay's search finds
+//! nothing, its metadata being gone): counted, and proven by the simulator.
+
+use std::collections::HashSet;
+
+use langsmith_sim::Sim;
+use uuid::Uuid;
+
+use super::plan::Plan;
+use crate::world::Out;
+
+pub fn check(plan: &Plan, outs: &[Out], sim: &Sim) -> Vec<String> {
+    let mut named: HashSet<(String, Uuid)> = HashSet::new();
+    let mut problems = Vec::new();
+    for o in outs.iter().filter(|o| o.topic == "examples") {
+        let v = o.json();
+        let d = &v["data"];
+        let request = d["request_id"].as_str().unwrap_or_default().to_owned();
+        if v["type"] != "erasure.examples.erased.v1" {
+            problems.push(format!("{request}: examples failed: {d}"));
+            continue;
+        }
+        let ids = d["example_ids"].as_array().into_iter().flatten();
+        named.extend(ids.filter_map(|id| Some((request.clone(), id.as_str()?.parse().ok()?))));
+    }
+    let state = sim.state();
+    let (mut planned, mut unnamed) = (0, 0);
+    for r in &plan.requests {
+        let examples = &state.workspaces[&plan.workspaces[r.ws].0].examples;
+        for id in &r.examples {
+            planned += 1;
+            unnamed += usize::from(!named.contains(&(r.id.clone(), *id)));
+            let Some(e) = examples.iter().find(|e| e.id == *id) else {
+                problems.push(format!("{}: dataset example {id} is gone from the simulator", r.id));
+                continue;
+            };
+            let held = e
+                .versions
+                .iter()
+                .any(|v| v.inputs.is_some() || v.outputs.is_some() || v.metadata.is_some());
+            if held {
+                problems.push(format!("{}: dataset example {id} still holds data", r.id));
+            }
+        }
+    }
+    eprintln!(
+        "  dataset examples: {planned} of selectors' subjects, all checked nulled in the simulator; \
+         {unnamed} erased by a run whose event a replay could not repeat"
+    );
+    problems
+}
