@@ -16,7 +16,8 @@ use super::{filter, Class, LangSmith, Refused};
 
 /// Examples per search page, and per read-back (LangSmith's `limit` is at most 100).
 const PAGE: usize = 100;
-/// Examples one selector reaches at most; past it the search stops and says so.
+/// Examples one selector (and one request) reaches at most; past it the search stops, and a
+/// warning says so.
 pub const MAX_EXAMPLES: usize = 100_000;
 /// Ids per hard delete (LangSmith takes 1 to 1000).
 pub const EXAMPLES_PER_DELETE: usize = 1000;

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::api::{LangSmith, Refusal, Refused, EXAMPLES_PER_DELETE};
+use crate::api::{LangSmith, Refusal, Refused, EXAMPLES_PER_DELETE, MAX_EXAMPLES};
 use crate::event::{ExamplesErased, ExamplesFailed, FailReason, Request, Target};
 use crate::output::Output;
 
@@ -46,6 +46,11 @@ pub async fn erase(api: &LangSmith, targets: &[Target], now: DateTime<Utc>) -> E
             Target::Selector { metadata, .. } if api.erases_examples() => metadata,
             _ => continue,
         };
+        if found.len() >= MAX_EXAMPLES {
+            tracing::warn!(workspace = %api.alias(), examples = found.len(),
+                "a request reaches more dataset examples than one request erases; its other selectors are not searched");
+            break;
+        }
         match api.examples_with(metadata, now).await {
             Ok((ids, more)) => {
                 if more {
