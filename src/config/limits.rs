@@ -80,7 +80,7 @@ impl Default for Limits {
             query_v2_per_second: 25.0,
             sessions_per_second: 20.0,
             audit_per_second: 5.0,
-            examples_per_second: 10.0,
+            examples_per_second: 50.0,
             verifier_fraction: Fractions::default(),
         }
     }

@@ -187,8 +187,7 @@ impl Book {
             }
         }
         out.now = now_events(&req, r.failures, r.nothing_found, max_batch, now);
-        out.now
-            .extend(super::examples::events(&req, r.examples, max_batch, now));
+        out.now.extend(r.example_events);
         msg.outstanding += out.now.len();
         if last {
             out.now.extend(self.close(key));

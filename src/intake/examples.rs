@@ -2,9 +2,10 @@
 //! metadata holds every pair of a selector, whatever its project and time range, which are the
 //! traces'), hard-deleted in calls of at most 1000 and read back at once, since a hard delete takes
 //! effect at once. It runs in the request's resolution task, after its traces, within its
-//! workspace's resolution permits; its outcome goes out with the request's other events, so the
-//! input event is done only once they are acknowledged. A workspace with `erase_examples = false`
-//! is not searched; examples named by id are erased there too.
+//! workspace's resolution permits; its events go out with the request's other events, so the
+//! input event is done only once they are acknowledged, and go out even if the event was abandoned
+//! meanwhile (a replay's search would not find the examples again). A workspace with
+//! `erase_examples = false` is not searched; examples named by id are erased there too.
 
 use std::collections::BTreeSet;
 
@@ -33,8 +34,9 @@ fn refusal(what: &str, refused: &Refused) -> Refusal {
     why
 }
 
-/// Finds, hard-deletes and reads back the examples `targets` name or reach, as of `now`.
-pub async fn erase(api: &LangSmith, targets: &[Target], now: DateTime<Utc>) -> Erased {
+/// Finds, hard-deletes and reads back the examples `targets` (those of `req`, which the book keeps
+/// without them) name or reach, as of `now`.
+pub async fn erase(api: &LangSmith, req: &Request, targets: &[Target], now: DateTime<Utc>) -> Erased {
     let mut out = Erased::default();
     let mut found = BTreeSet::new();
     for target in targets {
@@ -70,6 +72,11 @@ pub async fn erase(api: &LangSmith, targets: &[Target], now: DateTime<Utc>) -> E
                 .failed
                 .push((chunk.to_vec(), refusal("the examples hard delete", &refused))),
         }
+    }
+    if !found.is_empty() || !out.failed.is_empty() {
+        let failed: usize = out.failed.iter().map(|(ids, _)| ids.len()).sum();
+        tracing::info!(request_id = %req.request_id, workspace = %req.workspace, found = found.len(),
+            erased = out.erased.len(), failed, "dataset examples");
     }
     out
 }

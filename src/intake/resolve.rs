@@ -34,8 +34,9 @@ pub struct Resolved {
     pub failures: Vec<Unresolved>,
     /// Selectors that matched no trace, with the project they were scoped to.
     pub nothing_found: Vec<Option<Uuid>>,
-    /// The dataset examples the selectors reached (the last piece of a resolution only).
-    pub examples: super::examples::Erased,
+    /// The events of the dataset examples the request named or reached (the last piece of a
+    /// resolution only).
+    pub example_events: Vec<crate::output::Output>,
 }
 
 #[derive(Debug, PartialEq)]

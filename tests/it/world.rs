@@ -271,9 +271,20 @@ api_key_file = "{key}"
     }
 
     /// Reads the output topics (and the DLQ) until `done` says so or `within` ran out; says which.
-    pub async fn collect_until(&self, within: Duration, mut done: impl FnMut(&[Out]) -> bool) -> (Vec<Out>, bool) {
+    pub async fn collect_until(&self, within: Duration, done: impl FnMut(&[Out]) -> bool) -> (Vec<Out>, bool) {
+        let all = ["requested", "failed", "verified", "dlq", "recheck", "examples"];
+        self.collect_from(&all, within, done).await
+    }
+
+    /// Reads `topics` (short names) until `done` says so or `within` ran out; says which.
+    pub async fn collect_from(
+        &self,
+        topics: &[&str],
+        within: Duration,
+        mut done: impl FnMut(&[Out]) -> bool,
+    ) -> (Vec<Out>, bool) {
         // A record delivered twice is counted once.
-        let topics = ["requested", "failed", "verified", "dlq", "recheck", "examples"].map(|t| self.topic(t));
+        let topics: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
         let consumer = reader_from_start(&self.bootstrap, &topics, self.partitions);
         let deadline = tokio::time::Instant::now() + within;
         let mut got = Vec::new();

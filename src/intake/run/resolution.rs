@@ -95,7 +95,9 @@ impl State {
                 sem,
             };
             let mut resolved = intake.resolver.resolve(api, &targets, &mut pages).await;
-            resolved.examples = crate::intake::examples::erase(api, &targets, Utc::now()).await;
+            let erased = crate::intake::examples::erase(api, &request, &targets, Utc::now()).await;
+            let max_batch = intake.config.intake.max_batch;
+            resolved.example_events = crate::intake::examples::events(&request, erased, max_batch, Utc::now());
             let _ = tx.send(Report::Resolved(Piece::last(key, resolved))).await;
         });
     }
@@ -107,7 +109,15 @@ impl State {
             last,
             taken,
         } = piece;
-        let Some(request) = self.book.request(&key) else { return };
+        let Some(request) = self.book.request(&key) else {
+            // The event was abandoned (its partition went to another replica, which replays it).
+            // Its examples are erased already, and the replay's search will not find them again:
+            // their events go out anyway, as the only record of the erasure.
+            for o in resolved.example_events {
+                self.publish(key, o);
+            }
+            return;
+        };
         let max_batch = self.intake.config.intake.max_batch;
         let r = self.book.resolved(key, resolved, last, max_batch, Utc::now());
         for o in r.now {

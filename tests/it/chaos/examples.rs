@@ -4,17 +4,29 @@
 //! nothing, its metadata being gone): counted, and proven by the simulator.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use langsmith_sim::Sim;
 use uuid::Uuid;
 
 use super::plan::Plan;
-use crate::world::Out;
+use crate::world::World;
 
-pub fn check(plan: &Plan, outs: &[Out], sim: &Sim) -> Vec<String> {
+/// Reads the examples topic to its end (the suite's reader stops once every request has its
+/// trace events, and examples events may still be unread then: `read` of them were read), and
+/// checks the plan's examples. The replicas are stopped: the end is when nothing came for 3 s.
+pub async fn check(plan: &Plan, world: &World, sim: &Sim, read: usize) -> Vec<String> {
+    let (mut last, mut since) = (0, Instant::now());
+    let quiet = |o: &[crate::world::Out]| {
+        if o.len() != last {
+            (last, since) = (o.len(), Instant::now());
+        }
+        o.len() >= read && since.elapsed() >= Duration::from_secs(3)
+    };
+    let (outs, _) = world.collect_from(&["examples"], Duration::from_secs(300), quiet).await;
     let mut named: HashSet<(String, Uuid)> = HashSet::new();
     let mut problems = Vec::new();
-    for o in outs.iter().filter(|o| o.topic == "examples") {
+    for o in &outs {
         let v = o.json();
         let d = &v["data"];
         let request = d["request_id"].as_str().unwrap_or_default().to_owned();

@@ -200,7 +200,8 @@ api_key_file = "{third_key}"
     }
     let at = input::positions(&world, &plan, &at).await;
     let mut problems = reconcile::reconcile(&plan, &outs, &sim.sim, &at);
-    problems.extend(examples::check(&plan, &outs, &sim.sim));
+    let read = outs.iter().filter(|o| o.topic == "examples").count();
+    problems.extend(examples::check(&plan, &world, &sim.sim, read).await);
     let (samples, late) = commits.check(&plan, &at, &sim.sim);
     problems.extend(late);
     commits.close().await;
