@@ -212,6 +212,9 @@ async fn record_a_varied_run(world: &World) -> Vec<Exchange> {
     };
     want.insert("c-selector".into(), traces_of("u-contract"));
     want.insert("c-root".into(), traces_of("u-root"));
+    // The range selector's own subject: sharing c-selector's, its deletes, once applied, could
+    // leave c-selector nothing to find (seen once: the run never ended).
+    traces_of("u-range");
     let example =
         json!({"dataset_id": uuid::Uuid::new_v4(), "inputs": {"q": "hi"}, "metadata": {"user_id": "u-contract0"}});
     let example = serde_json::from_value(example).unwrap();
@@ -220,7 +223,7 @@ async fn record_a_varied_run(world: &World) -> Vec<Exchange> {
     let (name, unknown) = ("project-0", uuid::Uuid::new_v4());
     data.extend([
         json!({"request_id": "c-selector", "targets": [{"metadata": {"user_id": "u-contract0"}}]}),
-        json!({"request_id": "c-range", "targets": [{"metadata": {"user_id": "u-contract0"}, "session_id": session,
+        json!({"request_id": "c-range", "targets": [{"metadata": {"user_id": "u-range0"}, "session_id": session,
                "start_time": recent, "end_time": chrono::Utc::now().to_rfc3339()}]}),
         json!({"request_id": "c-root", "targets": [{"metadata": {"user_id": "u-root0"}, "root_only": true}]}),
         json!({"request_id": "c-name", "targets": [{"session_name": name, "trace_ids": [uuid::Uuid::new_v4()]}]}),
