@@ -122,6 +122,7 @@ impl Encoded {
                 ("content-type", event::CE_CONTENT_TYPE.as_bytes()),
                 ("ce_id", self.id.as_bytes()),
             ],
+            partition: None,
         }
     }
 }
@@ -165,6 +166,7 @@ impl DeadLetter {
             key: self.key.as_deref(),
             payload: &self.payload,
             headers: self.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect(),
+            partition: None,
         };
         publisher.send(record).await
     }

@@ -28,6 +28,9 @@ pub struct Record<'a> {
     pub key: Option<&'a [u8]>,
     pub payload: &'a [u8],
     pub headers: Vec<(&'a str, &'a [u8])>,
+    /// The partition, where the record's place matters more than its key's (the resolution
+    /// journal's); `None` leaves it to the partitioner.
+    pub partition: Option<i32>,
 }
 
 impl Publisher {
@@ -93,6 +96,9 @@ impl Publisher {
         if let Some(k) = record.key {
             r = r.key(k);
         }
+        if let Some(p) = record.partition {
+            r = r.partition(p);
+        }
         self.producer.send_result(r).map_err(|(e, _)| e)
     }
 
@@ -127,6 +133,8 @@ impl Publisher {
                 key: failed.key(),
                 payload: failed.payload().unwrap_or_default(),
                 headers,
+                // Where it was bound for (the partitioner's choice is the same for the same key).
+                partition: (failed.partition() >= 0).then_some(failed.partition()),
             };
             let delivery = Box::pin(self.enqueue(&record)).await?;
             failed = match judge(delivery.await, attempt)? {
@@ -213,6 +221,7 @@ mod tests {
             key: None,
             payload: &payload,
             headers: Vec::new(),
+            partition: None,
         };
         let sent = tokio::time::timeout(Duration::from_secs(10), p.send(record)).await;
         let refused = sent.expect("refused within 10 s, not retried");

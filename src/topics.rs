@@ -15,8 +15,12 @@ pub const DELETION_FAILED: &str = "erasure.deletion-failed";
 /// Dataset examples erased (hard-deleted and read back), or that could not be.
 pub const EXAMPLES: &str = "erasure.examples";
 
+/// The intake's resolution journal: what a selector resolved to, recorded before its deletes
+/// (`intake/journal.rs`). Ids only; as many partitions as `REQUESTS`.
+pub const RESOLUTIONS: &str = "erasure.resolutions";
+
 /// Every topic the worker needs, in the order a deployment creates them.
-pub const ALL: [&str; 7] = [
+pub const ALL: [&str; 8] = [
     REQUESTS,
     DLQ,
     DELETION_REQUESTED,
@@ -24,4 +28,5 @@ pub const ALL: [&str; 7] = [
     DELETION_VERIFIED,
     DELETION_FAILED,
     EXAMPLES,
+    RESOLUTIONS,
 ];

@@ -11,6 +11,9 @@ const ID_BUCKETS: [usize; 7] = [1, 10, 100, 250, 500, 999, 1000];
 pub struct Counters {
     /// "POST /runs/delete" → status → count.
     pub calls: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// "POST /runs/delete" → requests received, counted on arrival (before faults and latency, so a
+    /// request still being answered is counted).
+    pub received: BTreeMap<String, u64>,
     pub rate_limited: u64,
     pub injected_errors: u64,
     pub delete_calls_accepted: u64,

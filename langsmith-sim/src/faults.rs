@@ -84,6 +84,10 @@ pub struct FaultSpec {
     pub error_status: Option<u16>,
     #[serde(default)]
     pub latency_ms: u64,
+    /// Injected errors come after the request was handled: its effect stands and its answer is
+    /// lost, as when a gateway times out after LangSmith acted.
+    #[serde(default)]
+    pub after_handling: bool,
 }
 
 impl FaultSpec {
@@ -125,6 +129,8 @@ pub enum Verdict {
         plain_body: bool,
     },
     Fail(u16),
+    /// Handled, then answered with this status.
+    Lost(u16),
 }
 
 pub struct Faults {
@@ -177,7 +183,13 @@ impl Faults {
             slot.1 += 1;
         }
         if spec.error_ratio > 0.0 && self.rng.next_f64() < spec.error_ratio {
-            return (latency, Verdict::Fail(spec.error_status.unwrap_or(503)));
+            let status = spec.error_status.unwrap_or(503);
+            let verdict = if spec.after_handling {
+                Verdict::Lost(status)
+            } else {
+                Verdict::Fail(status)
+            };
+            return (latency, verdict);
         }
         (latency, Verdict::Pass)
     }
@@ -216,6 +228,18 @@ mod tests {
             f.check(Class::Delete, "a", t0 + Duration::from_millis(1000)).1,
             Verdict::Pass
         );
+    }
+
+    #[test]
+    fn errors_after_handling_lose_the_answer_not_the_effect() {
+        let mut f = Faults::new(1);
+        let spec = FaultSpec {
+            error_ratio: 1.0,
+            after_handling: true,
+            ..Default::default()
+        };
+        f.set(Class::Delete, spec);
+        assert_eq!(f.check(Class::Delete, "k", Instant::now()).1, Verdict::Lost(503));
     }
 
     #[test]

@@ -64,7 +64,8 @@ for path in rendered:
     horizon_ms = 35 * 86400 * 1000
     topics = {d["metadata"]["name"]: d for d in docs if d["kind"] == "KafkaTopic"}
     wanted = ["erasure.requests", "erasure.requests.dlq", "erasure.deletion-requested", "erasure.recheck",
-              "erasure.deletion-verified", "erasure.deletion-failed", "erasure.examples"]
+              "erasure.deletion-verified", "erasure.deletion-failed", "erasure.examples",
+              "erasure.resolutions"]
     check(set(wanted) <= set(topics), f"{name}: a KafkaTopic for each of the worker's topics")
     short = [t for t in wanted if int(topics.get(t, {}).get("spec", {}).get("config", {}).get("retention.ms", 0)) < horizon_ms]
     check(not short, f"{name}: retention of every topic is at least 35 days {short or ''}")

@@ -97,6 +97,8 @@ pub struct Topics {
     pub deletion_failed: String,
     /// Dataset examples erased, or not (`erasure.examples.{erased,failed}.v1`).
     pub examples: String,
+    /// The intake's resolution journal (what each selector resolved to, by input offset).
+    pub resolutions: String,
 }
 
 impl Default for Topics {
@@ -109,6 +111,7 @@ impl Default for Topics {
             deletion_verified: topics::DELETION_VERIFIED.into(),
             deletion_failed: topics::DELETION_FAILED.into(),
             examples: topics::EXAMPLES.into(),
+            resolutions: topics::RESOLUTIONS.into(),
         }
     }
 }

@@ -5,7 +5,10 @@
 //! workspace's resolution permits; its events go out with the request's other events, so the
 //! input event is done only once they are acknowledged, and go out even if the event was abandoned
 //! meanwhile (a replay's search would not find the examples again). A workspace with
-//! `erase_examples = false` is not searched; examples named by id are erased there too.
+//! `erase_examples = false` is not searched; examples named by id are erased there too. What a
+//! search found is recorded in the journal before its hard delete, and what other runs of the event
+//! recorded (read after the search) is erased and named as well: a replay's search finds nothing
+//! once the examples are nulled.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +17,7 @@ use uuid::Uuid;
 
 use crate::api::{LangSmith, Refusal, Refused, EXAMPLES_PER_DELETE, MAX_EXAMPLES};
 use crate::event::{ExamplesErased, ExamplesFailed, FailReason, Request, Target};
+use crate::intake::journal::Recorder;
 use crate::output::Output;
 
 /// What became of the examples a request reached.
@@ -35,10 +39,17 @@ fn refusal(what: &str, refused: &Refused) -> Refusal {
 }
 
 /// Finds, hard-deletes and reads back the examples `targets` (those of `req`, which the book keeps
-/// without them) name or reach, as of `now`.
-pub async fn erase(api: &LangSmith, req: &Request, targets: &[Target], now: DateTime<Utc>) -> Erased {
+/// without them) name or reach, as of `now`, with those `journal` recalls.
+pub async fn erase(
+    api: &LangSmith,
+    req: &Request,
+    targets: &[Target],
+    now: DateTime<Utc>,
+    journal: &mut Recorder,
+) -> Erased {
     let mut out = Erased::default();
     let mut found = BTreeSet::new();
+    let mut searched = false;
     for target in targets {
         let metadata = match target {
             Target::Examples { example_ids } => {
@@ -53,6 +64,7 @@ pub async fn erase(api: &LangSmith, req: &Request, targets: &[Target], now: Date
                 "a request reaches more dataset examples than one request erases; its other selectors are not searched");
             break;
         }
+        searched = true;
         match api.examples_with(metadata, now).await {
             Ok((ids, more)) => {
                 if more {
@@ -64,8 +76,15 @@ pub async fn erase(api: &LangSmith, req: &Request, targets: &[Target], now: Date
             Err(refused) => out.failed.push((Vec::new(), refusal("the examples search", &refused))),
         }
     }
+    if searched {
+        // After the search: an example another run hard-deleted meanwhile was recorded before.
+        found.append(&mut journal.recall().await.examples);
+    }
     let found: Vec<Uuid> = found.into_iter().collect();
     for chunk in found.chunks(EXAMPLES_PER_DELETE) {
+        if searched {
+            journal.examples(chunk).await;
+        }
         match api.hard_delete_examples(chunk).await {
             Ok(()) => read_back(api, chunk, &mut out).await,
             Err(refused) => out

@@ -5,6 +5,7 @@ mod book;
 pub mod coalesce;
 pub mod examples;
 mod invalid;
+pub mod journal;
 pub mod resolve;
 mod run;
 
@@ -28,6 +29,7 @@ pub struct Intake {
     pub metrics: Arc<Metrics>,
     resolver: Resolver,
     publisher: Publisher,
+    journal: Arc<journal::Journal>,
     limits: Limits,
 }
 
@@ -42,7 +44,9 @@ impl Intake {
         let publisher = Publisher::new(crate::kafka::configured(&config, &[]))?;
         let i = &config.intake;
         let resolver = Resolver::new(i.session_cache_ttl, i.selector_lookback, config.verifier.query_api);
+        let journal = Arc::new(journal::Journal::new(&config, publisher.clone()));
         Ok(Arc::new(Intake {
+            journal,
             config,
             clients,
             metrics,

@@ -19,8 +19,17 @@ use crate::event::{FailReason, SessionRef, Target};
 /// when there is room for more, and is awaited only before a further page is fetched (a selector's
 /// last page never waits: its event could not finish, and what it holds could not be freed). Both
 /// return `false` when no more is wanted (the event was forgotten): the selector stops there.
+///
+/// `recall` hands on what other runs of the event recorded for the target (`intake/journal.rs`)
+/// and was not handed on yet: `None` when there is none, else whether more is wanted. It is asked
+/// before the search and after it. Pages carry the index of their target in the request.
 pub trait Pages: Send {
-    fn page(&mut self, traces: BTreeMap<Uuid, BTreeSet<Uuid>>) -> impl std::future::Future<Output = bool> + Send;
+    fn recall(&mut self, target: usize) -> impl std::future::Future<Output = Option<bool>> + Send;
+    fn page(
+        &mut self,
+        target: usize,
+        traces: BTreeMap<Uuid, BTreeSet<Uuid>>,
+    ) -> impl std::future::Future<Output = bool> + Send;
     fn room(&mut self) -> impl std::future::Future<Output = bool> + Send;
 }
 
@@ -159,7 +168,7 @@ impl Resolver {
     /// returned (explicit ids, failures, selectors that found nothing).
     pub async fn resolve(&self, api: &LangSmith, targets: &[Target], pages: &mut impl Pages) -> Resolved {
         let mut out = Resolved::default();
-        for target in targets {
+        for (index, target) in targets.iter().enumerate() {
             match target {
                 Target::Explicit { session, trace_ids } => match self.session(api, session).await {
                     Ok(Some(id)) => out.sessions.entry(id).or_default().extend(trace_ids.iter().copied()),
@@ -177,7 +186,7 @@ impl Resolver {
                         ..rejected("the project lookup", &a)
                     }),
                 },
-                Target::Selector { .. } => self.selector(api, target, &mut out, pages).await,
+                Target::Selector { .. } => self.selector(api, (index, target), &mut out, pages).await,
                 // Erased after the traces (`intake/examples.rs`).
                 Target::Examples { .. } => {}
             }
@@ -185,10 +194,44 @@ impl Resolver {
         out
     }
 
-    /// Resolves a metadata selector into `out`: its traces, a failure, or "nothing found". A
-    /// project LangSmith refuses to search fails on its own (`forbidden`), and the others are still
-    /// searched; "nothing found" is said only when every project could be searched.
-    async fn selector(&self, api: &LangSmith, target: &Target, out: &mut Resolved, pages: &mut impl Pages) {
+    /// Resolves a metadata selector (the request's target `index`) into `out`: its traces, a
+    /// failure, or "nothing found". What earlier runs of the event recorded is recalled before the
+    /// search, and again after it: a trace deleted by another run while this one searched (a replica
+    /// that still worked on the partition) is recorded before its delete, so the second read finds
+    /// its record. A project LangSmith refuses to search fails on its own (`forbidden`), and the
+    /// others are still searched; "nothing found" is said only when every project could be searched.
+    async fn selector(
+        &self,
+        api: &LangSmith,
+        (index, target): (usize, &Target),
+        out: &mut Resolved,
+        pages: &mut impl Pages,
+    ) {
+        let before = match pages.recall(index).await {
+            Some(false) => return,
+            before => before.is_some(),
+        };
+        let nothing = self.search(api, (index, target), before, out, pages).await;
+        let after = match pages.recall(index).await {
+            Some(false) => return,
+            after => after.is_some(),
+        };
+        if let Some(scope) = nothing.filter(|_| !after) {
+            out.nothing_found.push(scope);
+        }
+    }
+
+    /// Searches a selector's traces, handing them to `pages` (after what was `recalled`); failures go
+    /// to `out`. Returns the project it was scoped to when every project was searched and nothing
+    /// was found nor recalled.
+    async fn search(
+        &self,
+        api: &LangSmith,
+        (index, target): (usize, &Target),
+        recalled: bool,
+        out: &mut Resolved,
+        pages: &mut impl Pages,
+    ) -> Option<Option<Uuid>> {
         let Target::Selector {
             session,
             metadata,
@@ -197,7 +240,7 @@ impl Resolver {
             root_only,
         } = target
         else {
-            return;
+            return None;
         };
         let scope = match session {
             None => None,
@@ -210,16 +253,22 @@ impl Resolver {
                         reason: FailReason::UnknownSession,
                         detail: "the selector names no project of the workspace".into(),
                     });
-                    return;
+                    return None;
                 }
-                Err(a) => return out.failures.push(rejected("the project lookup", &a)),
+                Err(a) => {
+                    out.failures.push(rejected("the project lookup", &a));
+                    return None;
+                }
             },
         };
         let sessions = match scope {
             Some(id) => vec![id],
             None => match api.all_sessions().await {
                 Ok(s) => s,
-                Err(a) => return out.failures.push(rejected("the trace query", &a)),
+                Err(a) => {
+                    out.failures.push(rejected("the trace query", &a));
+                    return None;
+                }
             },
         };
         // Config validation keeps the lookback within ten years.
@@ -231,17 +280,24 @@ impl Resolver {
             end: *end_time,
         };
         let roots = api.root_traces(self.how, &sessions, search);
-        stream(roots, scope, out, pages).await;
+        let nothing = stream(roots, (index, scope), recalled, out, pages).await;
+        nothing.then_some(scope)
     }
 }
 
-/// Hands a selector's pages on as they come; records the projects LangSmith refused to search, and
-/// "nothing found" when every project could be searched and none matched.
-async fn stream(mut roots: Roots<'_>, scope: Option<Uuid>, out: &mut Resolved, pages: &mut impl Pages) {
-    let (mut found, mut forbidden) = (false, false);
+/// Hands a selector's pages on as they come, and records the projects LangSmith refused to search.
+/// True when every project could be searched and none matched (nor was anything `recalled`).
+async fn stream(
+    mut roots: Roots<'_>,
+    (index, scope): (usize, Option<Uuid>),
+    recalled: bool,
+    out: &mut Resolved,
+    pages: &mut impl Pages,
+) -> bool {
+    let (mut found, mut forbidden) = (recalled, false);
     loop {
         if found && roots.more() && !pages.room().await {
-            return;
+            return false;
         }
         match roots.next().await {
             Ok(None) => break,
@@ -252,8 +308,8 @@ async fn stream(mut roots: Roots<'_>, scope: Option<Uuid>, out: &mut Resolved, p
                 for (s, t) in traces {
                     page.entry(s).or_default().insert(t);
                 }
-                if !pages.page(page).await {
-                    return;
+                if !pages.page(index, page).await {
+                    return false;
                 }
             }
             Ok(Some(Found::Forbidden(project))) => {
@@ -267,14 +323,13 @@ async fn stream(mut roots: Roots<'_>, scope: Option<Uuid>, out: &mut Resolved, p
             }
             // The pages handed on already are deleted; the selector fails for the rest.
             Err(a) => {
-                return out.failures.push(Unresolved {
+                out.failures.push(Unresolved {
                     session_id: scope,
                     ..rejected("the trace query", &a)
-                })
+                });
+                return false;
             }
         }
     }
-    if !found && !forbidden {
-        out.nothing_found.push(scope);
-    }
+    !found && !forbidden
 }

@@ -14,6 +14,7 @@ mod harness;
 mod hostile;
 mod intake;
 mod isolation;
+mod journal;
 mod logs;
 mod owners;
 mod pressure;

@@ -68,6 +68,7 @@ impl World {
             "verified",
             "failed",
             "examples",
+            "resolutions",
         ]
         .iter()
         .map(|t| format!("{prefix}.{t}"))
@@ -123,6 +124,7 @@ recheck = "{prefix}.recheck"
 deletion_verified = "{prefix}.verified"
 deletion_failed = "{prefix}.failed"
 examples = "{prefix}.examples"
+resolutions = "{prefix}.resolutions"
 [window]
 kind = "fixed"
 delay = "5s"

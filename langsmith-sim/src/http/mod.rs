@@ -138,6 +138,7 @@ async fn handle(sim: &Arc<Sim>, matched: &str, switches: Switches, req: Request,
         sim.counters().call(&endpoint, 404);
         return StatusCode::NOT_FOUND.into_response();
     }
+    *sim.counters().received.entry(endpoint.clone()).or_default() += 1;
     let key = auth::header(req.headers(), "x-api-key").unwrap_or_default().to_owned();
     let (latency, verdict) = match class_of(&endpoint) {
         Some(class) => sim.faults().check(class, &key, Instant::now()),
@@ -155,10 +156,10 @@ async fn handle(sim: &Arc<Sim>, matched: &str, switches: Switches, req: Request,
             sim.counters().rate_limited += 1;
             too_many_requests(retry_after_secs, plain_body)
         }
-        Verdict::Fail(status) => {
-            sim.counters().injected_errors += 1;
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            (status, axum::Json(json!({"detail": "Injected failure"}))).into_response()
+        Verdict::Fail(status) => injected(sim, status),
+        Verdict::Lost(status) => {
+            next.run(req).await;
+            injected(sim, status)
         }
     };
     if endpoint == "POST /runs/query" && switches.deprecation_headers {
@@ -168,6 +169,12 @@ async fn handle(sim: &Arc<Sim>, matched: &str, switches: Switches, req: Request,
     }
     sim.counters().call(&endpoint, response.status().as_u16());
     response
+}
+
+fn injected(sim: &Sim, status: u16) -> Response {
+    sim.counters().injected_errors += 1;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    (status, axum::Json(json!({"detail": "Injected failure"}))).into_response()
 }
 
 /// When the SDKs stop calling v1 `runs/query` ("after Jan 31, 2027").

@@ -144,6 +144,7 @@ impl Work for State {
     /// The unfinished events of `tp` here would only repeat the events of the replica that got it:
     /// they are forgotten (calls in flight go on).
     fn abandon(&mut self, tp: Tp) {
+        self.intake.journal.forget(tp.1);
         let events = self.book.drop_partition(tp);
         if events > 0 {
             tracing::info!(
@@ -210,7 +211,7 @@ impl State {
                     self.on_resolved(src, Piece::last(key, resolved));
                     return Ok(());
                 }
-                self.resolve(key, request, targets);
+                self.resolve(key, request, targets, src.stored(key.tp));
             }
             Err(rejection) => {
                 self.dead_letter(key, m, rejection);

@@ -1,7 +1,7 @@
 //! Resolution of an event's targets, in a task of its own: the pieces it hands back (a selector's
 //! pages as they come, then the rest) and what the loop makes of them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{Report, State};
 use crate::event::{Request, Target};
 use crate::intake::book::MsgKey;
+use crate::intake::journal::Recorder;
 use crate::intake::resolve::{Pages, Resolved};
 use crate::source::Source;
 
@@ -23,21 +24,24 @@ pub(super) struct Piece {
     taken: Option<oneshot::Sender<()>>,
 }
 
-/// Hands a selector's pages to the loop, and waits for room for more ids before the next is
-/// fetched: the ids in flight exceed the bound by at most a page per selector being resolved. While it
-/// waits it gives its workspace's resolution permit back: the events waiting for one may be what
-/// holds the bound (the ids of an event not yet resolved count), and they must resolve and finish
-/// for room to come.
+/// Hands a selector's pages to the loop, each recorded in the journal first, and waits for room
+/// for more ids before the next is fetched: the ids in flight exceed the bound by at most a page
+/// per selector being resolved. While it waits it gives its workspace's resolution permit back: the
+/// events waiting for one may be what holds the bound (the ids of an event not yet resolved count),
+/// and they must resolve and finish for room to come.
 struct ToLoop {
     key: MsgKey,
     tx: mpsc::Sender<Report>,
     room: watch::Receiver<bool>,
     permit: Option<OwnedSemaphorePermit>,
     sem: Arc<Semaphore>,
+    recorder: Recorder,
+    /// Per target, the trace ids other runs recorded and handed on already (not again).
+    recalled: HashMap<usize, HashSet<Uuid>>,
 }
 
-impl Pages for ToLoop {
-    async fn page(&mut self, traces: BTreeMap<Uuid, BTreeSet<Uuid>>) -> bool {
+impl ToLoop {
+    async fn hand_on(&mut self, traces: BTreeMap<Uuid, BTreeSet<Uuid>>) -> bool {
         let resolved = Resolved {
             sessions: traces,
             ..Resolved::default()
@@ -50,6 +54,33 @@ impl Pages for ToLoop {
             taken: Some(taken),
         };
         self.tx.send(Report::Resolved(piece)).await.is_ok() && taken_rx.await.is_ok()
+    }
+}
+
+impl Pages for ToLoop {
+    async fn recall(&mut self, target: usize) -> Option<bool> {
+        let mut traces = self.recorder.recall().await.traces.remove(&target)?;
+        let handed = self.recalled.entry(target).or_default();
+        traces.values_mut().for_each(|ids| ids.retain(|id| handed.insert(*id)));
+        traces.retain(|_, ids| !ids.is_empty());
+        if traces.is_empty() {
+            return None;
+        }
+        Some(self.hand_on(traces).await)
+    }
+
+    async fn page(&mut self, target: usize, mut traces: BTreeMap<Uuid, BTreeSet<Uuid>>) -> bool {
+        if let Some(recalled) = self.recalled.get(&target) {
+            traces
+                .values_mut()
+                .for_each(|ids| ids.retain(|id| !recalled.contains(id)));
+            traces.retain(|_, ids| !ids.is_empty());
+            if traces.is_empty() {
+                return true;
+            }
+        }
+        self.recorder.traces(target, &traces).await;
+        self.hand_on(traces).await
     }
 
     async fn room(&mut self) -> bool {
@@ -78,8 +109,9 @@ impl Piece {
 }
 
 impl State {
-    /// Resolves `targets` in a task, within the workspace's share of resolutions in flight.
-    pub(super) fn resolve(&self, key: MsgKey, request: Arc<Request>, targets: Vec<Target>) {
+    /// Resolves `targets` in a task, within the workspace's share of resolutions in flight. What
+    /// the journal holds below `floor` (the partition's stored offset) is not needed any more.
+    pub(super) fn resolve(&self, key: MsgKey, request: Arc<Request>, targets: Vec<Target>, floor: Option<i64>) {
         let sem = self.resolving[&request.workspace].clone();
         let intake = self.intake.clone();
         let (tx, room) = (self.tx.reports.clone(), self.tx.room.subscribe());
@@ -87,15 +119,22 @@ impl State {
             let api = &intake.clients[&request.workspace];
             intake.resolver.look_up(api, &targets).await;
             let permit = sem.clone().acquire_owned().await.ok();
+            let recorder = Recorder::new(intake.journal.clone(), key, floor, request.request_id.clone());
             let mut pages = ToLoop {
                 key,
                 tx: tx.clone(),
                 room,
                 permit,
                 sem,
+                recorder,
+                recalled: HashMap::new(),
             };
             let mut resolved = intake.resolver.resolve(api, &targets, &mut pages).await;
-            let erased = crate::intake::examples::erase(api, &request, &targets, Utc::now()).await;
+            if !resolved.nothing_found.is_empty() {
+                tracing::info!(request_id = %request.request_id, partition = key.tp.1, offset = key.offset,
+                    generation = key.generation, "a selector matched nothing");
+            }
+            let erased = crate::intake::examples::erase(api, &request, &targets, Utc::now(), &mut pages.recorder).await;
             let max_batch = intake.config.intake.max_batch;
             resolved.example_events = crate::intake::examples::events(&request, erased, max_batch, Utc::now());
             let _ = tx.send(Report::Resolved(Piece::last(key, resolved))).await;

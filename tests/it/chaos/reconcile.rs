@@ -10,13 +10,11 @@ use uuid::Uuid;
 use super::plan::{Kind, Plan, Request};
 use crate::world::Out;
 
-/// Per request: ids requested, verified, failed by reason, dead-lettered or not, and whether a
-/// selector found nothing (a verified event naming no trace).
+/// Per request: ids requested, verified, failed by reason, dead-lettered or not.
 #[derive(Default)]
 struct Seen {
     requested: HashSet<Uuid>,
     verified: HashSet<Uuid>,
-    found_nothing: bool,
     failed: HashMap<String, HashSet<Uuid>>,
     dead: bool,
 }
@@ -42,10 +40,7 @@ fn note(by: &mut HashMap<String, Seen>, o: &Out) -> Option<String> {
     let s = by.entry(r.to_owned()).or_default();
     match o.topic.as_str() {
         "requested" => s.requested.extend(ids(d)),
-        "verified" => {
-            s.verified.extend(ids(d));
-            s.found_nothing |= ids(d).next().is_none();
-        }
+        "verified" => s.verified.extend(ids(d)),
         "failed" => s
             .failed
             .entry(d["reason"].as_str().unwrap_or("?").to_owned())
@@ -71,11 +66,10 @@ fn failed_as<'a>(s: &'a Seen, reason: &str) -> impl Fn(&Uuid) -> bool + 'a {
 
 /// The request has its terminal events (the contract's "done"). A selector replayed after its
 /// deletes took effect (a replica died between LangSmith accepting them and Kafka acknowledging
-/// its deletion-requested events) finds nothing and says so: done, if its traces are gone, which
-/// `reconcile` checks against the simulator.
+/// its deletion-requested events) still names every trace: the resolution journal recalls them.
 fn terminal(plan: &Plan, r: &Request, s: &Seen) -> bool {
     match r.kind {
-        Kind::Selector if replayed(plan, s) => true,
+        Kind::Selector if refused_search(plan, s) => true,
         Kind::Invalid => s.dead,
         Kind::UnknownSession => r.ids.values().flatten().all(failed_as(s, "unknown_session")),
         Kind::Explicit | Kind::Selector => {
@@ -94,11 +88,10 @@ fn terminal(plan: &Plan, r: &Request, s: &Seen) -> bool {
     }
 }
 
-/// A selector replayed after its deletes took effect finds nothing: it says so (a verified event
-/// naming no trace), or, while a project answers 403, fails that project alone. `reconcile` checks
-/// that its traces are gone from the simulator.
-fn replayed(plan: &Plan, s: &Seen) -> bool {
-    s.found_nothing || (plan.forbidden.is_some() && s.failed.contains_key("forbidden"))
+/// A selector whose search of the project answering 403 was refused fails that project alone,
+/// naming no ids (it never found them). `reconcile` checks the simulator for the rest.
+fn refused_search(plan: &Plan, s: &Seen) -> bool {
+    plan.forbidden.is_some() && s.failed.contains_key("forbidden")
 }
 
 /// The id is of the project that answered 403 for a while, and failed as `forbidden`: a terminal
@@ -162,7 +155,7 @@ pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim, at: &[(i32, i64)]) -> Vec
     let by = seen(outs);
     let mut problems = Vec::new();
     let mut kinds: BTreeMap<Kind, usize> = BTreeMap::new();
-    let mut replayed_selectors = 0;
+    let mut unnamed_selectors = 0;
     let mut refused = 0;
     let state = sim.state();
     let present = |ws: usize, id: &Uuid| state.workspaces[&plan.workspaces[ws].0].traces.contains_key(id);
@@ -213,9 +206,9 @@ pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim, at: &[(i32, i64)]) -> Vec
                     if never && s.verified.contains(id) {
                         problems.push(format!("{}: {id} verified but never deleted", r.id));
                     }
-                    let replayed = r.kind == Kind::Selector && replayed(plan, s);
-                    replayed_selectors += usize::from(replayed && !s.verified.contains(id));
-                    if !never && !s.verified.contains(id) && !replayed {
+                    let refused_search = r.kind == Kind::Selector && refused_search(plan, s);
+                    unnamed_selectors += usize::from(refused_search && !s.verified.contains(id));
+                    if !never && !s.verified.contains(id) && !refused_search {
                         let (p, o) = at.get(i).copied().unwrap_or((-1, -1));
                         let requested = if s.requested.contains(id) {
                             "requested"
@@ -239,9 +232,8 @@ pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim, at: &[(i32, i64)]) -> Vec
     problems.extend(unsent(plan, sim, &by));
     print_counts(plan, outs, &kinds, sim);
     eprintln!(
-        "  selector ids verified only by a replay that found nothing (their first deletes had taken effect; \
-         checked gone from the simulator): {replayed_selectors}; ids failed as forbidden in the project \
-         that answered 403 for a while: {refused}"
+        "  selector ids named by no verified event, their search refused by the project answering 403 \
+         (checked in the simulator): {unnamed_selectors}; ids failed as forbidden in that project: {refused}"
     );
     problems
 }
