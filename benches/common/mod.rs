@@ -81,14 +81,15 @@ impl SimWorld {
     }
 }
 
-/// The worker's six topics, `bench.requests` first.
+/// The worker's eight topics, `bench.requests` first.
 pub async fn topics(bootstrap: &str) -> Vec<String> {
     topics_of(bootstrap, PARTITIONS).await
 }
 
-/// The worker's six topics, of `partitions` partitions each.
+/// The worker's eight topics, of `partitions` partitions each.
 pub async fn topics_of(bootstrap: &str, partitions: i32) -> Vec<String> {
-    let topics: Vec<String> = ["requests", "dlq", "requested", "recheck", "verified", "failed"]
+    let names = ["requests", "dlq", "requested", "recheck", "verified", "failed", "examples", "resolutions"];
+    let topics: Vec<String> = names
         .iter()
         .map(|t| format!("bench.{t}"))
         .collect();
@@ -123,7 +124,7 @@ pub fn spawn_worker_env(
     let config = format!(
         "[http]\nlisten = \"127.0.0.1:0\"\n[kafka]\nbootstrap = \"{}\"\nintake_group = \"bench-intake\"\nverifier_group = \"bench-verifier\"\n\
          [kafka.properties]\n\"fetch.wait.max.ms\" = \"{fetch_wait}\"\n[topics]\nrequests = \"{}\"\ndlq = \"{}\"\ndeletion_requested = \"{}\"\n\
-         recheck = \"{}\"\ndeletion_verified = \"{}\"\ndeletion_failed = \"{}\"\n[workspaces.main]\napi_url = \"{}\"\napi_key_file = \"{}\"\n{extra}",
+         recheck = \"{}\"\ndeletion_verified = \"{}\"\ndeletion_failed = \"{}\"\nexamples = \"{}\"\nresolutions = \"{}\"\n[workspaces.main]\napi_url = \"{}\"\napi_key_file = \"{}\"\n{extra}",
         broker.bootstrap,
         topics[0],
         topics[1],
@@ -131,6 +132,8 @@ pub fn spawn_worker_env(
         topics[3],
         topics[4],
         topics[5],
+        topics[6],
+        topics[7],
         sim.url,
         key_file.display()
     );
