@@ -22,6 +22,18 @@ pub enum Output {
     ExamplesFailed(ExamplesFailed),
 }
 
+/// The parts an event names `ids` in: at most `max` ids each, with (part, parts); one empty part
+/// when there are no ids (a failure that names none still says so).
+pub fn parts_of<T>(ids: &[T], max: usize) -> impl Iterator<Item = (&[T], (u32, u32))> {
+    let parts = ids.len().div_ceil(max).max(1) as u32;
+    let chunks: Vec<&[T]> = if ids.is_empty() {
+        vec![ids]
+    } else {
+        ids.chunks(max).collect()
+    };
+    chunks.into_iter().enumerate().map(move |(i, c)| (c, (i as u32, parts)))
+}
+
 /// An output event ready to publish.
 pub struct Encoded {
     pub topic: String,
@@ -254,5 +266,14 @@ mod tests {
         d.shrink(1000);
         assert!(d.key.is_none() && d.size() <= 1000);
         assert_eq!(names(&d).last(), Some(&"dlq_key_omitted"));
+    }
+
+    #[test]
+    fn parts_hold_at_most_max_ids_and_a_failure_naming_none_still_has_one() {
+        let ids: Vec<u32> = (0..2500).collect();
+        let parts: Vec<(usize, (u32, u32))> = parts_of(&ids, 1000).map(|(c, p)| (c.len(), p)).collect();
+        assert_eq!(parts, [(1000, (0, 3)), (1000, (1, 3)), (500, (2, 3))]);
+        let none: Vec<(usize, (u32, u32))> = parts_of::<u32>(&[], 1000).map(|(c, p)| (c.len(), p)).collect();
+        assert_eq!(none, [(0, (0, 1))]);
     }
 }

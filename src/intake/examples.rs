@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::api::{LangSmith, Refusal, Refused, EXAMPLES_PER_DELETE, MAX_EXAMPLES};
 use crate::event::{ExamplesErased, ExamplesFailed, FailReason, Request, Target};
 use crate::intake::journal::Recorder;
-use crate::output::Output;
+use crate::output::{parts_of, Output};
 
 /// What became of the examples a request reached.
 #[derive(Debug, Default, PartialEq)]
@@ -129,30 +129,25 @@ async fn read_back(api: &LangSmith, ids: &[Uuid], out: &mut Erased) {
 /// reached.
 pub fn events(req: &Request, erased: Erased, max_batch: usize, now: DateTime<Utc>) -> Vec<Output> {
     let mut out = Vec::new();
-    let parts = erased.erased.len().div_ceil(max_batch) as u32;
-    for (i, chunk) in erased.erased.chunks(max_batch).enumerate() {
+    let erased_parts = parts_of(&erased.erased, max_batch).filter(|(chunk, _)| !chunk.is_empty());
+    for (chunk, (part, parts)) in erased_parts {
         out.push(Output::ExamplesErased(ExamplesErased {
             request_id: req.request_id.clone(),
             workspace: req.workspace.clone(),
             example_ids: chunk.to_vec(),
-            part: i as u32,
+            part,
             parts,
             erased_at: now,
             source: req.source.clone(),
         }));
     }
     for (ids, why) in erased.failed {
-        let parts = ids.len().div_ceil(max_batch).max(1) as u32;
-        let chunks: Vec<&[Uuid]> = match ids.is_empty() {
-            true => vec![&[]],
-            false => ids.chunks(max_batch).collect(),
-        };
-        for (i, chunk) in chunks.into_iter().enumerate() {
+        for (chunk, (part, parts)) in parts_of(&ids, max_batch) {
             out.push(Output::ExamplesFailed(ExamplesFailed {
                 request_id: req.request_id.clone(),
                 workspace: req.workspace.clone(),
                 example_ids: chunk.to_vec(),
-                part: i as u32,
+                part,
                 parts,
                 reason: why.reason,
                 detail: why.detail.clone(),

@@ -20,7 +20,7 @@ mod read;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -70,6 +70,8 @@ impl Recalled {
 /// What this replica has read of one input partition's records.
 #[derive(Default)]
 struct Loaded {
+    /// When the last read began: one that began after a run asked serves it too.
+    read_at: Option<Instant>,
     /// The next journal offset to read.
     next: i64,
     /// Input offset → its records, in the order read.
@@ -139,11 +141,12 @@ impl Journal {
         p % n.max(&1)
     }
 
-    /// Reads what was added to the journal of the asking event's partition, then returns what
-    /// runs other than the asking one recorded for its request, from the `skip`th record of its
-    /// offset on, and where the next ask starts. Records below the floor are dropped first.
+    /// Reads what was added to the journal of the asking event's partition (unless a read began
+    /// after the ask: runs asking together share a read), then returns what runs other than the
+    /// asking one recorded for its request, from the `skip`th record of its offset on, and where
+    /// the next ask starts. Records below the floor are dropped first.
     pub async fn recall(&self, ask: Ask<'_>) -> (Vec<Entry>, usize) {
-        let p = ask.ticket.tp.1;
+        let (p, asked) = (ask.ticket.tp.1, Instant::now());
         let loaded = {
             let mut all = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
             all.entry(p).or_default().clone()
@@ -153,16 +156,19 @@ impl Journal {
         if loaded.entries.first_key_value().is_some_and(|(o, _)| *o < floor) {
             loaded.entries = loaded.entries.split_off(&floor);
         }
-        let jp = self.partition(p).await;
-        let prefix = prefix(&self.input, p);
-        let (reader, topic, from) = (self.reader.clone(), self.topic.clone(), loaded.next);
-        let (next, entries) = retry("reading the resolution journal", move || {
-            reader.entries(&topic, jp, from, &prefix, READ_TIMEOUT)
-        })
-        .await;
-        loaded.next = next;
-        for (offset, e) in entries.into_iter().filter(|(o, _)| *o >= floor) {
-            loaded.entries.entry(offset).or_default().push(e);
+        if loaded.read_at.is_none_or(|at| at < asked) {
+            loaded.read_at = Some(Instant::now());
+            let jp = self.partition(p).await;
+            let prefix = prefix(&self.input, p);
+            let (reader, topic, from) = (self.reader.clone(), self.topic.clone(), loaded.next);
+            let (next, entries) = retry("reading the resolution journal", move || {
+                reader.entries(&topic, jp, from, &prefix, READ_TIMEOUT)
+            })
+            .await;
+            loaded.next = next;
+            for (offset, e) in entries {
+                loaded.entries.entry(offset).or_default().push(e);
+            }
         }
         let mine = loaded.entries.get(&ask.ticket.offset).map_or(&[][..], Vec::as_slice);
         let others = mine.iter().skip(ask.skip).filter(|e| e.run != ask.run);

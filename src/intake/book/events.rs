@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::event::{DeletionFailed, DeletionVerified, Request};
 use crate::intake::resolve::Unresolved;
-use crate::output::Output;
+use crate::output::{parts_of, Output};
 
 /// A selector that matched no trace in `session_id` (or in the workspace): verified at once.
 fn nothing_found_event(req: &Request, session_id: Option<Uuid>, now: DateTime<Utc>) -> DeletionVerified {
@@ -57,17 +57,14 @@ pub(super) fn now_events(
 ) -> Vec<Output> {
     let mut out = Vec::new();
     for f in failures {
-        let parts = f.trace_ids.len().div_ceil(max_batch).max(1) as u32;
-        for (i, chunk) in f.trace_ids.chunks(max_batch).enumerate() {
-            let part = Unresolved {
+        for (chunk, part) in parts_of(&f.trace_ids, max_batch) {
+            let piece = Unresolved {
+                session_id: f.session_id,
                 trace_ids: chunk.to_vec(),
+                reason: f.reason,
                 detail: f.detail.clone(),
-                ..f
             };
-            out.push(Output::Failed(failed(req, part, (i as u32, parts), 0, now)));
-        }
-        if f.trace_ids.is_empty() {
-            out.push(Output::Failed(failed(req, f, (0, 1), 0, now)));
+            out.push(Output::Failed(failed(req, piece, part, 0, now)));
         }
     }
     for session_id in nothing_found {

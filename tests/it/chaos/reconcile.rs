@@ -215,7 +215,10 @@ pub fn reconcile(plan: &Plan, outs: &[Out], sim: &Sim, at: &[(i32, i64)]) -> Vec
                         } else {
                             "never requested"
                         };
-                        problems.push(format!("{}: {id} was not verified ({requested}; input {p}@{o})", r.id));
+                        problems.push(format!(
+                            "{}: {id} was not verified ({:?}, {requested}; input {p}@{o})",
+                            r.id, r.kind
+                        ));
                     }
                     if present(r.ws, id) != never {
                         problems.push(format!("{}: {id} present in the simulator: {}", r.id, !never));
