@@ -3,7 +3,7 @@
 //! it is deleted. A replica that dies between the deletes and Kafka's acknowledgement of their
 //! events leaves the input event unstored; its replay searches again, and finds nothing once the
 //! deletes took effect (examples at once, traces after the deletion window). The replay reads the
-//! record back instead, so its events still name every id erased (design §4, "evidence").
+//! record back instead, so its events still name every id erased: the audit trail is the proof.
 //!
 //! - A record per page (at most 1,000 ids), keyed `{input topic}/{partition}/{offset}`, holds ids
 //!   and the request id only: never a selector's metadata, which is personal data.
