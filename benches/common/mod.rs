@@ -88,17 +88,7 @@ pub async fn topics(bootstrap: &str) -> Vec<String> {
 
 /// The worker's eight topics, of `partitions` partitions each.
 pub async fn topics_of(bootstrap: &str, partitions: i32) -> Vec<String> {
-    let names = [
-        "requests",
-        "dlq",
-        "requested",
-        "recheck",
-        "verified",
-        "failed",
-        "examples",
-        "resolutions",
-    ];
-    let topics: Vec<String> = names.iter().map(|t| format!("bench.{t}")).collect();
+    let topics: Vec<String> = erasure_testkit::TOPICS.iter().map(|t| format!("bench.{t}")).collect();
     create_topics(
         bootstrap,
         &topics.iter().map(String::as_str).collect::<Vec<_>>(),

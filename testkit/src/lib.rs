@@ -12,6 +12,19 @@ pub use worker::Worker;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The worker's topics, by the short names the tests and benchmarks prefix with a name of their own
+/// (`requests` first).
+pub const TOPICS: [&str; 8] = [
+    "requests",
+    "dlq",
+    "requested",
+    "recheck",
+    "verified",
+    "failed",
+    "examples",
+    "resolutions",
+];
+
 /// A name no other test in this process uses (topics, groups, directories).
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);

@@ -60,19 +60,10 @@ impl World {
     /// A world on a broker of the test's own (reached at `bootstrap`).
     pub async fn on(bootstrap: &str, sim: &Simulator, partitions: i32) -> World {
         let prefix = unique("t");
-        let topics: Vec<String> = [
-            "requests",
-            "dlq",
-            "requested",
-            "recheck",
-            "verified",
-            "failed",
-            "examples",
-            "resolutions",
-        ]
-        .iter()
-        .map(|t| format!("{prefix}.{t}"))
-        .collect();
+        let topics: Vec<String> = erasure_testkit::TOPICS
+            .iter()
+            .map(|t| format!("{prefix}.{t}"))
+            .collect();
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         create_topics(bootstrap, &names, partitions)
             .await
