@@ -61,9 +61,7 @@ impl Pages for ToLoop {
     async fn recall(&mut self, target: usize) -> Option<bool> {
         let mut traces = self.recorder.recall().await.traces.remove(&target)?;
         let handed = self.recalled.entry(target).or_default();
-        traces.values_mut().for_each(|ids| ids.retain(|id| handed.insert(*id)));
-        traces.retain(|_, ids| !ids.is_empty());
-        if traces.is_empty() {
+        if !keep(&mut traces, |id| handed.insert(*id)) {
             return None;
         }
         Some(self.hand_on(traces).await)
@@ -71,11 +69,7 @@ impl Pages for ToLoop {
 
     async fn page(&mut self, target: usize, mut traces: BTreeMap<Uuid, BTreeSet<Uuid>>) -> bool {
         if let Some(recalled) = self.recalled.get(&target) {
-            traces
-                .values_mut()
-                .for_each(|ids| ids.retain(|id| !recalled.contains(id)));
-            traces.retain(|_, ids| !ids.is_empty());
-            if traces.is_empty() {
+            if !keep(&mut traces, |id| !recalled.contains(id)) {
                 return true;
             }
         }
@@ -94,6 +88,13 @@ impl Pages for ToLoop {
         self.permit = self.sem.clone().acquire_owned().await.ok();
         self.permit.is_some()
     }
+}
+
+/// Keeps the trace ids `wanted` says to keep (projects left with none go); whether any is left.
+fn keep(traces: &mut BTreeMap<Uuid, BTreeSet<Uuid>>, mut wanted: impl FnMut(&Uuid) -> bool) -> bool {
+    traces.values_mut().for_each(|ids| ids.retain(&mut wanted));
+    traces.retain(|_, ids| !ids.is_empty());
+    !traces.is_empty()
 }
 
 impl Piece {
