@@ -55,6 +55,8 @@ pub struct Behaviour {
     pub record_exchanges: bool,
     /// Trace ids whose delete calls always answer 500 (a poisoned id).
     pub poisoned_traces: Vec<Uuid>,
+    /// Example ids whose hard delete calls always answer 500 (a poisoned id).
+    pub poisoned_examples: Vec<Uuid>,
     /// Projects deleted since the worker resolved them: their trace deletes answer 404.
     pub gone_projects: Vec<Uuid>,
 }
@@ -71,6 +73,7 @@ impl Default for Behaviour {
             deprecation_headers: false,
             record_exchanges: false,
             poisoned_traces: Vec::new(),
+            poisoned_examples: Vec::new(),
             gone_projects: Vec::new(),
         }
     }

@@ -2,9 +2,10 @@
 //! metadata (`GET /api/v1/examples` with a `filter`, as of a time), hard-deleted
 //! (`POST …/platform/datasets/examples/delete`: inputs, outputs and metadata nulled in every
 //! version, at once) and read back to prove it. A trace's delete does not reach the examples made
-//! from it, and the soft delete keeps every earlier version.
+//! from it (and the search has no filter on their source: they are found by reading every example's
+//! source), and the soft delete keeps every earlier version.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::StatusCode;
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{filter, Class, LangSmith, Refused};
+use super::{filter, Class, LangSmith, Refusal, Refused};
 
 /// Examples per search page, and per read-back (LangSmith's `limit` is at most 100).
 const PAGE: usize = 100;
@@ -31,6 +32,16 @@ struct Example {
     outputs: Option<Value>,
     #[serde(default)]
     metadata: Option<Value>,
+}
+
+/// An example, as far as where it was made from goes.
+#[derive(Debug, Deserialize)]
+pub struct Sourced {
+    pub id: Uuid,
+    #[serde(default)]
+    pub source_trace_id: Option<Uuid>,
+    #[serde(default)]
+    pub source_run_id: Option<Uuid>,
 }
 
 impl Example {
@@ -101,17 +112,60 @@ impl LangSmith {
         }
     }
 
-    /// Hard-deletes at most [`EXAMPLES_PER_DELETE`] examples. A 404 (none of them exists) is no refusal:
-    /// there is nothing left to erase.
-    pub async fn hard_delete_examples(&self, ids: &[Uuid]) -> Result<(), Refused> {
-        let url = format!("{}{}/datasets/examples/delete", self.root, self.platform);
-        let body = serde_json::json!({"example_ids": ids, "hard_delete": true});
-        let a = self.send(Class::Examples, |c| c.post(&url).json(&body)).await;
-        match a.status {
-            s if s.is_success() => Ok(()),
-            StatusCode::NOT_FOUND => Ok(()),
-            _ => Err(a.into()),
+    /// Every example of the workspace (as of `as_of`) made from a run or trace: its id, with the
+    /// ids of its source trace and source run. LangSmith's example search has no filter on them, so
+    /// this reads the whole workspace, a page of [`PAGE`] at a time, with only those fields.
+    pub async fn examples_made_from_runs(&self, as_of: DateTime<Utc>) -> Result<Vec<Sourced>, Refused> {
+        let url = format!("{}/api/v1/examples", self.root);
+        let as_of = as_of.to_rfc3339_opts(SecondsFormat::Micros, true);
+        let (mut offset, mut sourced) = (0, Vec::new());
+        loop {
+            let (at, limit) = (offset.to_string(), PAGE.to_string());
+            let query = [
+                ("select", "id"),
+                ("select", "source_trace_id"),
+                ("select", "source_run_id"),
+                ("as_of", as_of.as_str()),
+                ("offset", at.as_str()),
+                ("limit", limit.as_str()),
+            ];
+            let page: Vec<Sourced> = self
+                .fetch(Class::Examples, || {
+                    self.send(Class::Examples, |c| c.get(&url).query(&query))
+                })
+                .await?;
+            offset += page.len();
+            let full = page.len() == PAGE;
+            sourced.extend(
+                page.into_iter()
+                    .filter(|e| e.source_trace_id.is_some() || e.source_run_id.is_some()),
+            );
+            if !full {
+                return Ok(sourced);
+            }
         }
+    }
+
+    /// Hard-deletes at most [`EXAMPLES_PER_DELETE`] examples; returns those refused for good, with
+    /// why. A refused call is bisected like a trace delete, so one example at fault (in a dataset
+    /// the key may not touch, say) fails alone. A 404 (none of them exists) is no refusal: there is
+    /// nothing left to erase.
+    pub async fn hard_delete_examples(&self, ids: &[Uuid]) -> HashMap<Uuid, Refusal> {
+        let url = format!("{}{}/datasets/examples/delete", self.root, self.platform);
+        let call = |chunk: Vec<Uuid>, split| {
+            let (url, body) = (&url, serde_json::json!({"example_ids": chunk, "hard_delete": true}));
+            async move {
+                let mut a = self
+                    .send_bounded(Class::Examples, |c| c.post(url).json(&body), split)
+                    .await;
+                if a.status == StatusCode::NOT_FOUND {
+                    a.status = StatusCode::OK;
+                }
+                a
+            }
+        };
+        self.bisected(Class::Examples, "the examples hard delete", ids, call)
+            .await
     }
 
     /// Of `ids`, those LangSmith still holds inputs, outputs or metadata of (latest version).

@@ -31,7 +31,7 @@ use crate::event::FailReason;
 use crate::metrics::Metrics;
 pub use check::Remaining;
 pub use discover::{Found, Roots, Search};
-pub use examples::{EXAMPLES_PER_DELETE, MAX_EXAMPLES};
+pub use examples::{Sourced, EXAMPLES_PER_DELETE, MAX_EXAMPLES};
 pub use gate::Gate;
 use send::SplitAfter;
 pub use v2::V2Prefix;

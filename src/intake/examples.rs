@@ -1,16 +1,20 @@
-//! The dataset examples of a request: those it names by id, and those its selectors reach (whose
-//! metadata holds every pair of a selector, whatever its project and time range, which are the
-//! traces'), hard-deleted in calls of at most 1000 and read back at once, since a hard delete takes
-//! effect at once. It runs in the request's resolution task, after its traces, within its
+//! The dataset examples of a request: those it names by id, those made from its traces (found by
+//! the workspace's shared scan), and those its selectors reach (whose metadata holds every pair of
+//! a selector, whatever its project and time range, which are the traces'), hard-deleted with the
+//! workspace's other requests' in calls of at most 1000 and read back at once, since a hard delete
+//! takes effect at once. It runs in the request's resolution task, after its traces, within its
 //! workspace's resolution permits; its events go out with the request's other events, so the
 //! input event is done only once they are acknowledged, and go out even if the event was abandoned
 //! meanwhile (a replay's search would not find the examples again). A workspace with
-//! `erase_examples = false` is not searched; examples named by id are erased there too. What a
-//! search found is recorded in the journal before its hard delete, and what other runs of the event
+//! `erase_examples = false` is neither searched nor scanned; examples named by id are erased there
+//! too. What a search or scan found is recorded in the journal before its hard delete, and what other runs of the event
 //! recorded (read after the search) is erased and named as well: a replay's search finds nothing
 //! once the examples are nulled.
 
+mod shared;
+
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -19,6 +23,7 @@ use crate::api::{LangSmith, Refusal, Refused, EXAMPLES_PER_DELETE, MAX_EXAMPLES}
 use crate::event::{ExamplesErased, ExamplesFailed, FailReason, Request, Target};
 use crate::intake::journal::Recorder;
 use crate::output::{parts_of, Output};
+pub use shared::{Shared, Sources};
 
 /// What became of the examples a request reached.
 #[derive(Debug, Default, PartialEq)]
@@ -38,18 +43,42 @@ fn refusal(what: &str, refused: &Refused) -> Refusal {
     why
 }
 
-/// Finds, hard-deletes and reads back the examples `targets` (those of `req`, which the book keeps
-/// without them) name or reach, as of `now`, with those `journal` recalls.
+/// The examples a request reached through its traces: those made from one of them, as the
+/// workspace's scan found them, or why the scan was refused.
+#[derive(Debug, Default)]
+pub struct MadeFrom {
+    pub examples: BTreeSet<Uuid>,
+    pub refused: Option<Refused>,
+}
+
+impl MadeFrom {
+    /// Adds the examples `sources` says were made from `traces`; notes a refused scan.
+    pub fn add<'a>(&mut self, sources: &Result<Arc<Sources>, Refused>, traces: impl IntoIterator<Item = &'a Uuid>) {
+        match sources {
+            Ok(sources) => traces.into_iter().for_each(|t| self.examples.extend(sources.of(t))),
+            Err(refused) => self.refused = Some(refused.clone()),
+        }
+    }
+}
+
+/// Finds, hard-deletes (with the other requests' of the workspace asking meanwhile) and reads back
+/// the examples `targets` (those of `req`, which the book keeps without them) name or reach, as of
+/// `now`, with those `made_from` its traces and those `journal` recalls.
 pub async fn erase(
     api: &LangSmith,
+    shared: &Shared,
     req: &Request,
-    targets: &[Target],
+    (targets, made_from): (&[Target], MadeFrom),
     now: DateTime<Utc>,
     journal: &mut Recorder,
 ) -> Erased {
     let mut out = Erased::default();
-    let mut found = BTreeSet::new();
-    let mut searched = false;
+    if let Some(refused) = &made_from.refused {
+        let why = refusal("the scan for examples made from the request's traces", refused);
+        out.failed.push((Vec::new(), why));
+    }
+    let mut searched = !made_from.examples.is_empty();
+    let mut found = made_from.examples;
     for target in targets {
         let metadata = match target {
             Target::Examples { example_ids } => {
@@ -81,16 +110,15 @@ pub async fn erase(
         found.append(&mut journal.recall().await.examples);
     }
     let found: Vec<Uuid> = found.into_iter().collect();
-    for chunk in found.chunks(EXAMPLES_PER_DELETE) {
-        if searched {
+    if searched {
+        for chunk in found.chunks(EXAMPLES_PER_DELETE) {
             journal.examples(chunk).await;
         }
-        match api.hard_delete_examples(chunk).await {
-            Ok(()) => read_back(api, chunk, &mut out).await,
-            Err(refused) => out
-                .failed
-                .push((chunk.to_vec(), refusal("the examples hard delete", &refused))),
-        }
+    }
+    if !found.is_empty() {
+        let Erased { erased, failed } = shared.erase(found.clone()).await;
+        out.erased = erased;
+        out.failed.extend(failed);
     }
     if !found.is_empty() || !out.failed.is_empty() {
         let failed: usize = out.failed.iter().map(|(ids, _)| ids.len()).sum();
@@ -98,31 +126,6 @@ pub async fn erase(
             erased = out.erased.len(), failed, "dataset examples");
     }
     out
-}
-
-/// Sorts examples just hard-deleted into erased and, if LangSmith still returns data of them,
-/// `still_present`.
-async fn read_back(api: &LangSmith, ids: &[Uuid], out: &mut Erased) {
-    match api.examples_holding_data(ids).await {
-        Ok(held) => {
-            let (left, gone): (Vec<Uuid>, Vec<Uuid>) = ids.iter().partition(|id| held.contains(id));
-            out.erased.extend(gone);
-            if !left.is_empty() {
-                let why = Refusal {
-                    reason: FailReason::StillPresent,
-                    detail: "read back after the hard delete, these examples still hold data".into(),
-                };
-                out.failed.push((left, why));
-            }
-        }
-        Err(refused) => {
-            let mut why = refusal("the examples read-back", &refused);
-            if why.reason == FailReason::RejectedByApi {
-                why.reason = FailReason::CheckRejected;
-            }
-            out.failed.push((ids.to_vec(), why));
-        }
-    }
 }
 
 /// The events of `erased`: parts of at most `max_batch` ids each. Nothing when no example was

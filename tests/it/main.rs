@@ -24,6 +24,7 @@ mod record;
 mod schemas;
 mod session;
 mod stream;
+mod subject;
 mod support;
 mod takeover;
 mod verify;

@@ -47,6 +47,13 @@ pub async fn list(State(sim): SimState, headers: HeaderMap, RawQuery(raw): RawQu
             Some(expr)
         }
     };
+    let select: Vec<&str> = p.all("select").collect();
+    if let Some(bad) = select.iter().find(|f| !SELECTABLE.contains(f)) {
+        return Err(invalid(
+            "select",
+            &format!("Input should be one of {SELECTABLE:?}, not {bad:?}"),
+        ));
+    }
     let state = sim.state();
     let who = caller(&state, &headers, Flavour::V1)?;
     let ws = &state.workspaces[&who.workspace];
@@ -58,7 +65,40 @@ pub async fn list(State(sim): SimState, headers: HeaderMap, RawQuery(raw): RawQu
         .filter(|(e, v)| expr.as_ref().is_none_or(|x| matches_example(x, e, v.metadata.as_ref())))
         .skip(offset)
         .take(limit);
-    Ok(Json(found.map(|(e, v)| render::example(e, v)).collect()))
+    Ok(Json(
+        found.map(|(e, v)| selected(render::example(e, v), &select)).collect(),
+    ))
+}
+
+/// `ExampleSelect` in LangSmith's spec: the fields `select` may name.
+const SELECTABLE: [&str; 13] = [
+    "id",
+    "created_at",
+    "modified_at",
+    "name",
+    "dataset_id",
+    "source_run_id",
+    "source_session_id",
+    "source_run_start_time",
+    "source_trace_id",
+    "metadata",
+    "inputs",
+    "outputs",
+    "attachment_urls",
+];
+
+/// `Example`'s required fields in the spec: answered whatever `select` names.
+const REQUIRED: [&str; 4] = ["id", "dataset_id", "name", "inputs"];
+
+/// The fields of `example` that `select` names (all when it names none), and the required ones.
+fn selected(example: Value, select: &[&str]) -> Value {
+    match example {
+        Value::Object(fields) if !select.is_empty() => fields
+            .into_iter()
+            .filter(|(k, _)| REQUIRED.contains(&k.as_str()) || select.contains(&k.as_str()))
+            .collect(),
+        other => other,
+    }
 }
 
 /// `DELETE /examples?example_ids=…`: soft delete. The latest version of each example named becomes
@@ -120,6 +160,10 @@ pub async fn hard_delete(State(sim): SimState, headers: HeaderMap, body: Bytes) 
         .map(|s| Uuid::parse_str(s))
         .collect::<Result<_, _>>()
         .map_err(|_| bad("example_ids must be UUIDs"))?;
+    if ids.iter().any(|id| sim.behaviour().poisoned_examples.contains(id)) {
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        return Err(ApiError::Message(flavour, status, "Internal Server Error".into()));
+    }
     let mut state = sim.state();
     let who = caller(&state, &headers, flavour)?;
     let ws = state

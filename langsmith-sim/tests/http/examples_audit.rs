@@ -90,6 +90,27 @@ async fn examples_match_any_metadata_pair_and_hard_delete_nulls_them() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// `select` names the fields LangSmith's `ExampleSelect` allows; the answer holds those, and the
+/// fields the spec's `Example` requires.
+#[tokio::test]
+async fn examples_answer_the_fields_selected() {
+    let env = Env::start().await;
+    let (dataset, trace) = (Uuid::new_v4(), Uuid::new_v4());
+    let example = json!({"dataset_id": dataset, "inputs": {"q": "hi"}, "source_trace_id": trace});
+    env.load(json!({"examples": [example]})).await;
+    let path = "/api/v1/examples?select=id&select=source_trace_id&select=source_run_id";
+    let (status, found) = env.api(Method::GET, path, Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let fields: Vec<&String> = found[0].as_object().unwrap().keys().collect();
+    let want = ["dataset_id", "id", "inputs", "name", "source_run_id", "source_trace_id"];
+    assert_eq!(fields, want, "what is selected, and what the spec's `Example` requires");
+    assert_eq!(found[0]["source_trace_id"], json!(trace));
+    let (status, _) = env
+        .api(Method::GET, "/api/v1/examples?select=source_trace", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "not an ExampleSelect");
+}
+
 #[tokio::test]
 async fn audit_logs_record_accepted_deletes_for_the_organization() {
     let env = Env::start().await;

@@ -1,6 +1,7 @@
 //! Dataset examples through a self-hosted API URL (`…/api/v1`): found by all of a selector's
 //! pairs, hard-deleted under `/api/v1/platform`, read back without data; a hard delete of examples
-//! that no longer exist is nothing left to erase.
+//! that no longer exist is nothing left to erase; one LangSmith chokes on fails alone; examples made
+//! from traces are found by their source trace or run.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,6 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{paths, setup};
+use crate::event::FailReason;
 
 #[tokio::test]
 async fn a_selectors_examples_are_found_hard_deleted_and_read_back_empty() {
@@ -39,18 +41,77 @@ async fn a_selectors_examples_are_found_hard_deleted_and_read_back_empty() {
         s.api.examples_holding_data(&ids).await.unwrap(),
         BTreeSet::from(ids).into_iter().collect()
     );
-    s.api.hard_delete_examples(&ids).await.unwrap();
+    assert!(s.api.hard_delete_examples(&ids).await.is_empty());
     assert!(
         s.api.examples_holding_data(&ids).await.unwrap().is_empty(),
         "nulled at once"
     );
-    s.api
-        .hard_delete_examples(&[Uuid::new_v4()])
-        .await
-        .expect("a 404: nothing left to erase");
+    let gone = s.api.hard_delete_examples(&[Uuid::new_v4()]).await;
+    assert!(gone.is_empty(), "a 404: nothing left to erase");
     let platform = paths(&s.sim)
         .iter()
         .filter(|(p, _, _)| p == "/api/v1/platform/datasets/examples/delete")
         .count();
     assert_eq!(platform, 2, "{:?}", paths(&s.sim));
+}
+
+#[tokio::test]
+async fn an_example_langsmith_chokes_on_fails_alone_and_the_rest_are_erased() {
+    let s = setup();
+    let ws = *s.sim.state().workspaces.keys().next().unwrap();
+    let ids: Vec<Uuid> = (0..30)
+        .map(|i| {
+            let e = json!({"dataset_id": Uuid::new_v4(), "inputs": {"q": i}});
+            s.sim
+                .state()
+                .add_example(ws, serde_json::from_value(e).unwrap())
+                .unwrap()
+        })
+        .collect();
+    s.sim.behaviour().poisoned_examples = vec![ids[11]];
+    // Other calls get answers meanwhile: the server is up (with none, nothing would be split).
+    let healthy = async {
+        for _ in 0..20 {
+            s.api.hard_delete_examples(&[Uuid::new_v4()]).await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let (refused, ()) = tokio::join!(s.api.hard_delete_examples(&ids), healthy);
+    assert_eq!(refused.keys().collect::<Vec<_>>(), [&ids[11]]);
+    assert_eq!(refused[&ids[11]].reason, FailReason::RejectedByApi);
+    let held = s.api.examples_holding_data(&ids).await.unwrap();
+    assert_eq!(
+        held.into_iter().collect::<Vec<_>>(),
+        [ids[11]],
+        "every other one erased"
+    );
+}
+
+#[tokio::test]
+async fn examples_made_from_runs_are_listed_with_their_sources() {
+    let s = setup();
+    let ws = *s.sim.state().workspaces.keys().next().unwrap();
+    let (trace, run) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut add = |e: serde_json::Value| {
+        s.sim
+            .state()
+            .add_example(ws, serde_json::from_value(e).unwrap())
+            .unwrap()
+    };
+    let dataset = Uuid::new_v4();
+    for i in 0..150 {
+        add(json!({"dataset_id": dataset, "inputs": {"q": i}}));
+    }
+    let from_trace = add(json!({"dataset_id": dataset, "inputs": {}, "source_trace_id": trace}));
+    let from_run = add(json!({"dataset_id": dataset, "inputs": {}, "source_run_id": run}));
+    let found = s.api.examples_made_from_runs(Utc::now()).await.unwrap();
+    let found: Vec<_> = found
+        .iter()
+        .map(|e| (e.id, e.source_trace_id, e.source_run_id))
+        .collect();
+    assert_eq!(
+        found,
+        [(from_trace, Some(trace), None), (from_run, None, Some(run))],
+        "past the first page"
+    );
 }

@@ -23,6 +23,7 @@ use resolution::Piece;
 
 use super::book::{Answered, Book, MsgKey, PartKey};
 use super::coalesce::{Batch, Coalescer};
+use super::examples::Shared;
 use super::invalid::InvalidShare;
 use super::Intake;
 use crate::event::{self, Incoming, Target};
@@ -65,6 +66,8 @@ struct State {
     /// its own work: delete calls in flight, and resolutions in flight.
     calls: HashMap<String, Arc<Semaphore>>,
     resolving: HashMap<String, Arc<Semaphore>>,
+    /// Per workspace, the example calls its requests share.
+    examples: HashMap<String, Shared>,
     tx: Channels,
     /// The share of the in-flight bound each workspace may hold before its events are set aside.
     share: Option<usize>,
@@ -101,6 +104,9 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         book: Book::new(cfg.window.clone()),
         calls: per_workspace(cfg.intake.max_concurrent_calls),
         resolving: per_workspace(RESOLUTIONS_PER_WORKSPACE),
+        examples: (cfg.workspaces.keys())
+            .map(|w| (w.clone(), Shared::spawn(intake.clients.clone(), w.clone())))
+            .collect(),
         tx: Channels {
             reports,
             room: watch::Sender::new(true),
@@ -208,7 +214,13 @@ impl State {
                 self.book.add(key, request.clone(), named);
                 let api = &self.intake.clients[&request.workspace];
                 if let Some(resolved) = self.intake.resolver.cached(api, &targets) {
-                    self.on_resolved(src, Piece::last(key, resolved));
+                    if !api.erases_examples() {
+                        self.on_resolved(src, Piece::last(key, resolved));
+                        return Ok(());
+                    }
+                    let traces = resolved.sessions.values().flatten().copied().collect();
+                    self.on_resolved(src, Piece::first(key, resolved));
+                    self.erase_made_from(key, request, traces, src.stored(key.tp));
                     return Ok(());
                 }
                 self.resolve(key, request, targets, src.stored(key.tp));

@@ -9,8 +9,10 @@ use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::{Report, State};
+use crate::api::Refused;
 use crate::event::{Request, Target};
 use crate::intake::book::MsgKey;
+use crate::intake::examples::{self, MadeFrom, Sources};
 use crate::intake::journal::Recorder;
 use crate::intake::resolve::{Pages, Resolved};
 use crate::source::Source;
@@ -38,10 +40,15 @@ struct ToLoop {
     recorder: Recorder,
     /// Per target, the trace ids other runs recorded and handed on already (not again).
     recalled: HashMap<usize, HashSet<Uuid>>,
+    /// The workspace's examples made from runs (when it erases examples), and those of them made
+    /// from the traces handed on.
+    sources: Option<Result<Arc<Sources>, Refused>>,
+    made_from: MadeFrom,
 }
 
 impl ToLoop {
     async fn hand_on(&mut self, traces: BTreeMap<Uuid, BTreeSet<Uuid>>) -> bool {
+        self.note_made_from(&traces);
         let resolved = Resolved {
             sessions: traces,
             ..Resolved::default()
@@ -54,6 +61,14 @@ impl ToLoop {
             taken: Some(taken),
         };
         self.tx.send(Report::Resolved(piece)).await.is_ok() && taken_rx.await.is_ok()
+    }
+}
+
+impl ToLoop {
+    fn note_made_from(&mut self, traces: &BTreeMap<Uuid, BTreeSet<Uuid>>) {
+        if let Some(sources) = &self.sources {
+            self.made_from.add(sources, traces.values().flatten());
+        }
     }
 }
 
@@ -98,6 +113,16 @@ fn keep(traces: &mut BTreeMap<Uuid, BTreeSet<Uuid>>, mut wanted: impl FnMut(&Uui
 }
 
 impl Piece {
+    /// A piece the loop need not answer, more to come.
+    pub(super) fn first(key: MsgKey, resolved: Resolved) -> Piece {
+        Piece {
+            key,
+            resolved,
+            last: false,
+            taken: None,
+        }
+    }
+
     /// The final piece (or the only one).
     pub(super) fn last(key: MsgKey, resolved: Resolved) -> Piece {
         Piece {
@@ -114,11 +139,15 @@ impl State {
     /// the journal holds below `floor` (the partition's stored offset) is not needed any more.
     pub(super) fn resolve(&self, key: MsgKey, request: Arc<Request>, targets: Vec<Target>, floor: Option<i64>) {
         let sem = self.resolving[&request.workspace].clone();
-        let intake = self.intake.clone();
+        let (intake, shared) = (self.intake.clone(), self.examples[&request.workspace].clone());
         let (tx, room) = (self.tx.reports.clone(), self.tx.room.subscribe());
         tokio::spawn(async move {
             let api = &intake.clients[&request.workspace];
             intake.resolver.look_up(api, &targets).await;
+            let sources = match api.erases_examples() {
+                true => Some(shared.sources().await),
+                false => None,
+            };
             let permit = sem.clone().acquire_owned().await.ok();
             let recorder = Recorder::new(intake.journal.clone(), key, floor, request.request_id.clone());
             let mut pages = ToLoop {
@@ -129,15 +158,37 @@ impl State {
                 sem,
                 recorder,
                 recalled: HashMap::new(),
+                sources,
+                made_from: MadeFrom::default(),
             };
             let mut resolved = intake.resolver.resolve(api, &targets, &mut pages).await;
             if !resolved.nothing_found.is_empty() {
                 tracing::info!(request_id = %request.request_id, partition = key.tp.1, offset = key.offset,
                     generation = key.generation, "a selector matched nothing");
             }
-            let erased = crate::intake::examples::erase(api, &request, &targets, Utc::now(), &mut pages.recorder).await;
-            let max_batch = intake.config.intake.max_batch;
-            resolved.example_events = crate::intake::examples::events(&request, erased, max_batch, Utc::now());
+            pages.note_made_from(&resolved.sessions);
+            let reached = (&targets[..], std::mem::take(&mut pages.made_from));
+            let erased = examples::erase(api, &shared, &request, reached, Utc::now(), &mut pages.recorder).await;
+            resolved.example_events = examples::events(&request, erased, intake.config.intake.max_batch, Utc::now());
+            let _ = tx.send(Report::Resolved(Piece::last(key, resolved))).await;
+        });
+    }
+
+    /// Erases, in a task, the examples made from `traces` (the explicit ones of an event resolved
+    /// in line), and hands the event's last piece on with their events.
+    pub(super) fn erase_made_from(&self, key: MsgKey, request: Arc<Request>, traces: Vec<Uuid>, floor: Option<i64>) {
+        let (intake, shared) = (self.intake.clone(), self.examples[&request.workspace].clone());
+        let tx = self.tx.reports.clone();
+        tokio::spawn(async move {
+            let api = &intake.clients[&request.workspace];
+            let mut made_from = MadeFrom::default();
+            made_from.add(&shared.sources().await, &traces);
+            let mut recorder = Recorder::new(intake.journal.clone(), key, floor, request.request_id.clone());
+            let erased = examples::erase(api, &shared, &request, (&[], made_from), Utc::now(), &mut recorder).await;
+            let resolved = Resolved {
+                example_events: examples::events(&request, erased, intake.config.intake.max_batch, Utc::now()),
+                ..Resolved::default()
+            };
             let _ = tx.send(Report::Resolved(Piece::last(key, resolved))).await;
         });
     }
