@@ -92,7 +92,7 @@ async fn examples_made_from_runs_are_listed_with_their_sources() {
     let s = setup();
     let ws = *s.sim.state().workspaces.keys().next().unwrap();
     let (trace, run) = (Uuid::new_v4(), Uuid::new_v4());
-    let mut add = |e: serde_json::Value| {
+    let add = |e: serde_json::Value| {
         s.sim
             .state()
             .add_example(ws, serde_json::from_value(e).unwrap())
