@@ -1,6 +1,6 @@
 //! `erasure-worker demo`: the main job on embedded defaults, against a broker and the LangSmith
 //! simulator (`scripts/demo` starts both on loopback). It gives itself a simulator workspace with two
-//! projects and traces and a dataset example of the person, publishes sample requests (explicit, by project name, by metadata, one with a
+//! projects and traces, a dataset example of the person and one made from a trace, publishes sample requests (explicit, by project name, by metadata, one with a
 //! trace the simulator never deletes, one invalid), runs both roles in this process with a fast
 //! window, and prints each request's audit trail as it happens, then a summary.
 
@@ -48,6 +48,8 @@ struct Sample {
     stuck: Vec<String>,
     /// A dataset example of the person the metadata request names.
     examples: Vec<String>,
+    /// A dataset example made from the first trace the explicit request names.
+    made_from: Vec<String>,
 }
 
 pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
@@ -74,6 +76,7 @@ pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
         trails.entry((*id).to_owned()).or_default().ids = ids.iter().cloned().collect();
     }
     trails.entry("gdpr-metadata".into()).or_default().examples = sample.examples.iter().cloned().collect();
+    trails.entry("gdpr-explicit".into()).or_default().examples = sample.made_from.iter().cloned().collect();
     trails.entry("gdpr-invalid".into()).or_default();
 
     let metrics = std::sync::Arc::new(metrics::Metrics::new());
@@ -98,8 +101,8 @@ pub async fn run(bootstrap: &str, langsmith_url: &str) -> anyhow::Result<()> {
     summary(&trails, started)
 }
 
-/// A simulator workspace with two projects and their traces, and a dataset example of the person
-/// (in two versions); one trace the deletion job never deletes; the deletion job every 2 s.
+/// A simulator workspace with two projects and their traces, a dataset example of the person (in
+/// two versions) and one made from a trace the explicit request names; one trace the deletion job never deletes; the deletion job every 2 s.
 async fn sample(langsmith_url: &str) -> anyhow::Result<Sample> {
     let http = reqwest::Client::new();
     let sim = |path: &str| format!("{langsmith_url}/_sim/{path}");
@@ -128,6 +131,9 @@ async fn sample(langsmith_url: &str) -> anyhow::Result<Sample> {
         async move { Ok::<_, anyhow::Error>(strings(&post(&http, &url, body).await?["trace_ids"])) }
     };
     let explicit = generate(&support, 3, json!([])).await?;
+    let made_from = json!({"examples": [{"dataset_id": Uuid::new_v4(), "inputs": {"question": "Can I return it?"},
+                                         "source_trace_id": explicit[0], "source_session_id": support}]});
+    let made_from = strings(&post(&http, &sim(&format!("workspaces/{ws}/load")), made_from).await?["examples"]);
     let by_name = generate(&checkout, 2, json!([])).await?;
     let person = json!([{"key": "user_id", "prefix": PERSON, "distinct": 1}]);
     let selected = generate(&support, 2, person).await?;
@@ -143,6 +149,7 @@ async fn sample(langsmith_url: &str) -> anyhow::Result<Sample> {
         selected,
         stuck,
         examples,
+        made_from,
     })
 }
 

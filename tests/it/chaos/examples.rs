@@ -1,4 +1,5 @@
-//! The dataset examples of the plan's selectors: each must end nulled in every version in the
+//! The dataset examples of the plan (of selectors' subjects, and made from explicit requests'
+//! traces): each must end nulled in every version in the
 //! simulator, none may fail, and an erased event must name each. One whose first run hard-deleted
 //! it but died before Kafka acknowledged the event is named by the replay, from the resolution
 //! journal (its search finds nothing, the metadata being gone).
@@ -61,7 +62,7 @@ pub async fn check(plan: &Plan, world: &World, sim: &Sim, read: usize) -> Vec<St
         }
     }
     eprintln!(
-        "  dataset examples: {planned} of selectors' subjects, all checked nulled in the simulator; \
+        "  dataset examples: {planned} (selectors' subjects, made from explicit requests' traces), all checked nulled in the simulator; \
          {unnamed} named by no erased event"
     );
     problems

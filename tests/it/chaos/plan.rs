@@ -30,7 +30,8 @@ pub struct Request {
     pub ids: BTreeMap<Uuid, BTreeSet<Uuid>>,
     /// Ids the simulator never deletes: they must end in `deletion-failed`, `still_present`.
     pub never: BTreeSet<Uuid>,
-    /// Dataset examples of a selector's subject: they must end nulled in every version.
+    /// Dataset examples of a selector's subject, or made from an explicit request's trace: they
+    /// must end nulled in every version.
     pub examples: Vec<Uuid>,
 }
 
@@ -46,7 +47,7 @@ pub struct Plan {
 /// `n` requests: about 1% invalid, 0.5% naming an unknown project, 5% metadata selectors (a fifth
 /// of them unscoped; half of them finding their subject in child runs only; half of them with a
 /// dataset example of their subject), the rest explicit; 2% of the explicit ones hold a trace never
-/// deleted.
+/// deleted, and 2% have a dataset example made from their first trace.
 pub fn plan(world: &World, workspaces: Vec<(Uuid, &'static str, Vec<Uuid>)>, n: usize, seed: u64) -> Plan {
     let mut rng = Lcg(seed);
     let mut requests = Vec::with_capacity(n);
@@ -90,6 +91,10 @@ pub fn plan(world: &World, workspaces: Vec<(Uuid, &'static str, Vec<Uuid>)>, n: 
         let mut examples = Vec::new();
         if kind == Kind::Selector && rng.next(2) == 0 {
             let e = json!({"dataset_id": Uuid::new_v4(), "inputs": {"q": subject}, "metadata": {"subject": format!("{subject}0")}});
+            examples.push(state.add_example(*ws_id, serde_json::from_value(e).unwrap()).unwrap());
+        }
+        if kind == Kind::Explicit && rng.next(50) == 0 {
+            let e = json!({"dataset_id": Uuid::new_v4(), "inputs": {"q": subject}, "source_trace_id": made[0]});
             examples.push(state.add_example(*ws_id, serde_json::from_value(e).unwrap()).unwrap());
         }
         let target = match kind {
