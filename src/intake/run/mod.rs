@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 mod audit;
 mod delete;
+mod made_from;
 mod outputs;
 mod pressure;
 mod resolution;
@@ -48,6 +49,7 @@ enum Ack {
 /// What the intake's tasks report back to the loop.
 enum Report {
     Resolved(Piece),
+    Scanned(made_from::Scanned),
     Batch(BatchDone),
     Ack(Ack),
 }
@@ -68,6 +70,8 @@ struct State {
     resolving: HashMap<String, Arc<Semaphore>>,
     /// Per workspace, the example calls its requests share.
     examples: HashMap<String, Shared>,
+    /// Per workspace, the events resolved in line waiting for a scan of its examples.
+    waiting: HashMap<String, made_from::Waiting>,
     tx: Channels,
     /// The share of the in-flight bound each workspace may hold before its events are set aside.
     share: Option<usize>,
@@ -107,6 +111,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         examples: (cfg.workspaces.keys())
             .map(|w| (w.clone(), Shared::spawn(intake.clients.clone(), w.clone())))
             .collect(),
+        waiting: HashMap::new(),
         tx: Channels {
             reports,
             room: watch::Sender::new(true),
@@ -132,6 +137,7 @@ impl Work for State {
     fn report(&mut self, src: &mut Source, r: Report) -> anyhow::Result<()> {
         match r {
             Report::Resolved(piece) => self.on_resolved(src, piece),
+            Report::Scanned(scanned) => self.on_scanned(src, scanned),
             Report::Batch(done) => self.on_batch(src, done),
             Report::Ack(ack) => return self.on_ack(src, ack),
         }
@@ -220,7 +226,7 @@ impl State {
                     }
                     let traces = resolved.sessions.values().flatten().copied().collect();
                     self.on_resolved(src, Piece::first(key, resolved));
-                    self.erase_made_from(key, request, traces, src.stored(key.tp));
+                    self.wait_for_scan(key, request, traces, src.stored(key.tp));
                     return Ok(());
                 }
                 self.resolve(key, request, targets, src.stored(key.tp));

@@ -62,9 +62,8 @@ impl ToLoop {
         };
         self.tx.send(Report::Resolved(piece)).await.is_ok() && taken_rx.await.is_ok()
     }
-}
 
-impl ToLoop {
+    /// Notes the examples made from `traces`, when the workspace erases examples.
     fn note_made_from(&mut self, traces: &BTreeMap<Uuid, BTreeSet<Uuid>>) {
         if let Some(sources) = &self.sources {
             self.made_from.add(sources, traces.values().flatten());
@@ -170,25 +169,6 @@ impl State {
             let reached = (&targets[..], std::mem::take(&mut pages.made_from));
             let erased = examples::erase(api, &shared, &request, reached, Utc::now(), &mut pages.recorder).await;
             resolved.example_events = examples::events(&request, erased, intake.config.intake.max_batch, Utc::now());
-            let _ = tx.send(Report::Resolved(Piece::last(key, resolved))).await;
-        });
-    }
-
-    /// Erases, in a task, the examples made from `traces` (the explicit ones of an event resolved
-    /// in line), and hands the event's last piece on with their events.
-    pub(super) fn erase_made_from(&self, key: MsgKey, request: Arc<Request>, traces: Vec<Uuid>, floor: Option<i64>) {
-        let (intake, shared) = (self.intake.clone(), self.examples[&request.workspace].clone());
-        let tx = self.tx.reports.clone();
-        tokio::spawn(async move {
-            let api = &intake.clients[&request.workspace];
-            let mut made_from = MadeFrom::default();
-            made_from.add(&shared.sources().await, &traces);
-            let mut recorder = Recorder::new(intake.journal.clone(), key, floor, request.request_id.clone());
-            let erased = examples::erase(api, &shared, &request, (&[], made_from), Utc::now(), &mut recorder).await;
-            let resolved = Resolved {
-                example_events: examples::events(&request, erased, intake.config.intake.max_batch, Utc::now()),
-                ..Resolved::default()
-            };
             let _ = tx.send(Report::Resolved(Piece::last(key, resolved))).await;
         });
     }
