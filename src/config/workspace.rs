@@ -23,8 +23,8 @@ pub struct WorkspaceConfig {
     /// Allow `http://` to a host other than loopback (the API key would cross the network in clear).
     #[serde(default)]
     pub allow_plain_http: bool,
-    /// Erase the dataset examples a request's selectors reach (hard delete, read back): on unless
-    /// set to `false`.
+    /// Erase the dataset examples made from a request's traces and those its selectors reach (hard
+    /// delete, read back): on unless set to `false`.
     #[serde(default = "yes")]
     pub erase_examples: bool,
     /// Environment variable holding the API key.
