@@ -50,7 +50,7 @@ fn example_ids(d: &Value) -> Vec<Uuid> {
 }
 
 /// Whether the simulator still holds inputs, outputs or metadata of `id` in any version.
-fn holds_data(world: &World, id: Uuid) -> bool {
+pub fn holds_data(world: &World, id: Uuid) -> bool {
     let state = world.sim.state();
     let e = state.workspaces[&world.ws]
         .examples

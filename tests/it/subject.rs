@@ -10,6 +10,7 @@ use langsmith_sim::window::Schedule;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::examples::holds_data;
 use crate::support::private_simulator;
 use crate::world::{data_of, Out, World};
 
@@ -44,16 +45,6 @@ fn trace(world: &World, session: Uuid, root: Value, child: Value) -> (Uuid, Uuid
 fn example(world: &World, e: Value) -> Uuid {
     let new = serde_json::from_value(e).unwrap();
     world.sim.state().add_example(world.ws, new).unwrap()
-}
-
-fn holds_data(world: &World, id: Uuid) -> bool {
-    let state = world.sim.state();
-    let e = state.workspaces[&world.ws]
-        .examples
-        .iter()
-        .find(|e| e.id == id)
-        .unwrap();
-    (e.versions.iter()).any(|v| v.inputs.is_some() || v.outputs.is_some() || v.metadata.is_some())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

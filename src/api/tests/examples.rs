@@ -12,16 +12,16 @@ use uuid::Uuid;
 use super::{paths, setup};
 use crate::event::FailReason;
 
+/// Adds the example `e` to the simulator's only workspace.
+fn add_example(sim: &langsmith_sim::Sim, e: serde_json::Value) -> Uuid {
+    let ws = *sim.state().workspaces.keys().next().unwrap();
+    sim.state().add_example(ws, serde_json::from_value(e).unwrap()).unwrap()
+}
+
 #[tokio::test]
 async fn a_selectors_examples_are_found_hard_deleted_and_read_back_empty() {
     let s = setup();
-    let ws = *s.sim.state().workspaces.keys().next().unwrap();
-    let add = |e: serde_json::Value| {
-        s.sim
-            .state()
-            .add_example(ws, serde_json::from_value(e).unwrap())
-            .unwrap()
-    };
+    let add = |e: serde_json::Value| add_example(&s.sim, e);
     let dataset = Uuid::new_v4();
     let both = add(json!({"dataset_id": dataset, "inputs": {"q": "a"}, "metadata": {"user_id": "u-1", "org": "o"}}));
     let one = add(json!({"dataset_id": dataset, "inputs": {"q": "b"}, "metadata": {"user_id": "u-1"}}));
@@ -58,15 +58,8 @@ async fn a_selectors_examples_are_found_hard_deleted_and_read_back_empty() {
 #[tokio::test]
 async fn an_example_langsmith_chokes_on_fails_alone_and_the_rest_are_erased() {
     let s = setup();
-    let ws = *s.sim.state().workspaces.keys().next().unwrap();
     let ids: Vec<Uuid> = (0..30)
-        .map(|i| {
-            let e = json!({"dataset_id": Uuid::new_v4(), "inputs": {"q": i}});
-            s.sim
-                .state()
-                .add_example(ws, serde_json::from_value(e).unwrap())
-                .unwrap()
-        })
+        .map(|i| add_example(&s.sim, json!({"dataset_id": Uuid::new_v4(), "inputs": {"q": i}})))
         .collect();
     s.sim.behaviour().poisoned_examples = vec![ids[11]];
     // Other calls get answers meanwhile: the server is up (with none, nothing would be split).
@@ -90,14 +83,8 @@ async fn an_example_langsmith_chokes_on_fails_alone_and_the_rest_are_erased() {
 #[tokio::test]
 async fn examples_made_from_runs_are_listed_with_their_sources() {
     let s = setup();
-    let ws = *s.sim.state().workspaces.keys().next().unwrap();
     let (trace, run) = (Uuid::new_v4(), Uuid::new_v4());
-    let add = |e: serde_json::Value| {
-        s.sim
-            .state()
-            .add_example(ws, serde_json::from_value(e).unwrap())
-            .unwrap()
-    };
+    let add = |e: serde_json::Value| add_example(&s.sim, e);
     let dataset = Uuid::new_v4();
     for i in 0..150 {
         add(json!({"dataset_id": dataset, "inputs": {"q": i}}));
