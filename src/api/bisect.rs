@@ -4,7 +4,8 @@
 //! fails at once. A batch answered 5xx again and again while other calls get answers (the server is
 //! up) is split too, so one id the server chokes on cannot hold the rest; that id fails only after a
 //! longer run of 5xx of its own. When every call fails (an outage), nothing is split or failed:
-//! batches are retried without end, like any transient failure.
+//! batches are retried without end, like any transient failure. The hard delete of dataset
+//! examples (`api/examples.rs`) walks the same way.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -147,9 +147,10 @@ impl LangSmith {
     }
 
     /// Hard-deletes at most [`EXAMPLES_PER_DELETE`] examples; returns those refused for good, with
-    /// why. A refused call is bisected like a trace delete, so one example at fault (in a dataset
-    /// the key may not touch, say) fails alone. A 404 (none of them exists) is no refusal: there is
-    /// nothing left to erase.
+    /// why. A refused call is bisected like a trace delete, so one example LangSmith will not delete
+    /// (a 4xx, or 5xx again and again while other calls are answered) fails alone; a 403 (the key's
+    /// role lacks the permission) fails the call at once. A 404 (none of them exists) is no refusal:
+    /// there is nothing left to erase.
     pub async fn hard_delete_examples(&self, ids: &[Uuid]) -> HashMap<Uuid, Refusal> {
         let url = format!("{}{}/datasets/examples/delete", self.root, self.platform);
         let call = |chunk: Vec<Uuid>, split| {
