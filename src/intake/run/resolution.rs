@@ -143,7 +143,9 @@ impl State {
         tokio::spawn(async move {
             let api = &intake.clients[&request.workspace];
             intake.resolver.look_up(api, &targets).await;
-            let sources = match api.erases_examples() {
+            // A request naming only examples has no trace to have made one from.
+            let traces = targets.iter().any(|t| !matches!(t, Target::Examples { .. }));
+            let sources = match api.erases_examples() && traces {
                 true => Some(shared.sources().await),
                 false => None,
             };
