@@ -11,12 +11,15 @@
 //! the 10 per 10 s tier, anything wider (or no `start_time`) the 3 per 10 s tier, so each shape has
 //! its own gate.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{filter, Class, Cursors, LangSmith, Refused};
+use super::{filter, Class, Cursors, LangSmith, Refused, V2Run};
 use crate::config::QueryApi;
 
 /// The widest range LangSmith rates in the faster v1 query tier.
@@ -60,9 +63,11 @@ pub fn started_by(expr: Option<&str>, end: Option<DateTime<Utc>>) -> Option<Stri
 }
 
 /// What a selector searches for: traces with a run matching `expr` (anywhere in the trace, or only
-/// its root run when `root_only`) that started in `[start, end]`.
+/// its root run when `root_only`) that started in `[start, end]`. `expr` is the metadata `pairs`,
+/// all of them (`filter::metadata_all`), or an `or` of several selectors' (`api/together.rs`).
 #[derive(Debug, Clone)]
 pub struct Search {
+    pub pairs: Vec<(String, String)>,
     pub expr: String,
     pub root_only: bool,
     pub start: DateTime<Utc>,
@@ -71,10 +76,12 @@ pub struct Search {
 
 /// A page of a selector's query: (session, trace) pairs found, or a project LangSmith refused to
 /// search (403, attribute-based access control), set apart so that one cannot hide the others.
+/// Several selectors' query together finds `Runs`, to be told apart by their metadata.
 #[derive(Debug, PartialEq)]
 pub enum Found {
     Traces(Vec<(Uuid, Uuid)>),
     Forbidden(Uuid),
+    Runs(Vec<V2Run>),
 }
 
 /// A selector's query, read a page at a time (`next`), so that a selector matching a million traces
@@ -84,20 +91,40 @@ pub struct Roots<'a> {
     api: &'a LangSmith,
     how: QueryApi,
     search: Search,
-    todo: Vec<&'a [Uuid]>,
+    sessions: Arc<[Uuid]>,
+    /// The sessions not searched yet, a query's worth each (indices into `sessions`).
+    todo: Vec<Range<usize>>,
     /// The query being paged: its body (with the cursor of its next page) and its sessions.
-    paging: Option<(Value, &'a [Uuid])>,
+    paging: Option<(Value, Range<usize>)>,
+    /// Several selectors' query (v2 only): the runs matching, with their metadata.
+    together: bool,
 }
 
 impl LangSmith {
     /// The root traces in `sessions` that `search` finds, page by page, through the `how` query API.
-    pub fn root_traces<'a>(&'a self, how: QueryApi, sessions: &'a [Uuid], search: Search) -> Roots<'a> {
+    pub fn root_traces(&self, how: QueryApi, sessions: Arc<[Uuid]>, search: Search) -> Roots<'_> {
         Roots {
             api: self,
             how,
             search,
-            todo: sessions.chunks(100).rev().collect(),
+            todo: (0..sessions.len())
+                .step_by(100)
+                .rev()
+                .map(|i| i..sessions.len().min(i + 100))
+                .collect(),
+            sessions,
             paging: None,
+            together: false,
+        }
+    }
+
+    /// The runs in `sessions` matching `search`, an `or` of several selectors' expressions, page by
+    /// page through v2 (a 404 is returned, not searched through v1): each run with its project,
+    /// metadata and trace (`root_only`: its start time; the root runs' are for the caller to ask).
+    pub(super) fn runs_matching(&self, sessions: Arc<[Uuid]>, search: Search) -> Roots<'_> {
+        Roots {
+            together: true,
+            ..self.root_traces(QueryApi::V2, sessions, search)
         }
     }
 
@@ -145,16 +172,23 @@ impl Roots<'_> {
             let (body, chunk) = match self.paging.take() {
                 Some(paging) => paging,
                 None => match self.todo.pop() {
-                    Some(chunk) => (self.first_body(chunk), chunk),
+                    Some(chunk) => (self.first_body(&self.sessions[chunk.clone()]), chunk),
                     None => return Ok(None),
                 },
             };
             let page = match self.how {
-                QueryApi::V2 => self.api.v2_runs_page(&body).await,
-                QueryApi::V1 => self.api.runs_page(tier(self.search.start, Utc::now()), &body).await,
+                QueryApi::V2 => (self.api.v2_runs_page(&body).await).map(|(runs, next)| {
+                    let found = match self.together {
+                        true => Found::Runs(runs),
+                        false => Found::Traces(runs.into_iter().map(|r| (r.project_id, r.id)).collect()),
+                    };
+                    (found, next)
+                }),
+                QueryApi::V1 => (self.api.runs_page(tier(self.search.start, Utc::now()), &body).await)
+                    .map(|(runs, next)| (Found::Traces(runs.into_iter().map(|(id, s)| (s, id)).collect()), next)),
             };
             match page {
-                Err(a) if a.status == reqwest::StatusCode::NOT_FOUND && self.how == QueryApi::V2 => {
+                Err(a) if a.status == reqwest::StatusCode::NOT_FOUND && self.how == QueryApi::V2 && !self.together => {
                     tracing::warn!(workspace = %self.api.alias, "v2 runs/query answered 404: this selector is searched through v1");
                     self.how = QueryApi::V1;
                     self.todo.push(chunk);
@@ -165,13 +199,15 @@ impl Roots<'_> {
                         body["cursor"] = Value::String(next);
                         self.paging = Some((body, chunk));
                     }
-                    return Ok(Some(Found::Traces(runs.into_iter().map(|(id, s)| (s, id)).collect())));
+                    return Ok(Some(runs));
                 }
                 Err(a) if a.status == reqwest::StatusCode::FORBIDDEN && chunk.len() > 1 => {
-                    let (left, right) = chunk.split_at(chunk.len() / 2);
-                    self.todo.extend([right, left]);
+                    let half = chunk.start + chunk.len() / 2;
+                    self.todo.extend([half..chunk.end, chunk.start..half]);
                 }
-                Err(a) if a.status == reqwest::StatusCode::FORBIDDEN => return Ok(Some(Found::Forbidden(chunk[0]))),
+                Err(a) if a.status == reqwest::StatusCode::FORBIDDEN => {
+                    return Ok(Some(Found::Forbidden(self.sessions[chunk.start])))
+                }
                 Err(a) => return Err(a),
             }
         }
@@ -186,7 +222,11 @@ impl Roots<'_> {
             root_only,
             start,
             end,
+            ..
         } = &self.search;
+        if self.together {
+            return super::together::first_body(sessions, &self.search);
+        }
         let own = root_only.then_some(expr.as_str());
         let (mut body, filter) = match self.how {
             QueryApi::V2 => {

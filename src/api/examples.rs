@@ -34,6 +34,15 @@ struct Example {
     metadata: Option<Value>,
 }
 
+/// Whether an example's `metadata` holds every pair, each value a string equal to it (what
+/// `has(metadata, '{…}')` matches).
+fn holds_pairs(metadata: Option<&Value>, pairs: &BTreeMap<String, String>) -> bool {
+    let Some(Value::Object(metadata)) = metadata else {
+        return false;
+    };
+    (pairs.iter()).all(|(k, v)| metadata.get(k).and_then(Value::as_str) == Some(v.as_str()))
+}
+
 /// An example, as far as where it was made from goes.
 #[derive(Debug, Deserialize)]
 pub struct Sourced {
@@ -76,38 +85,57 @@ impl LangSmith {
         self.erase_examples
     }
 
-    /// The examples whose metadata (as of `as_of`) holds every pair, and whether there were more
-    /// than [`MAX_EXAMPLES`].
-    pub async fn examples_with(
+    /// Per set of pairs, the examples whose metadata (as of `as_of`) holds every pair, and whether
+    /// there were more than [`MAX_EXAMPLES`]. Several sets are searched together, with an `or` of
+    /// their filters, and the examples told apart by their metadata: `None` when an example holds
+    /// no set's pairs as written here (LangSmith compared in a way this code does not), for the
+    /// caller to search each set alone.
+    pub async fn examples_holding(
         &self,
-        pairs: &BTreeMap<String, String>,
+        sets: &[BTreeMap<String, String>],
         as_of: DateTime<Utc>,
-    ) -> Result<(Vec<Uuid>, bool), Refused> {
+    ) -> Result<Option<Vec<(Vec<Uuid>, bool)>>, Refused> {
         let url = format!("{}/api/v1/examples", self.root);
         let as_of = as_of.to_rfc3339_opts(SecondsFormat::Micros, true);
-        let filter = filter::metadata_holds(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let mut ids = Vec::new();
+        let holds =
+            |set: &BTreeMap<String, String>| filter::metadata_holds(set.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let filter = match sets {
+            [one] => holds(one),
+            _ => format!("or({})", sets.iter().map(holds).collect::<Vec<_>>().join(", ")),
+        };
+        let (mut each, mut offset) = (vec![(Vec::new(), false); sets.len()], 0);
         loop {
-            let offset = ids.len().to_string();
-            let limit = PAGE.to_string();
-            let query = [
-                ("filter", filter.as_str()),
-                ("as_of", as_of.as_str()),
-                ("offset", offset.as_str()),
-                ("limit", limit.as_str()),
-            ];
+            let (at, limit) = (offset.to_string(), PAGE.to_string());
+            let mut query = vec![("filter", filter.as_str()), ("as_of", as_of.as_str())];
+            query.extend([("offset", at.as_str()), ("limit", limit.as_str())]);
+            if sets.len() > 1 {
+                query.extend([("select", "id"), ("select", "metadata")]);
+            }
             let page: Vec<Example> = self
                 .fetch(Class::Examples, || {
                     self.send(Class::Examples, |c| c.get(&url).query(&query))
                 })
                 .await?;
+            offset += page.len();
             let full = page.len() == PAGE;
-            ids.extend(page.into_iter().map(|e| e.id));
-            if !full {
-                return Ok((ids, false));
+            for example in page {
+                let mut claimed = false;
+                for (set, (ids, more)) in sets.iter().zip(&mut each) {
+                    if sets.len() > 1 && !holds_pairs(example.metadata.as_ref(), set) {
+                        continue;
+                    }
+                    claimed = true;
+                    match ids.len() < MAX_EXAMPLES {
+                        true => ids.push(example.id),
+                        false => *more = true,
+                    }
+                }
+                if !claimed {
+                    return Ok(None);
+                }
             }
-            if ids.len() >= MAX_EXAMPLES {
-                return Ok((ids, true));
+            if !full || each.iter().all(|(_, more)| *more) {
+                return Ok(Some(each));
             }
         }
     }

@@ -15,6 +15,7 @@ mod rates;
 pub mod retry;
 mod send;
 mod sessions;
+mod together;
 mod v2;
 
 use std::collections::HashMap;
@@ -33,7 +34,9 @@ pub use check::Remaining;
 pub use discover::{Found, Roots, Search};
 pub use examples::{Sourced, EXAMPLES_PER_DELETE, MAX_EXAMPLES};
 pub use gate::Gate;
+pub use owners::V2Run;
 use send::SplitAfter;
+pub use together::{Share, Together};
 pub use v2::V2Prefix;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -34,14 +34,22 @@ pub(super) struct Projects(tokio::sync::Mutex<Option<(Instant, Arc<Vec<Uuid>>)>>
 
 #[derive(Deserialize)]
 struct V2Page {
-    items: Vec<V2Row>,
+    items: Vec<V2Run>,
     next_cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct V2Row {
-    id: Uuid,
-    project_id: Uuid,
+/// A run of a v2 `runs/query` answer: the fields asked for besides `ID` and `PROJECT_ID` are
+/// there when they were selected.
+#[derive(Debug, PartialEq, Deserialize)]
+pub struct V2Run {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    #[serde(default)]
+    pub trace_id: Option<Uuid>,
+    #[serde(default)]
+    pub start_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, Value>>,
 }
 
 impl LangSmith {
@@ -60,7 +68,7 @@ impl LangSmith {
                     .roots(&[session], ids, since)
                     .await?
                     .into_iter()
-                    .map(|r| r.0)
+                    .map(|r| r.id)
                     .collect();
                 ids.iter().filter(|id| !seen.contains(id)).copied().collect()
             }
@@ -107,7 +115,8 @@ impl LangSmith {
                     .filter(|p| **p != session)
                     .copied()
                     .collect();
-                self.roots(&others, unseen, since).await
+                let roots = self.roots(&others, unseen, since).await?;
+                Ok(roots.into_iter().map(|r| (r.id, r.project_id)).collect())
             }
             QueryApi::V1 => self.locate(unseen).await,
         }
@@ -124,16 +133,21 @@ impl LangSmith {
         Ok(list)
     }
 
-    /// (id, project) of the root runs among `ids` in `projects`: v2 `runs/query`, 100 projects and
-    /// up to 1000 ids (one page) to a query.
-    async fn roots(&self, projects: &[Uuid], ids: &[Uuid], since: DateTime<Utc>) -> Result<Vec<(Uuid, Uuid)>, Refused> {
+    /// The root runs among `ids` in `projects` that started since `since` (with their project and
+    /// start time): v2 `runs/query`, 100 projects and up to 1000 ids (one page) to a query.
+    pub(super) async fn roots(
+        &self,
+        projects: &[Uuid],
+        ids: &[Uuid],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<V2Run>, Refused> {
         let until = Utc::now() + TimeDelta::days(1);
         let mut found = Vec::new();
         for projects in projects.chunks(100) {
             for chunk in ids.chunks(1000) {
                 let body = json!({
                     "project_ids": projects, "ids": chunk, "is_root": true, "page_size": 1000,
-                    "selects": ["ID", "PROJECT_ID"],
+                    "selects": ["ID", "PROJECT_ID", "START_TIME"],
                     "min_start_time": since.to_rfc3339_opts(SecondsFormat::Micros, true),
                     "max_start_time": until.to_rfc3339_opts(SecondsFormat::Micros, true),
                 });
@@ -143,7 +157,7 @@ impl LangSmith {
         Ok(found)
     }
 
-    async fn roots_pages(&self, mut body: Value) -> Result<Vec<(Uuid, Uuid)>, Refused> {
+    async fn roots_pages(&self, mut body: Value) -> Result<Vec<V2Run>, Refused> {
         let mut found = Vec::new();
         for _ in 0..MAX_PAGES {
             let (runs, next) = self.v2_runs_page(&body).await?;
@@ -156,12 +170,12 @@ impl LangSmith {
         Ok(found)
     }
 
-    /// One page of v2 `runs/query` (selecting `ID` and `PROJECT_ID`): its (run, project) pairs and
-    /// the cursor of the next page, if there is one (an empty page ends the query).
-    pub(super) async fn v2_runs_page(&self, body: &Value) -> Result<(Vec<(Uuid, Uuid)>, Option<String>), Refused> {
+    /// One page of v2 `runs/query` (selecting at least `ID` and `PROJECT_ID`): its runs and the
+    /// cursor of the next page, if there is one (an empty page ends the query).
+    pub(super) async fn v2_runs_page(&self, body: &Value) -> Result<(Vec<V2Run>, Option<String>), Refused> {
         let page: V2Page = self.fetch(Class::QueryV2, || self.post_v2("/runs/query", body)).await?;
         let next = (page.next_cursor).filter(|c| !c.is_empty() && !page.items.is_empty());
-        Ok((page.items.iter().map(|r| (r.id, r.project_id)).collect(), next))
+        Ok((page.items, next))
     }
 
     /// (id, project) of the runs among `ids` anywhere in the workspace: v1 `runs/query` with an id

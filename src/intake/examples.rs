@@ -61,15 +61,14 @@ impl MadeFrom {
     }
 }
 
-/// Finds, hard-deletes (with the other requests' of the workspace asking meanwhile) and reads back
-/// the examples `targets` (those of `req`, which the book keeps without them) name or reach, as of
-/// `now`, with those `made_from` its traces and those `journal` recalls.
+/// Finds, hard-deletes and reads back (both with the other requests' of the workspace asking
+/// meanwhile) the examples `targets` (those of `req`, which the book keeps without them) name or
+/// reach, with those `made_from` its traces and those `journal` recalls.
 pub async fn erase(
     api: &LangSmith,
     shared: &Shared,
     req: &Request,
     (targets, made_from): (&[Target], MadeFrom),
-    now: DateTime<Utc>,
     journal: &mut Recorder,
 ) -> Erased {
     let mut out = Erased::default();
@@ -94,7 +93,7 @@ pub async fn erase(
             break;
         }
         searched = true;
-        match api.examples_with(metadata, now).await {
+        match shared.search(metadata.clone()).await {
             Ok((ids, more)) => {
                 if more {
                     tracing::warn!(workspace = %api.alias(), examples = ids.len(),

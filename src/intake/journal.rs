@@ -118,7 +118,9 @@ impl Journal {
         reader
             .set("group.id", format!("{}.journal-reader", config.kafka.intake_group))
             .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest");
+            .set("auto.offset.reset", "earliest")
+            // A read stops at the end it knows: a fetch waiting at the end for more only delays it.
+            .set("fetch.wait.max.ms", "10");
         Journal {
             publisher,
             reader: read::Reader::new(reader),

@@ -3,10 +3,12 @@
 
 mod book;
 pub mod coalesce;
+mod discovery;
 pub mod examples;
 mod invalid;
 pub mod journal;
 pub mod resolve;
+mod rounds;
 mod run;
 
 use std::future::Future;
@@ -43,7 +45,12 @@ impl Intake {
         };
         let publisher = Publisher::new(crate::kafka::configured(&config, &[]))?;
         let i = &config.intake;
-        let resolver = Resolver::new(i.session_cache_ttl, i.selector_lookback, config.verifier.query_api);
+        let resolver = Resolver::new(
+            i.session_cache_ttl,
+            i.selector_lookback,
+            config.verifier.query_api,
+            clients.clone(),
+        );
         let journal = Arc::new(journal::Journal::new(&config, publisher.clone()));
         Ok(Arc::new(Intake {
             journal,

@@ -10,7 +10,8 @@ use chrono::Utc;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::api::{filter, Found, LangSmith, Refused, Roots, Search};
+use super::discovery::{Discovery, Matches};
+use crate::api::{filter, Clients, Found, LangSmith, Refused, Search};
 use crate::config::QueryApi;
 use crate::event::{FailReason, SessionRef, Target};
 
@@ -72,6 +73,9 @@ pub struct Resolver {
     /// (workspace, project) → one shared lookup: concurrent requests for the same project wait for a
     /// single call instead of each spending the rate limit.
     cache: Mutex<HashMap<(String, SessionRef), Lookup>>,
+    clients: Clients,
+    /// Per workspace, its discovery rounds (started on first use).
+    discovery: Mutex<HashMap<String, Discovery>>,
 }
 
 fn rejected(what: &str, a: &Refused) -> Unresolved {
@@ -85,13 +89,26 @@ fn rejected(what: &str, a: &Refused) -> Unresolved {
 }
 
 impl Resolver {
-    pub fn new(ttl: Duration, lookback: Duration, how: QueryApi) -> Resolver {
+    pub fn new(ttl: Duration, lookback: Duration, how: QueryApi, clients: Clients) -> Resolver {
         Resolver {
             ttl,
             how,
             lookback,
             cache: Mutex::default(),
+            clients,
+            discovery: Mutex::default(),
         }
+    }
+
+    /// The traces `search` finds in the `scope` project (or every project), searched together with
+    /// other selectors of the workspace waiting at the same time (`intake/discovery.rs`).
+    fn matches<'a>(&self, api: &'a LangSmith, scope: Option<Uuid>, search: Search) -> Matches<'a> {
+        let alias = api.alias();
+        let discovery = (self.discovery.lock().unwrap_or_else(|e| e.into_inner()))
+            .entry(alias.to_owned())
+            .or_insert_with(|| Discovery::spawn(self.clients.clone(), alias.to_owned()))
+            .clone();
+        discovery.find(api, self.how, scope, search)
     }
 
     fn fresh(&self, entry: &Lookup) -> bool {
@@ -261,26 +278,17 @@ impl Resolver {
                 }
             },
         };
-        let sessions = match scope {
-            Some(id) => vec![id],
-            None => match api.all_sessions().await {
-                Ok(s) => s,
-                Err(a) => {
-                    out.failures.push(rejected("the trace query", &a));
-                    return None;
-                }
-            },
-        };
         // Config validation keeps the lookback within ten years.
         let lookback = chrono::TimeDelta::from_std(self.lookback).unwrap_or(chrono::TimeDelta::days(400));
         let search = Search {
+            pairs: metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             expr: filter::metadata_all(metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
             root_only: *root_only,
             start: start_time.unwrap_or_else(|| Utc::now() - lookback),
             end: *end_time,
         };
-        let roots = api.root_traces(self.how, &sessions, search);
-        let nothing = stream(roots, (index, scope), recalled, out, pages).await;
+        let matches = self.matches(api, scope, search);
+        let nothing = stream(matches, (index, scope), recalled, out, pages).await;
         nothing.then_some(scope)
     }
 }
@@ -288,7 +296,7 @@ impl Resolver {
 /// Hands a selector's pages on as they come, and records the projects LangSmith refused to search.
 /// True when every project could be searched and none matched (nor was anything `recalled`).
 async fn stream(
-    mut roots: Roots<'_>,
+    mut roots: Matches<'_>,
     (index, scope): (usize, Option<Uuid>),
     recalled: bool,
     out: &mut Resolved,
@@ -312,6 +320,8 @@ async fn stream(
                     return false;
                 }
             }
+            // Runs are asked for when selectors are searched together only.
+            Ok(Some(Found::Runs(_))) => {}
             Ok(Some(Found::Forbidden(project))) => {
                 forbidden = true;
                 out.failures.push(Unresolved {

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use erasure_worker::api::{filter, Search, Share};
 use langsmith_sim::window::Schedule;
 use langsmith_sim::Exchange;
 use serde_json::{json, Value};
@@ -268,7 +269,36 @@ async fn record_a_varied_run(world: &World) -> Vec<Exchange> {
     stop_v1_intake.send(()).unwrap();
     v1.await.unwrap().unwrap();
     v1_intake.await.unwrap().unwrap();
+    searched_together(world, session).await;
     world.sim.exchanges().clone()
+}
+
+/// Selectors searched together, as a round of the intake searches them (which rounds group which
+/// selectors in a run depends on timing): a tree query and its roots' start times, a `root_only`
+/// query, and an example search of two selectors.
+async fn searched_together(world: &World, session: uuid::Uuid) {
+    let metrics = std::sync::Arc::new(erasure_worker::metrics::Metrics::new());
+    let clients = erasure_worker::api::clients(&world.config(""), &metrics).expect("clients");
+    let api = &clients["main"];
+    let start = chrono::Utc::now() - chrono::TimeDelta::days(1);
+    for root_only in [false, true] {
+        let searches: Vec<Search> = ["u-contract0", "u-root0"]
+            .map(|v| Search {
+                pairs: vec![("user_id".into(), v.into())],
+                expr: filter::metadata_all([("user_id", v)]),
+                root_only,
+                start,
+                end: None,
+            })
+            .into();
+        let mut query = api.together([session].into(), &searches);
+        while let Some(share) = query.next().await.expect("the query is answered") {
+            assert!(matches!(share, Share::Each(_)), "{share:?}");
+        }
+    }
+    let sets = ["u-contract0", "u-root0"].map(|v| [("user_id".to_owned(), v.to_owned())].into());
+    let found = api.examples_holding(&sets, chrono::Utc::now()).await;
+    assert!(found.expect("the search is answered").is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,6 +329,15 @@ async fn every_request_and_answer_matches_the_published_spec() {
         problems.len(),
         exchanges.len(),
         problems.into_iter().collect::<Vec<_>>().join("\n")
+    );
+    let together = |x: &&Exchange| {
+        x.request
+            .as_ref()
+            .is_some_and(|b| b["selects"].to_string().contains("METADATA"))
+    };
+    assert!(
+        exchanges.iter().filter(together).count() >= 2,
+        "no selectors searched together were recorded"
     );
     let v1_check = exchanges
         .iter()

@@ -16,6 +16,7 @@ pub(super) async fn every_page(mut roots: Roots<'_>) -> (Vec<(Uuid, Uuid)>, Vec<
         match found {
             Found::Traces(t) => traces.extend(t),
             Found::Forbidden(p) => forbidden.push(p),
+            Found::Runs(r) => panic!("runs are asked for by selectors searched together only: {r:?}"),
         }
     }
     (traces, forbidden)
@@ -24,6 +25,7 @@ pub(super) async fn every_page(mut roots: Roots<'_>) -> (Vec<(Uuid, Uuid)>, Vec<
 /// What a selector with `expr` searches, anywhere in its traces, from `start` to `end`.
 pub(super) fn search(expr: &str, start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Search {
     Search {
+        pairs: Vec::new(),
         expr: expr.to_owned(),
         root_only: false,
         start,
@@ -64,7 +66,11 @@ async fn a_selector_query_sets_a_forbidden_project_apart_and_searches_the_others
         }
         s.sim.behaviour().forbidden_projects = vec![projects[2]];
         let expr = crate::api::filter::metadata_all([("user_id", "u-9-0")]);
-        let roots = (s.api).root_traces(how, &projects, search(&expr, Utc::now() - TimeDelta::days(1), None));
+        let roots = (s.api).root_traces(
+            how,
+            projects.clone().into(),
+            search(&expr, Utc::now() - TimeDelta::days(1), None),
+        );
         let (mut traces, forbidden) = every_page(roots).await;
         traces.sort();
         wanted.retain(|(p, _)| *p != projects[2]);
@@ -89,7 +95,11 @@ async fn a_selector_query_is_read_a_page_at_a_time() {
         traces_of(&s, s.session, traces, "u-8-");
         let expr = crate::api::filter::metadata_all([("user_id", "u-8-0")]);
         let sessions = [s.session];
-        let mut roots = (s.api).root_traces(how, &sessions, search(&expr, Utc::now() - TimeDelta::days(1), None));
+        let mut roots = (s.api).root_traces(
+            how,
+            sessions[..].into(),
+            search(&expr, Utc::now() - TimeDelta::days(1), None),
+        );
         let mut pages = Vec::new();
         while let Some(found) = roots.next().await.unwrap() {
             let queries = paths(&s.sim).iter().filter(|p| p.0 == query_path(how)).count();
@@ -117,7 +127,7 @@ async fn a_selector_is_searched_through_v1_where_v2_is_not_served() {
     let sessions = [s.session];
     let roots = (s.api).root_traces(
         QueryApi::V2,
-        &sessions,
+        sessions[..].into(),
         search(&expr, Utc::now() - TimeDelta::days(1), None),
     );
     let (traces, forbidden) = every_page(roots).await;
@@ -151,14 +161,14 @@ async fn a_selector_end_includes_a_trace_that_started_at_it_in_both_modes() {
             root_only,
             ..search(&expr, since, Some(end))
         };
-        let at_end = every_page(s.api.root_traces(how, &sessions, until(end))).await;
+        let at_end = every_page(s.api.root_traces(how, sessions[..].into(), until(end))).await;
         assert_eq!(
             at_end.0,
             vec![(s.session, ids[0])],
             "{how:?}, root only {root_only}: a trace that started at the end"
         );
         let before = end - TimeDelta::microseconds(1);
-        let earlier = every_page(s.api.root_traces(how, &sessions, until(before))).await;
+        let earlier = every_page(s.api.root_traces(how, sessions[..].into(), until(before))).await;
         assert_eq!(
             earlier.0,
             vec![],
@@ -197,7 +207,7 @@ async fn a_selector_finds_a_trace_by_any_of_its_runs_or_by_its_root_alone() {
                 root_only,
                 ..search(&expr, Utc::now() - TimeDelta::days(1), None)
             };
-            let (traces, _) = every_page(s.api.root_traces(how, &sessions, search)).await;
+            let (traces, _) = every_page(s.api.root_traces(how, sessions[..].into(), search)).await;
             let mut found: Vec<Uuid> = traces.into_iter().map(|(_, t)| t).collect();
             found.sort();
             want.sort();

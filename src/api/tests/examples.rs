@@ -18,6 +18,37 @@ fn add_example(sim: &langsmith_sim::Sim, e: serde_json::Value) -> Uuid {
     sim.state().add_example(ws, serde_json::from_value(e).unwrap()).unwrap()
 }
 
+/// Several selectors' searches in one: each is told the examples whose metadata holds all its own
+/// pairs (an example holding two selectors' goes to both); one call where there were four.
+#[tokio::test]
+async fn selectors_searched_together_are_each_told_their_own_examples() {
+    let s = setup();
+    let add = |e: serde_json::Value| add_example(&s.sim, e);
+    let dataset = Uuid::new_v4();
+    let a = add(json!({"dataset_id": dataset, "inputs": {"q": "a"}, "metadata": {"user_id": "a"}}));
+    let ab = add(json!({"dataset_id": dataset, "inputs": {"q": "b"}, "metadata": {"user_id": "a", "org": "o"}}));
+    let b = add(json!({"dataset_id": dataset, "inputs": {"q": "c"}, "metadata": {"user_id": "b", "org": "o"}}));
+    add(json!({"dataset_id": dataset, "inputs": {"q": "d"}, "metadata": {"user_id": "c"}}));
+    let set = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+    let sets = [
+        set(&[("user_id", "a")]),
+        set(&[("org", "o"), ("user_id", "a")]),
+        set(&[("user_id", "b")]),
+        set(&[("user_id", "nobody")]),
+    ];
+    let before = s.sim.counters().calls_to(&["GET /examples"]);
+    let found = s.api.examples_holding(&sets, Utc::now()).await.unwrap().unwrap();
+    let sorted = |mut ids: Vec<Uuid>| {
+        ids.sort();
+        ids
+    };
+    let want = [sorted(vec![a, ab]), vec![ab], vec![b], vec![]];
+    assert_eq!(found.into_iter().map(|(ids, _)| sorted(ids)).collect::<Vec<_>>(), want);
+    assert_eq!(s.sim.counters().calls_to(&["GET /examples"]) - before, 1);
+}
+
 #[tokio::test]
 async fn a_selectors_examples_are_found_hard_deleted_and_read_back_empty() {
     let s = setup();
@@ -29,12 +60,8 @@ async fn a_selectors_examples_are_found_hard_deleted_and_read_back_empty() {
         ("user_id".to_owned(), "u-1".to_owned()),
         ("org".to_owned(), "o".to_owned()),
     ]);
-    let (found, more) = s.api.examples_with(&pairs, Utc::now()).await.unwrap();
-    assert_eq!(
-        (found.clone(), more),
-        (vec![both], false),
-        "every pair must hold, not any"
-    );
+    let found = s.api.examples_holding(&[pairs], Utc::now()).await.unwrap();
+    assert_eq!(found, Some(vec![(vec![both], false)]), "every pair must hold, not any");
 
     let ids = [both, one];
     assert_eq!(

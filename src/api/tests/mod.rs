@@ -17,6 +17,7 @@ use crate::metrics::Metrics;
 
 mod discovery;
 mod examples;
+mod together;
 
 pub(super) struct Setup {
     pub(super) sim: Arc<Sim>,
@@ -134,7 +135,7 @@ async fn answers_from_a_deprecated_endpoint_are_counted() {
         let session = [s.session];
         let roots = s.api.root_traces(
             QueryApi::V1,
-            &session,
+            session[..].into(),
             discovery::search(&expr, Utc::now() - TimeDelta::days(1), None),
         );
         assert_eq!(discovery::every_page(roots).await, (vec![], vec![]));

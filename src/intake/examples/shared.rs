@@ -1,20 +1,20 @@
 //! Per workspace, the example calls that requests share, in rounds: a round takes every ask waiting
 //! when it starts, and asks made meanwhile wait for the next. The scan for examples made from runs
 //! reads the whole workspace, so one scan serves every request that asked before it began (an
-//! example made before a request arrived is in it); the hard deletes of all the requests asking
-//! together go in calls of at most 1000 ids, each read back at once.
+//! example made before a request arrived is in it); the selectors' searches by metadata go
+//! [`SEARCHED_TOGETHER`] to a call; the hard deletes of all the requests asking together go in
+//! calls of at most 1000 ids, each read back at once.
 
-use std::collections::{BTreeSet, HashMap};
-use std::future::Future;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::Utc;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{refusal, Erased};
 use crate::api::{Clients, LangSmith, Refusal, Refused, Sourced, EXAMPLES_PER_DELETE};
 use crate::event::FailReason;
+use crate::intake::rounds::{ask, rounds, Asks};
 
 /// Examples made from runs, by the trace and by the run each was made from.
 #[derive(Debug, Default)]
@@ -38,12 +38,17 @@ impl Sources {
     }
 }
 
-type Asks<A, R> = mpsc::UnboundedSender<(A, oneshot::Sender<R>)>;
+/// Selectors' example searches in one call at most: their filters go in its query string.
+const SEARCHED_TOGETHER: usize = 25;
+
+type Pairs = BTreeMap<String, String>;
+type Searched = Result<(Vec<Uuid>, bool), Refused>;
 
 /// A workspace's shared example calls.
 #[derive(Clone)]
 pub struct Shared {
     scans: Asks<(), Result<Arc<Sources>, Refused>>,
+    searches: Asks<Pairs, Searched>,
     deletes: Asks<Vec<Uuid>, Erased>,
 }
 
@@ -59,11 +64,26 @@ impl Shared {
                 vec![sources; asks.len()]
             }
         });
+        let (c, a) = (clients.clone(), alias.clone());
+        let searches = rounds(move |asks: Vec<Pairs>| {
+            let (clients, alias) = (c.clone(), a.clone());
+            async move { search_together(&clients[&alias], asks).await }
+        });
         let deletes = rounds(move |asks: Vec<Vec<Uuid>>| {
             let (clients, alias) = (clients.clone(), alias.clone());
             async move { erase_together(&clients[&alias], asks).await }
         });
-        Shared { scans, deletes }
+        Shared {
+            scans,
+            searches,
+            deletes,
+        }
+    }
+
+    /// The examples whose metadata holds every pair (as of the search's start, after this call),
+    /// and whether there were more than one request erases.
+    pub async fn search(&self, pairs: Pairs) -> Searched {
+        ask(&self.searches, pairs).await
     }
 
     /// The workspace's examples made from runs, read by a scan that began after this call.
@@ -77,35 +97,29 @@ impl Shared {
     }
 }
 
-async fn ask<A, R>(asks: &Asks<A, R>, a: A) -> R {
-    let (reply, answer) = oneshot::channel();
-    let gone = "a workspace's example rounds run while a handle lives";
-    asks.send((a, reply)).expect(gone);
-    answer.await.expect(gone)
-}
-
-/// A task answering asks in rounds: `round` gets every ask waiting, and answers each in order.
-fn rounds<A, R, F, Fut>(round: F) -> Asks<A, R>
-where
-    A: Send + 'static,
-    R: Send + 'static,
-    F: Fn(Vec<A>) -> Fut + Send + 'static,
-    Fut: Future<Output = Vec<R>> + Send,
-{
-    let (tx, mut rx) = mpsc::unbounded_channel::<(A, oneshot::Sender<R>)>();
-    tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut waiting = vec![first];
-            while let Ok(more) = rx.try_recv() {
-                waiting.push(more);
+/// Searches the examples of every ask, [`SEARCHED_TOGETHER`] to a call. A call refused, or
+/// answered with an example it cannot share out, is made again for each ask alone.
+async fn search_together(api: &LangSmith, asks: Vec<Pairs>) -> Vec<Searched> {
+    let as_of = Utc::now();
+    let mut out = Vec::with_capacity(asks.len());
+    for chunk in asks.chunks(SEARCHED_TOGETHER) {
+        if chunk.len() > 1 {
+            if let Ok(Some(each)) = api.examples_holding(chunk, as_of).await {
+                out.extend(each.into_iter().map(Ok));
+                continue;
             }
-            let (asks, replies): (Vec<A>, Vec<_>) = waiting.into_iter().unzip();
-            for (answer, reply) in round(asks).await.into_iter().zip(replies) {
-                let _ = reply.send(answer);
-            }
+            tracing::warn!(
+                workspace = api.alias(),
+                selectors = chunk.len(),
+                "an example search of selectors together was refused or not shared out: each is searched alone"
+            );
         }
-    });
-    tx
+        for pairs in chunk {
+            let alone = api.examples_holding(std::slice::from_ref(pairs), as_of).await;
+            out.push(alone.map(|each| each.and_then(|mut e| e.pop()).unwrap_or_default()));
+        }
+    }
+    out
 }
 
 /// Hard-deletes the ids of every ask, each once, and tells each ask what became of its own.
@@ -241,27 +255,5 @@ mod tests {
         assert_eq!(sources.of(&t1), [e1]);
         assert_eq!(sources.of(&r2), [e2]);
         assert!(sources.of(&other).is_empty());
-    }
-
-    #[tokio::test]
-    async fn asks_waiting_when_a_round_starts_share_it() {
-        let (started, mut rounds_seen) = mpsc::unbounded_channel();
-        let asks = rounds(move |asks: Vec<u32>| {
-            let started = started.clone();
-            async move {
-                let _ = started.send(asks.len());
-                asks.iter().map(|a| a * 10).collect::<Vec<_>>()
-            }
-        });
-        let (replies, answers): (Vec<_>, Vec<_>) = (0..3).map(|_| oneshot::channel()).unzip();
-        for (i, reply) in replies.into_iter().enumerate() {
-            asks.send((i as u32, reply)).unwrap();
-        }
-        let mut got = Vec::new();
-        for a in answers {
-            got.push(a.await.unwrap());
-        }
-        assert_eq!(got, vec![0, 10, 20]);
-        assert_eq!(rounds_seen.recv().await, Some(3), "three asks waiting, one round");
     }
 }

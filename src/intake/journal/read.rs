@@ -91,6 +91,9 @@ impl Reader {
                     out.push(e);
                 }
             }
+            // No fetch stays in flight between reads: the broker answers a connection's requests
+            // in order, and the next read's watermark request would wait behind it.
+            consumer.unassign()?;
             Ok((next, out))
         })
     }

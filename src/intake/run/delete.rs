@@ -10,8 +10,17 @@ use crate::api::{LangSmith, Refusal};
 use crate::event::FailReason;
 use crate::intake::Intake;
 
-/// Deletes `ids` of `session`; returns the ids refused for good, with why.
-pub(super) async fn delete(intake: &Intake, api: &LangSmith, session: Uuid, ids: &[Uuid]) -> HashMap<Uuid, Refusal> {
+/// Deletes `ids` of `session`; returns the ids refused for good, with why. Ids `found` in the
+/// project by a query are deleted without a look.
+pub(super) async fn delete(
+    intake: &Intake,
+    api: &LangSmith,
+    (session, found): (Uuid, bool),
+    ids: &[Uuid],
+) -> HashMap<Uuid, Refusal> {
+    if found {
+        return api.delete_all(session, ids).await;
+    }
     let cfg = &intake.config.verifier;
     let lookback = TimeDelta::from_std(cfg.lookback).unwrap_or(TimeDelta::days(400));
     let misplaced = match api.misplaced(cfg.query_api, session, ids, Utc::now() - lookback).await {

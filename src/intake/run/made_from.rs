@@ -98,7 +98,7 @@ impl State {
         tokio::spawn(async move {
             let api = &intake.clients[&w.request.workspace];
             let mut recorder = Recorder::new(intake.journal.clone(), w.key, w.floor, w.request.request_id.clone());
-            let erased = examples::erase(api, &shared, &w.request, (&[], made_from), Utc::now(), &mut recorder).await;
+            let erased = examples::erase(api, &shared, &w.request, (&[], made_from), &mut recorder).await;
             let resolved = Resolved {
                 example_events: examples::events(&w.request, erased, intake.config.intake.max_batch, Utc::now()),
                 ..Resolved::default()

@@ -31,7 +31,9 @@ use crate::event::{self, Incoming, Target};
 use crate::publish::PublishError;
 use crate::source::{Source, Subscription, Ticket, Tp, Work};
 
-type BatchKey = (String, Uuid);
+/// A batch's workspace and project, and whether its ids were found in that project by a query
+/// (a selector's): those need no look for the project they are in before their delete.
+type BatchKey = (String, Uuid, bool);
 
 /// What a finished delete batch reports.
 struct BatchDone {
@@ -254,7 +256,7 @@ impl State {
     }
 
     fn send_batch(&mut self, batch: Batch<BatchKey, PartKey>) {
-        let ((workspace, session), ids, owners) = (batch.key, batch.ids, batch.owners);
+        let ((workspace, session, found), ids, owners) = (batch.key, batch.ids, batch.owners);
         self.intake.metrics.batch_ids.observe(ids.len() as f64);
         self.calls_in_flight += 1;
         let sem = self.calls[&workspace].clone();
@@ -263,7 +265,7 @@ impl State {
             let permit = sem.acquire_owned().await;
             let api = &intake.clients[&workspace];
             let (started, from) = (std::time::Instant::now(), Utc::now());
-            let rejected = delete(&intake, api, session, &ids).await;
+            let rejected = delete(&intake, api, (session, found), &ids).await;
             let at = Utc::now();
             drop(permit);
             tracing::info!(workspace = %workspace, %session, ids = ids.len(), rejected = rejected.len(),

@@ -17,10 +17,12 @@ use crate::intake::journal::Recorder;
 use crate::intake::resolve::{Pages, Resolved};
 use crate::source::Source;
 
-/// A piece of an event's resolution: a page of a selector's traces, or (`last`) the rest.
+/// A piece of an event's resolution: a page of a selector's traces (`found` in their projects by
+/// a query), or (`last`) the rest.
 pub(super) struct Piece {
     key: MsgKey,
     resolved: Resolved,
+    found: bool,
     last: bool,
     /// Answered once the loop has taken the page in and weighed its backpressure.
     taken: Option<oneshot::Sender<()>>,
@@ -57,6 +59,7 @@ impl ToLoop {
         let piece = Piece {
             key: self.key,
             resolved,
+            found: true,
             last: false,
             taken: Some(taken),
         };
@@ -117,6 +120,7 @@ impl Piece {
         Piece {
             key,
             resolved,
+            found: false,
             last: false,
             taken: None,
         }
@@ -127,6 +131,7 @@ impl Piece {
         Piece {
             key,
             resolved,
+            found: false,
             last: true,
             taken: None,
         }
@@ -169,7 +174,7 @@ impl State {
             }
             pages.note_made_from(&resolved.sessions);
             let reached = (&targets[..], std::mem::take(&mut pages.made_from));
-            let erased = examples::erase(api, &shared, &request, reached, Utc::now(), &mut pages.recorder).await;
+            let erased = examples::erase(api, &shared, &request, reached, &mut pages.recorder).await;
             resolved.example_events = examples::events(&request, erased, intake.config.intake.max_batch, Utc::now());
             let _ = tx.send(Report::Resolved(Piece::last(key, resolved))).await;
         });
@@ -179,6 +184,7 @@ impl State {
         let Piece {
             key,
             resolved,
+            found,
             last,
             taken,
         } = piece;
@@ -204,7 +210,7 @@ impl State {
             for id in ids {
                 if let Some(batch) = self
                     .coalescer
-                    .push((request.workspace.clone(), pk.session), id, pk, now)
+                    .push((request.workspace.clone(), pk.session, found), id, pk, now)
                 {
                     self.send_batch(batch);
                 }

@@ -1,0 +1,271 @@
+//! Coalesced discovery, per workspace: selectors waiting to be searched at the same time are
+//! searched together, in rounds (`intake/rounds.rs`). A round lists the workspace's projects once
+//! for the selectors it takes that name none (the list is read after each of them asked), then
+//! groups the selectors that search the same projects with the same `root_only`, at most
+//! [`MAX_TOGETHER`] and [`MAX_FILTER`] characters of filter to a group. Each group is one v2 query
+//! (`api/together.rs`) whose pages are shared out to the selectors as they come; the next page is
+//! fetched once every selector given a share of the last one asks for more (as a selector searched
+//! alone fetches its next page once it has handed the last one on). A selector alone
+//! in its group is searched alone in the round: the selectors that come while it is searched share
+//! the next round. A selector whose group's query is refused or finds a run it cannot share out,
+//! and every selector of an install without v2 (`verifier.query_api = "v1"`), is searched alone by
+//! its own task, as before.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Notify};
+use uuid::Uuid;
+
+use crate::api::{Clients, Found, LangSmith, Refused, Roots, Search, Share};
+use crate::config::QueryApi;
+use crate::intake::rounds::{rounds, Asks};
+
+/// Selectors searched together at most: their `or` is one filter expression.
+const MAX_TOGETHER: usize = 50;
+/// Characters of the `or` of a group's expressions at most.
+const MAX_FILTER: usize = 8_000;
+
+/// What a selector hears from its round.
+enum Heard {
+    Found(Found),
+    Refused(Refused),
+    /// Search alone (from the start).
+    Alone,
+}
+
+struct Ask {
+    /// The project the selector names, if it names one (else: every project).
+    scope: Option<Uuid>,
+    search: Search,
+    heard: mpsc::Sender<Heard>,
+    /// Told each time the selector asks for its next page.
+    ready: Arc<Notify>,
+}
+
+impl Ask {
+    /// Returns once the selector asks for more, or is gone.
+    async fn asks_again(&self) {
+        tokio::select! {
+            () = self.ready.notified() => {}
+            () = self.heard.closed() => {}
+        }
+    }
+}
+
+/// A workspace's discovery rounds.
+#[derive(Clone)]
+pub struct Discovery(Asks<Ask, ()>);
+
+impl Discovery {
+    /// Starts the rounds of workspace `alias` (a task, for as long as a handle lives).
+    pub fn spawn(clients: Clients, alias: String) -> Discovery {
+        Discovery(rounds(move |asks: Vec<Ask>| {
+            let (clients, alias) = (clients.clone(), alias.clone());
+            async move {
+                let n = asks.len();
+                round(&clients[&alias], asks).await;
+                vec![(); n]
+            }
+        }))
+    }
+
+    /// The traces `search` finds in the `scope` project (or every project), page by page: through
+    /// the next round (v2), or alone.
+    pub fn find<'a>(&self, api: &'a LangSmith, how: QueryApi, scope: Option<Uuid>, search: Search) -> Matches<'a> {
+        let ready = Arc::new(Notify::new());
+        let heard = (how == QueryApi::V2).then(|| {
+            let (tx, rx) = mpsc::channel(1);
+            let ask = Ask {
+                scope,
+                search: search.clone(),
+                heard: tx,
+                ready: ready.clone(),
+            };
+            // The round's answer is the pages: its end need not be awaited.
+            let _ = self.0.send((ask, oneshot::channel().0));
+            rx
+        });
+        Matches {
+            api,
+            how,
+            scope,
+            search,
+            heard,
+            ready,
+            told: false,
+            alone: None,
+        }
+    }
+}
+
+/// Searches a round's asks, a group at a time.
+async fn round(api: &LangSmith, asks: Vec<Ask>) {
+    let mut every: Option<Arc<[Uuid]>> = None;
+    if asks.iter().any(|a| a.scope.is_none()) {
+        match api.all_sessions().await {
+            Ok(all) => every = Some(all.into()),
+            Err(a) => {
+                for ask in asks.iter().filter(|a| a.scope.is_none()) {
+                    let _ = ask.heard.send(Heard::Refused(a.clone())).await;
+                }
+            }
+        }
+    }
+    let asks = asks.into_iter().filter_map(|ask| {
+        let sessions = match ask.scope {
+            Some(project) => Arc::from([project]),
+            None => every.clone()?,
+        };
+        Some((sessions, ask))
+    });
+    let groups = groups(asks.collect());
+    tracing::debug!(workspace = api.alias(), groups = groups.len(), "a discovery round");
+    for (sessions, group) in groups {
+        together(api, sessions, group).await;
+    }
+}
+
+/// The asks of a round in groups searched together (the projects each group searches), in the
+/// order they came.
+fn groups(asks: Vec<(Arc<[Uuid]>, Ask)>) -> Vec<(Arc<[Uuid]>, Vec<Ask>)> {
+    let mut groups: Vec<(Arc<[Uuid]>, usize, Vec<Ask>)> = Vec::new();
+    for (sessions, ask) in asks {
+        let len = ask.search.expr.len() + 2;
+        let fits = |(s, chars, g): &&mut (Arc<[Uuid]>, usize, Vec<Ask>)| {
+            g.len() < MAX_TOGETHER
+                && chars + len <= MAX_FILTER
+                && g[0].search.root_only == ask.search.root_only
+                && *s == sessions
+        };
+        match groups.iter_mut().find(fits) {
+            Some((_, chars, g)) => {
+                *chars += len;
+                g.push(ask);
+            }
+            None => groups.push((sessions, len, vec![ask])),
+        }
+    }
+    groups.into_iter().map(|(s, _, g)| (s, g)).collect()
+}
+
+/// Searches a group together, and tells each selector what is its. The next page is fetched
+/// once every selector told something has asked for more.
+async fn together(api: &LangSmith, sessions: Arc<[Uuid]>, group: Vec<Ask>) {
+    if let [ask] = &group[..] {
+        return alone(api, sessions, ask).await;
+    }
+    let searches: Vec<Search> = group.iter().map(|a| a.search.clone()).collect();
+    let mut query = api.together(sessions, &searches);
+    loop {
+        let told: Vec<(&Ask, Heard)> = match query.next().await {
+            Ok(None) => return,
+            Ok(Some(Share::Each(each))) => (group.iter().zip(each))
+                .filter(|(_, traces)| !traces.is_empty())
+                .map(|(ask, traces)| (ask, Heard::Found(Found::Traces(traces))))
+                .collect(),
+            Ok(Some(Share::Forbidden(p))) => (group.iter())
+                .map(|ask| (ask, Heard::Found(Found::Forbidden(p))))
+                .collect(),
+            Ok(Some(Share::Unclaimed)) => {
+                tracing::warn!(workspace = api.alias(), selectors = group.len(),
+                    "a run matched selectors searched together but no selector's pairs as written: each is searched alone");
+                return tell_all(group.iter().map(|ask| (ask, Heard::Alone)).collect()).await;
+            }
+            Err(a) => {
+                tracing::warn!(
+                    workspace = api.alias(),
+                    selectors = group.len(),
+                    status = a.status.as_u16(),
+                    "LangSmith refused selectors searched together: each is searched alone"
+                );
+                return tell_all(group.iter().map(|ask| (ask, Heard::Alone)).collect()).await;
+            }
+        };
+        tell_all(told).await;
+    }
+}
+
+/// Tells each selector its news, then waits until each has asked for more (or is gone).
+async fn tell_all(told: Vec<(&Ask, Heard)>) {
+    let mut waiting = Vec::new();
+    for (ask, heard) in told {
+        if ask.heard.send(heard).await.is_ok() {
+            waiting.push(ask);
+        }
+    }
+    for ask in waiting {
+        ask.asks_again().await;
+    }
+}
+
+/// Searches a selector alone in its round (the asks made meanwhile wait for the next one, and
+/// are searched together), and tells it what it finds.
+async fn alone(api: &LangSmith, sessions: Arc<[Uuid]>, ask: &Ask) {
+    let mut roots = api.root_traces(QueryApi::V2, sessions, ask.search.clone());
+    loop {
+        let (heard, last) = match roots.next().await {
+            Ok(None) => return,
+            Ok(Some(found)) => (Heard::Found(found), false),
+            Err(a) => (Heard::Refused(a), true),
+        };
+        if last || ask.heard.send(heard).await.is_err() {
+            return;
+        }
+        ask.asks_again().await;
+    }
+}
+
+/// A selector's matches: heard from the round it joined, or searched alone.
+pub struct Matches<'a> {
+    api: &'a LangSmith,
+    how: QueryApi,
+    scope: Option<Uuid>,
+    search: Search,
+    heard: Option<mpsc::Receiver<Heard>>,
+    ready: Arc<Notify>,
+    /// Whether the round told it something: the next call asks for more.
+    told: bool,
+    alone: Option<Roots<'a>>,
+}
+
+impl Matches<'_> {
+    /// Whether a page may follow.
+    pub fn more(&self) -> bool {
+        match (&self.alone, &self.heard) {
+            (Some(roots), _) => roots.more(),
+            (None, Some(heard)) => !(heard.is_closed() && heard.is_empty()),
+            (None, None) => true,
+        }
+    }
+
+    /// The next page, or `None` when every session has been searched.
+    pub async fn next(&mut self) -> Result<Option<Found>, Refused> {
+        loop {
+            if let Some(roots) = &mut self.alone {
+                return roots.next().await;
+            }
+            let heard = match &mut self.heard {
+                Some(heard) => {
+                    if std::mem::replace(&mut self.told, true) {
+                        self.ready.notify_one();
+                    }
+                    heard.recv().await
+                }
+                None => Some(Heard::Alone),
+            };
+            match heard {
+                None => return Ok(None),
+                Some(Heard::Found(found)) => return Ok(Some(found)),
+                Some(Heard::Refused(a)) => return Err(a),
+                Some(Heard::Alone) => {
+                    self.heard = None;
+                    let sessions: Arc<[Uuid]> = match self.scope {
+                        Some(project) => Arc::from([project]),
+                        None => self.api.all_sessions().await?.into(),
+                    };
+                    self.alone = Some((self.api).root_traces(self.how, sessions, self.search.clone()));
+                }
+            }
+        }
+    }
+}
