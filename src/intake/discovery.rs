@@ -63,7 +63,7 @@ impl Discovery {
             let (clients, alias) = (clients.clone(), alias.clone());
             async move {
                 let n = asks.len();
-                round(&clients[&alias], asks).await;
+                round(&clients, &alias, asks).await;
                 vec![(); n]
             }
         }))
@@ -98,8 +98,9 @@ impl Discovery {
     }
 }
 
-/// Searches a round's asks, a group at a time.
-async fn round(api: &LangSmith, asks: Vec<Ask>) {
+/// Searches a round's asks, its groups at the same time.
+async fn round(clients: &Clients, alias: &str, asks: Vec<Ask>) {
+    let api = &clients[alias];
     let mut every: Option<Arc<[Uuid]>> = None;
     if asks.iter().any(|a| a.scope.is_none()) {
         match api.all_sessions().await {
@@ -120,9 +121,12 @@ async fn round(api: &LangSmith, asks: Vec<Ask>) {
     });
     let groups = groups(asks.collect());
     tracing::debug!(workspace = api.alias(), groups = groups.len(), "a discovery round");
+    let mut searching = tokio::task::JoinSet::new();
     for (sessions, group) in groups {
-        together(api, sessions, group).await;
+        let (clients, alias) = (clients.clone(), alias.to_owned());
+        searching.spawn(async move { together(&clients[&alias], sessions, group).await });
     }
+    while searching.join_next().await.is_some() {}
 }
 
 /// The asks of a round in groups searched together (the projects each group searches), in the
