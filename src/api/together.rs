@@ -69,6 +69,11 @@ impl LangSmith {
 }
 
 impl Together<'_> {
+    /// Whether a page may follow.
+    pub fn more(&self) -> bool {
+        self.runs.more()
+    }
+
     /// The next page, shared out, or `None` when every session has been searched.
     pub async fn next(&mut self) -> Result<Option<Share>, Refused> {
         Ok(match self.runs.next().await? {

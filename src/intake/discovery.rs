@@ -13,12 +13,11 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
 use crate::api::{Clients, Found, LangSmith, Refused, Roots, Search, Share};
 use crate::config::QueryApi;
-use crate::intake::rounds::{rounds, Asks};
 
 /// Selectors searched together at most: their `or` is one filter expression.
 const MAX_TOGETHER: usize = 50;
@@ -27,7 +26,8 @@ const MAX_FILTER: usize = 8_000;
 
 /// What a selector hears from its round.
 enum Heard {
-    Found(Found),
+    /// A page, and whether it was the query's last.
+    Found(Found, bool),
     Refused(Refused),
     /// Search alone (from the start).
     Alone,
@@ -54,19 +54,30 @@ impl Ask {
 
 /// A workspace's discovery rounds.
 #[derive(Clone)]
-pub struct Discovery(Asks<Ask, ()>);
+pub struct Discovery(mpsc::UnboundedSender<Ask>);
 
 impl Discovery {
-    /// Starts the rounds of workspace `alias` (a task, for as long as a handle lives).
+    /// Starts the rounds of workspace `alias` (a task, for as long as a handle lives). A round takes
+    /// every ask waiting when it starts; the next starts once it waits for its selectors to ask for
+    /// more (which may take until the in-flight bound has room) or is over.
     pub fn spawn(clients: Clients, alias: String) -> Discovery {
-        Discovery(rounds(move |asks: Vec<Ask>| {
-            let (clients, alias) = (clients.clone(), alias.clone());
-            async move {
-                let n = asks.len();
-                round(&clients, &alias, asks).await;
-                vec![(); n]
+        let (tx, mut rx) = mpsc::unbounded_channel::<Ask>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut asks = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    asks.push(more);
+                }
+                let idle = Arc::new(Notify::new());
+                let (clients, alias, waits) = (clients.clone(), alias.clone(), idle.clone());
+                tokio::spawn(async move {
+                    round(&clients, &alias, asks, &waits).await;
+                    waits.notify_one();
+                });
+                idle.notified().await;
             }
-        }))
+        });
+        Discovery(tx)
     }
 
     /// The traces `search` finds in the `scope` project (or every project), page by page: through
@@ -81,8 +92,7 @@ impl Discovery {
                 heard: tx,
                 ready: ready.clone(),
             };
-            // The round's answer is the pages: its end need not be awaited.
-            let _ = self.0.send((ask, oneshot::channel().0));
+            let _ = self.0.send(ask);
             rx
         });
         Matches {
@@ -93,13 +103,14 @@ impl Discovery {
             heard,
             ready,
             told: false,
+            ended: false,
             alone: None,
         }
     }
 }
 
 /// Searches a round's asks, its groups at the same time.
-async fn round(clients: &Clients, alias: &str, asks: Vec<Ask>) {
+async fn round(clients: &Clients, alias: &str, asks: Vec<Ask>, idle: &Arc<Notify>) {
     let api = &clients[alias];
     let mut every: Option<Arc<[Uuid]>> = None;
     if asks.iter().any(|a| a.scope.is_none()) {
@@ -123,8 +134,8 @@ async fn round(clients: &Clients, alias: &str, asks: Vec<Ask>) {
     tracing::debug!(workspace = api.alias(), groups = groups.len(), "a discovery round");
     let mut searching = tokio::task::JoinSet::new();
     for (sessions, group) in groups {
-        let (clients, alias) = (clients.clone(), alias.to_owned());
-        searching.spawn(async move { together(&clients[&alias], sessions, group).await });
+        let (clients, alias, idle) = (clients.clone(), alias.to_owned(), idle.clone());
+        searching.spawn(async move { together(&clients[&alias], sessions, group, &idle).await });
     }
     while searching.join_next().await.is_some() {}
 }
@@ -154,49 +165,66 @@ fn groups(asks: Vec<(Arc<[Uuid]>, Ask)>) -> Vec<(Arc<[Uuid]>, Vec<Ask>)> {
 
 /// Searches a group together, and tells each selector what is its. The next page is fetched
 /// once every selector told something has asked for more.
-async fn together(api: &LangSmith, sessions: Arc<[Uuid]>, group: Vec<Ask>) {
+async fn together(api: &LangSmith, sessions: Arc<[Uuid]>, group: Vec<Ask>, idle: &Notify) {
     if let [ask] = &group[..] {
-        return alone(api, sessions, ask).await;
+        return alone(api, sessions, ask, idle).await;
     }
     let searches: Vec<Search> = group.iter().map(|a| a.search.clone()).collect();
     let mut query = api.together(sessions, &searches);
+    let alone = |why: &str| {
+        tracing::warn!(
+            workspace = api.alias(),
+            selectors = group.len(),
+            "{why}: each is searched alone"
+        );
+        group.iter().map(|ask| (ask, Heard::Alone)).collect::<Vec<_>>()
+    };
     loop {
-        let told: Vec<(&Ask, Heard)> = match query.next().await {
+        let (told, last) = match query.next().await {
             Ok(None) => return,
-            Ok(Some(Share::Each(each))) => (group.iter().zip(each))
-                .filter(|(_, traces)| !traces.is_empty())
-                .map(|(ask, traces)| (ask, Heard::Found(Found::Traces(traces))))
-                .collect(),
-            Ok(Some(Share::Forbidden(p))) => (group.iter())
-                .map(|ask| (ask, Heard::Found(Found::Forbidden(p))))
-                .collect(),
-            Ok(Some(Share::Unclaimed)) => {
-                tracing::warn!(workspace = api.alias(), selectors = group.len(),
-                    "a run matched selectors searched together but no selector's pairs as written: each is searched alone");
-                return tell_all(group.iter().map(|ask| (ask, Heard::Alone)).collect()).await;
+            Ok(Some(Share::Each(each))) => {
+                let last = !query.more();
+                let told = (group.iter().zip(each))
+                    .filter(|(_, traces)| !traces.is_empty())
+                    .map(|(ask, traces)| (ask, Heard::Found(Found::Traces(traces), last)))
+                    .collect();
+                (told, last)
             }
-            Err(a) => {
-                tracing::warn!(
-                    workspace = api.alias(),
-                    selectors = group.len(),
-                    status = a.status.as_u16(),
-                    "LangSmith refused selectors searched together: each is searched alone"
-                );
-                return tell_all(group.iter().map(|ask| (ask, Heard::Alone)).collect()).await;
+            Ok(Some(Share::Forbidden(p))) => {
+                let last = !query.more();
+                let told = (group.iter()).map(|ask| (ask, Heard::Found(Found::Forbidden(p), last)));
+                (told.collect(), last)
             }
+            Ok(Some(Share::Unclaimed)) => (
+                alone("a run matched selectors searched together, but no selector's pairs as written"),
+                true,
+            ),
+            Err(a) => (
+                alone(&format!(
+                    "LangSmith answered HTTP {} to selectors searched together",
+                    a.status.as_u16()
+                )),
+                true,
+            ),
         };
-        tell_all(told).await;
+        tell_all(told, (!last).then_some(idle)).await;
+        if last {
+            return;
+        }
     }
 }
 
-/// Tells each selector its news, then waits until each has asked for more (or is gone).
-async fn tell_all(told: Vec<(&Ask, Heard)>) {
+/// Tells each selector its news; then, unless it was the last (`idle` is `None`), says the round
+/// is idle and waits until each has asked for more (or is gone).
+async fn tell_all(told: Vec<(&Ask, Heard)>, idle: Option<&Notify>) {
     let mut waiting = Vec::new();
     for (ask, heard) in told {
         if ask.heard.send(heard).await.is_ok() {
             waiting.push(ask);
         }
     }
+    let Some(idle) = idle else { return };
+    idle.notify_one();
     for ask in waiting {
         ask.asks_again().await;
     }
@@ -204,18 +232,18 @@ async fn tell_all(told: Vec<(&Ask, Heard)>) {
 
 /// Searches a selector alone in its round (the asks made meanwhile wait for the next one, and
 /// are searched together), and tells it what it finds.
-async fn alone(api: &LangSmith, sessions: Arc<[Uuid]>, ask: &Ask) {
+async fn alone(api: &LangSmith, sessions: Arc<[Uuid]>, ask: &Ask, idle: &Notify) {
     let mut roots = api.root_traces(QueryApi::V2, sessions, ask.search.clone());
     loop {
         let (heard, last) = match roots.next().await {
             Ok(None) => return,
-            Ok(Some(found)) => (Heard::Found(found), false),
+            Ok(Some(found)) => (Heard::Found(found, !roots.more()), !roots.more()),
             Err(a) => (Heard::Refused(a), true),
         };
-        if last || ask.heard.send(heard).await.is_err() {
+        tell_all(vec![(ask, heard)], (!last).then_some(idle)).await;
+        if last {
             return;
         }
-        ask.asks_again().await;
     }
 }
 
@@ -229,6 +257,8 @@ pub struct Matches<'a> {
     ready: Arc<Notify>,
     /// Whether the round told it something: the next call asks for more.
     told: bool,
+    /// Whether it heard the last page of its query.
+    ended: bool,
     alone: Option<Roots<'a>>,
 }
 
@@ -237,7 +267,7 @@ impl Matches<'_> {
     pub fn more(&self) -> bool {
         match (&self.alone, &self.heard) {
             (Some(roots), _) => roots.more(),
-            (None, Some(heard)) => !(heard.is_closed() && heard.is_empty()),
+            (None, Some(heard)) => !(self.ended || heard.is_closed() && heard.is_empty()),
             (None, None) => true,
         }
     }
@@ -259,7 +289,10 @@ impl Matches<'_> {
             };
             match heard {
                 None => return Ok(None),
-                Some(Heard::Found(found)) => return Ok(Some(found)),
+                Some(Heard::Found(found, last)) => {
+                    self.ended = last;
+                    return Ok(Some(found));
+                }
                 Some(Heard::Refused(a)) => return Err(a),
                 Some(Heard::Alone) => {
                     self.heard = None;
@@ -271,5 +304,51 @@ impl Matches<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(root_only: bool, expr_len: usize) -> Ask {
+        let search = Search {
+            pairs: Vec::new(),
+            expr: "x".repeat(expr_len),
+            root_only,
+            start: chrono::Utc::now(),
+            end: None,
+        };
+        Ask {
+            scope: None,
+            search,
+            heard: mpsc::channel(1).0,
+            ready: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn a_group_searches_one_set_of_projects_one_way_within_its_bounds() {
+        let (all, one): (Arc<[Uuid]>, Arc<[Uuid]>) = ([Uuid::new_v4(), Uuid::new_v4()].into(), [Uuid::new_v4()].into());
+        let mut asks = vec![
+            (all.clone(), ask(false, 10)),
+            (one.clone(), ask(false, 10)),
+            (all.clone(), ask(true, 10)),
+            (all.clone(), ask(false, 10)),
+        ];
+        asks.extend((0..MAX_TOGETHER).map(|_| (one.clone(), ask(false, 10))));
+        let sizes: Vec<(usize, bool, usize)> = groups(asks)
+            .iter()
+            .map(|(s, g)| (s.len(), g[0].search.root_only, g.len()))
+            .collect();
+        assert_eq!(
+            sizes,
+            [(2, false, 2), (1, false, MAX_TOGETHER), (2, true, 1), (1, false, 1)]
+        );
+
+        let long = MAX_FILTER / 3;
+        let asks = (0..4).map(|_| (all.clone(), ask(false, long))).collect();
+        let sizes: Vec<usize> = groups(asks).iter().map(|(_, g)| g.len()).collect();
+        assert_eq!(sizes, [2, 2], "at most {MAX_FILTER} characters of filter to a group");
     }
 }
