@@ -1,15 +1,16 @@
 //! Coalesced discovery, per workspace: selectors waiting to be searched at the same time are
-//! searched together, in rounds (`intake/rounds.rs`). A round lists the workspace's projects once
-//! for the selectors it takes that name none (the list is read after each of them asked), then
-//! groups the selectors that search the same projects with the same `root_only`, at most
-//! [`MAX_TOGETHER`] and [`MAX_FILTER`] characters of filter to a group. Each group is one v2 query
-//! (`api/together.rs`) whose pages are shared out to the selectors as they come; the next page is
-//! fetched once every selector given a share of the last one asks for more (as a selector searched
-//! alone fetches its next page once it has handed the last one on). A selector alone
-//! in its group is searched alone in the round: the selectors that come while it is searched share
-//! the next round. A selector whose group's query is refused or finds a run it cannot share out,
-//! and every selector of an install without v2 (`verifier.query_api = "v1"`), is searched alone by
-//! its own task, as before.
+//! searched together, in rounds. A round takes every selector waiting when it starts and lists the
+//! workspace's projects once for those that name none (the list is read after each of them asked).
+//! It groups the selectors that search the same projects with the same `root_only`, at most
+//! [`MAX_TOGETHER`] and [`MAX_FILTER`] characters of filter to a group, and searches its groups at
+//! the same time. Each group is one v2 query (`api/together.rs`) whose pages are shared out to the
+//! selectors as they come; the next page is fetched once every selector given a share of the last
+//! one asks for more, as a selector searched alone fetches its next page once it has handed the last
+//! one on. The next round starts when the last one is over or waits for its selectors (which may
+//! take until the in-flight bound has room): the selectors that ask meanwhile share it. A selector
+//! alone in its group is searched alone, in the round. A selector whose group's query is refused or
+//! finds a run it cannot share out, and every selector of an install without v2
+//! (`verifier.query_api = "v1"`), is searched alone by its own task, as before.
 
 use std::sync::Arc;
 

@@ -296,7 +296,7 @@ impl Resolver {
 /// Hands a selector's pages on as they come, and records the projects LangSmith refused to search.
 /// True when every project could be searched and none matched (nor was anything `recalled`).
 async fn stream(
-    mut roots: Matches<'_>,
+    mut matches: Matches<'_>,
     (index, scope): (usize, Option<Uuid>),
     recalled: bool,
     out: &mut Resolved,
@@ -304,10 +304,10 @@ async fn stream(
 ) -> bool {
     let (mut found, mut forbidden) = (recalled, false);
     loop {
-        if found && roots.more() && !pages.room().await {
+        if found && matches.more() && !pages.room().await {
             return false;
         }
-        match roots.next().await {
+        match matches.next().await {
             Ok(None) => break,
             Ok(Some(Found::Traces(traces))) if traces.is_empty() => {}
             Ok(Some(Found::Traces(traces))) => {
