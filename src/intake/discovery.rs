@@ -256,7 +256,7 @@ pub struct Matches<'a> {
     search: Search,
     heard: Option<mpsc::Receiver<Heard>>,
     ready: Arc<Notify>,
-    /// Whether the round told it something: the next call asks for more.
+    /// Whether it asked already: each later call asks its round for more.
     told: bool,
     /// Whether it heard the last page of its query.
     ended: bool,
