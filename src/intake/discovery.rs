@@ -238,7 +238,10 @@ async fn alone(api: &LangSmith, sessions: Arc<[Uuid]>, ask: &Ask, idle: &Notify)
     loop {
         let (heard, last) = match roots.next().await {
             Ok(None) => return,
-            Ok(Some(found)) => (Heard::Found(found, !roots.more()), !roots.more()),
+            Ok(Some(found)) => {
+                let last = !roots.more();
+                (Heard::Found(found, last), last)
+            }
             Err(a) => (Heard::Refused(a), true),
         };
         tell_all(vec![(ask, heard)], (!last).then_some(idle)).await;
