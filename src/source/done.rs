@@ -3,19 +3,31 @@
 //! repeating their events. Without it, one slow head (a workspace cut off, a selector under API
 //! faults) makes every replica that takes the partition redo everything behind it.
 //!
-//! Format: `ew1:<committed>:<ranges>`, every number in base 36; each range is `<gap>+<len>`, the
-//! first gap counted from the committed offset, the next from the end of the range before. The
-//! committed offset is repeated so that metadata committed with another offset is never believed.
-//! Ranges that do not fit in [`MAX_BYTES`] are left out: those offsets are redone, as without it.
+//! Format: `ew2:<committed>:<bits>`, the committed offset in base 36. `<bits>` is a bitmap of the
+//! offsets past the committed one, six to a character of the URL-safe base64 alphabet: character
+//! `i` covers offsets `committed + 1 + 6i` to `committed + 6 + 6i`, the lowest bit the first. A
+//! character followed by `*<n>.` (`n` in base 36) stands for itself repeated `n` more times, so a
+//! long run done (or not) takes a few characters. A bitmap and not ranges: behind a stuck workspace
+//! the done offsets are interleaved with its own, and a range then names about two offsets in four
+//! characters where the bitmap names twenty-four. The committed offset is repeated so that metadata
+//! committed with another offset is never believed. What does not fit in [`MAX_BYTES`] is left out:
+//! those offsets are redone, as without it.
 //!
 //! The metadata is stored with every offset stored (so librdkafka's own commits carry it, on its
 //! timer, on revocation and on close), and committed each second on its own (`commit_progress`),
 //! since librdkafka commits only when the stored offset moves, and behind a stuck head it does not.
 
-const PREFIX: &str = "ew1:";
+const PREFIX: &str = "ew2:";
 
-/// Under Kafka's default `offset.metadata.max.bytes` (4,096), with room to spare.
-pub const MAX_BYTES: usize = 3_000;
+/// Under Kafka's default `offset.metadata.max.bytes` (4,096): about 24,000 offsets when the done
+/// ones are interleaved with others, and any number in long runs.
+pub const MAX_BYTES: usize = 4_000;
+
+/// At most this many ranges are decoded (a prefix of the rest is named): metadata the worker wrote
+/// never comes near, and a corrupt one cannot take the memory.
+const MAX_RANGES: usize = 100_000;
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Ranges of offsets done, each `(first, last)`, ascending and disjoint.
 pub type Ranges = Vec<(i64, i64)>;
@@ -23,39 +35,81 @@ pub type Ranges = Vec<(i64, i64)>;
 /// The metadata for `committed` (the next offset to read) and the offsets done past it, ascending.
 /// It reads the offsets only until the metadata is full.
 pub fn encode(committed: i64, done: impl IntoIterator<Item = i64>) -> String {
-    let mut out = format!("{PREFIX}{}:", base36(committed));
-    // The first offset the ranges written do not cover: the committed offset is not done.
-    let mut end = committed;
-    let mut open: Option<(i64, i64)> = None;
-    for o in done.into_iter().filter(|o| *o > committed) {
-        match &mut open {
-            Some((_, hi)) if *hi + 1 == o => *hi = o,
-            Some((_, hi)) if *hi >= o => {}
+    let mut out = Bitmap {
+        text: format!("{PREFIX}{}:", base36(committed)),
+        run: None,
+    };
+    // The six offsets of `group` (counted from the first past the committed one) read so far.
+    let (mut group, mut bits) = (0i64, 0u8);
+    for i in done
+        .into_iter()
+        .filter_map(|o| o.checked_sub(committed + 1))
+        .filter(|i| *i >= 0)
+    {
+        let g = i / 6;
+        if g > group {
+            if !out.push(bits, 1) || !out.push(0, g - group - 1) {
+                return out.text;
+            }
+            (group, bits) = (g, 0);
+        }
+        if g == group {
+            bits |= 1 << (i % 6);
+        }
+    }
+    if bits != 0 {
+        out.push(bits, 1);
+    }
+    out.finish()
+}
+
+/// The metadata written so far, and the run of one character not written yet.
+struct Bitmap {
+    text: String,
+    run: Option<(u8, i64)>,
+}
+
+impl Bitmap {
+    /// Adds `n` characters of `bits`; says whether everything before them fitted.
+    fn push(&mut self, bits: u8, n: i64) -> bool {
+        if n == 0 {
+            return true;
+        }
+        match &mut self.run {
+            Some((b, count)) if *b == bits => {
+                *count += n;
+                true
+            }
             _ => {
-                if let Some(range) = open.replace((o, o)) {
-                    if !push(&mut out, &mut end, range) {
-                        return out;
-                    }
-                }
+                let fitted = self.flush();
+                self.run = Some((bits, n));
+                fitted
             }
         }
     }
-    if let Some(range) = open {
-        push(&mut out, &mut end, range);
-    }
-    out
-}
 
-/// Appends `(lo, hi)` to `out`, unless it would pass [`MAX_BYTES`]; says whether it did.
-fn push(out: &mut String, end: &mut i64, (lo, hi): (i64, i64)) -> bool {
-    let comma = if out.ends_with(':') { "" } else { "," };
-    let item = format!("{comma}{}+{}", base36(lo - *end), base36(hi - lo + 1));
-    if out.len() + item.len() > MAX_BYTES {
-        return false;
+    /// Writes the run held, in as few characters as it takes, or as much of it as fits.
+    fn flush(&mut self) -> bool {
+        let Some((bits, count)) = self.run.take() else {
+            return true;
+        };
+        let c = BASE64[usize::from(bits)] as char;
+        let repeat = format!("{c}*{}.", base36(count - 1));
+        let room = MAX_BYTES.saturating_sub(self.text.len());
+        if count <= 4 || repeat.len() > room {
+            let n = usize::try_from(count).unwrap_or(usize::MAX).min(room);
+            self.text.extend(std::iter::repeat_n(c, n));
+            i64::try_from(n) == Ok(count)
+        } else {
+            self.text.push_str(&repeat);
+            true
+        }
     }
-    out.push_str(&item);
-    *end = hi + 1;
-    true
+
+    fn finish(mut self) -> String {
+        self.flush();
+        self.text
+    }
 }
 
 /// The ranges `metadata` names past `committed`; none when it was written for another offset, or
@@ -66,26 +120,59 @@ pub fn decode(metadata: &str, committed: i64) -> Ranges {
 
 fn parse(metadata: &str, committed: i64) -> Option<Ranges> {
     let rest = metadata.strip_prefix(PREFIX)?;
-    let (base, items) = rest.split_once(':')?;
+    let (base, body) = rest.split_once(':')?;
     if from_base36(base)? != committed {
         return None;
     }
-    let mut end = committed;
     let mut out = Ranges::new();
-    for item in items.split(',').filter(|i| !i.is_empty()) {
-        let (gap, len) = item.split_once('+')?;
-        let (gap, len) = (from_base36(gap)?, from_base36(len)?);
-        // The encoder never writes an empty range or one touching the one before (or the
-        // committed offset, which is not done by definition).
-        if len == 0 || gap == 0 {
-            return None;
+    // The first offset of the next character, and the character before, which `*` repeats.
+    let (mut at, mut last) = (committed.checked_add(1)?, None);
+    let mut i = 0;
+    while i < body.len() && out.len() < MAX_RANGES {
+        if body.as_bytes()[i] == b'*' {
+            let end = i + 1 + body[i + 1..].find('.')?;
+            let n = from_base36(&body[i + 1..end]).filter(|n| *n >= 0)?;
+            add(&mut out, &mut at, last.take()?, n)?;
+            i = end + 1;
+        } else {
+            let bits = BASE64.iter().position(|b| *b == body.as_bytes()[i])? as u8;
+            add(&mut out, &mut at, bits, 1)?;
+            last = Some(bits);
+            i += 1;
         }
-        let lo = end.checked_add(gap)?;
-        let hi = lo.checked_add(len)?.checked_sub(1)?;
-        out.push((lo, hi));
-        end = hi + 1;
     }
+    out.truncate(MAX_RANGES);
     Some(out)
+}
+
+/// Adds `n` characters of `bits`, the first at offset `at`, to `out`; moves `at` past them.
+fn add(out: &mut Ranges, at: &mut i64, bits: u8, n: i64) -> Option<()> {
+    let end = at.checked_add(n.checked_mul(6)?)?;
+    if bits == 0 || n == 0 {
+        *at = end;
+        return Some(());
+    }
+    while *at < end && out.len() <= MAX_RANGES {
+        for j in 0..6 {
+            if bits & (1 << j) != 0 {
+                let o = *at + j;
+                match out.last_mut() {
+                    Some((_, hi)) if *hi + 1 == o => *hi = o,
+                    _ => out.push((o, o)),
+                }
+            }
+        }
+        // All six done: the rest of the run is one range.
+        if bits == 63 {
+            if let Some((_, hi)) = out.last_mut() {
+                *hi = end - 1;
+            }
+            break;
+        }
+        *at += 6;
+    }
+    *at = end;
+    Some(())
 }
 
 /// Whether `offset` is in one of `ranges`.
@@ -125,9 +212,17 @@ mod tests {
     #[test]
     fn a_commit_with_offsets_done_behind_a_slow_head() {
         let m = encode(100, [102, 103, 104, 110, 36_000]);
-        assert_eq!(m, "ew1:2s:2+3,5+1,rox+1");
+        // 101-106: 0b001110 (O); 107-112: 0b001000 (I); 5,981 sixes none (A, 5,980 more); 0b000010 (C).
+        assert_eq!(m, "ew2:2s:OIA*4m4.C");
         assert_eq!(decode(&m, 100), vec![(102, 104), (110, 110), (36_000, 36_000)]);
         assert!(contains(&decode(&m, 100), 103) && !contains(&decode(&m, 100), 101));
+    }
+
+    #[test]
+    fn a_long_run_done_takes_a_few_characters() {
+        let m = encode(0, (1..=1_000_000).chain([1_000_003]));
+        assert_eq!(m, "ew2:0:_*3kll.PB");
+        assert_eq!(decode(&m, 0), vec![(1, 1_000_000), (1_000_003, 1_000_003)]);
     }
 
     #[test]
@@ -135,14 +230,15 @@ mod tests {
         assert!(decode(&encode(100, [102]), 101).is_empty());
         for bad in [
             "",
-            "ew1:",
-            "ew1:2s",
-            "ew1:2s:2",
-            "ew1:2s:2+0",
-            "ew1:2s:0+1",
-            "ew1:2s:2+1,0+1",
-            "ew1:2s:x!+1",
-            "ew2:2s:2+1",
+            "ew2:",
+            "ew2:2s",
+            "ew2:2s:A!",
+            "ew2:2s:*3.",
+            "ew2:2s:A*3",
+            "ew2:2s:A*-3.",
+            "ew2:2s:A*3.*3.",
+            "ew2:2s:é",
+            "ew1:2s:2+1",
             "{\"a\":1}",
         ] {
             assert!(decode(bad, 100).is_empty(), "{bad:?}");
@@ -150,27 +246,52 @@ mod tests {
     }
 
     #[test]
+    fn interleaved_offsets_fit_four_times_as_many_as_ranges_did() {
+        // One in three not done, as behind a workspace cut off: 24,000 offsets, all named.
+        let done: Vec<i64> = (1..=24_000).filter(|o| o % 3 != 0).collect();
+        let m = encode(0, done.clone());
+        assert!(m.len() <= MAX_BYTES, "{}", m.len());
+        let named: Vec<i64> = decode(&m, 0).iter().flat_map(|(lo, hi)| *lo..=*hi).collect();
+        assert_eq!(named, done);
+    }
+
+    #[test]
     fn what_does_not_fit_is_left_out() {
-        let every_other: Vec<i64> = (0..10_000).map(|i| 2 * i + 1).collect();
+        let every_other: Vec<i64> = (0..30_000).map(|i| 2 * i + 1).collect();
         let m = encode(0, every_other.clone());
         assert!(m.len() <= MAX_BYTES);
         let ranges = decode(&m, 0);
-        assert!(ranges.len() > 500, "{}", ranges.len());
+        assert!(ranges.len() > 10_000, "{}", ranges.len());
         assert!(ranges.iter().all(|(lo, hi)| lo == hi && lo % 2 == 1));
+    }
+
+    #[test]
+    fn a_corrupt_repeat_cannot_take_the_memory() {
+        let ranges = decode("ew2:0:B*zzzzzzzzz.", 0);
+        assert_eq!(ranges.len(), MAX_RANGES);
     }
 
     proptest! {
         /// Whatever is decoded was done: no offset is skipped that was not finished.
         #[test]
-        fn decoded_offsets_were_done(committed in 0i64..1_000_000, mut done in prop::collection::vec(0i64..5_000, 0..3_000)) {
-            let done_abs: Vec<i64> = { done.sort_unstable(); done.dedup(); done.iter().map(|d| committed + d).collect() };
+        fn decoded_offsets_were_done(
+            committed in 0i64..1_000_000,
+            runs in prop::collection::vec((prop_oneof![0i64..4, 0i64..100_000], prop_oneof![1i64..4, 1i64..600]), 0..1_000),
+        ) {
+            // Runs done, each after a gap: short ones interleaved, and long ones.
+            let mut done_abs = Vec::new();
+            let mut at = committed;
+            for (gap, len) in runs {
+                done_abs.extend(at + gap..at + gap + len);
+                at += gap + len;
+            }
             let ranges = decode(&encode(committed, done_abs.clone()), committed);
             for (lo, hi) in &ranges {
                 for o in *lo..=*hi {
                     prop_assert!(o > committed && done_abs.binary_search(&o).is_ok());
                 }
             }
-            if encode(committed, done_abs.clone()).len() < MAX_BYTES - 20 {
+            if encode(committed, done_abs.clone()).len() < MAX_BYTES {
                 let named: usize = ranges.iter().map(|(lo, hi)| (hi - lo + 1) as usize).sum();
                 prop_assert_eq!(named, done_abs.iter().filter(|o| **o > committed).count());
             }
