@@ -83,6 +83,8 @@ pub trait Work {
     fn abandon(&mut self, tp: Tp);
     /// Partitions were revoked (after [`Work::release`] of each).
     fn revoked(&mut self, _src: &mut Source) {}
+    /// Partitions were assigned (after [`Work::abandon`] of those that went elsewhere).
+    fn assigned(&mut self, _src: &mut Source) {}
     /// When [`Work::timer`] should run next.
     fn deadline(&self) -> Option<tokio::time::Instant>;
     fn timer(&mut self, src: &mut Source);

@@ -23,6 +23,7 @@ impl Source {
                     self.fence.abandon(tp);
                 }
                 self.start_assigned(&tps);
+                work.assigned(self);
             }
             Assignment::Revoked(parts) => {
                 tracing::info!(

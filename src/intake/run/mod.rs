@@ -84,6 +84,11 @@ struct State {
     outputs_in_flight: usize,
     /// Shutting down: every resolution is sent at once, no batch lingers.
     stopping: bool,
+    /// While a rebalance is under way (partitions revoked, not yet assigned again): the outputs of
+    /// work that finished meanwhile. A partition that went elsewhere is replayed by its new owner,
+    /// so its outputs are dropped; the others' are published once it is known which they are.
+    /// Published at once, they would be repeated, since offsets cannot be stored meanwhile.
+    held: Option<Vec<(MsgKey, crate::output::Output)>>,
 }
 
 /// Resolutions (project lookups, selector queries) in flight per workspace.
@@ -124,6 +129,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         calls_in_flight: 0,
         outputs_in_flight: 0,
         stopping: false,
+        held: None,
     };
     crate::source::consume(cfg, intake.metrics.clone(), sub, work, shutdown).await
 }
@@ -170,7 +176,15 @@ impl Work for State {
     }
 
     fn revoked(&mut self, _: &mut Source) {
-        self.flush_all();
+        self.held.get_or_insert_default();
+    }
+
+    fn assigned(&mut self, _: &mut Source) {
+        for (key, output) in self.held.take().unwrap_or_default() {
+            if self.book.contains(&key) {
+                self.publish(key, output);
+            }
+        }
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -191,8 +205,9 @@ impl Work for State {
         self.book.messages() + self.dlq_pending
     }
 
-    fn shutdown(&mut self, _: &mut Source) {
+    fn shutdown(&mut self, src: &mut Source) {
         self.stopping = true;
+        self.assigned(src);
         self.flush_all();
     }
 

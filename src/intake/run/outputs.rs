@@ -23,9 +23,14 @@ impl State {
         });
     }
 
-    /// Publishes an output event of `key`. Encoded and queued here, so that while it waits for its
-    /// acknowledgement only librdkafka's copy and a small task remain (thousands wait under a backlog).
+    /// Publishes an output event of `key`, or holds it while a rebalance is under way. Encoded and
+    /// queued here, so that while it waits for its acknowledgement only librdkafka's copy and a small
+    /// task remain (thousands wait under a backlog).
     pub(super) fn publish(&mut self, key: MsgKey, output: Output) {
+        if let Some(held) = &mut self.held {
+            held.push((key, output));
+            return;
+        }
         if let Output::Failed(f) = &output {
             Failed::of(f).emit(Some(&self.intake.metrics));
         }

@@ -114,6 +114,8 @@ struct Jobs {
     aside: HashSet<i64>,
     park: HashSet<i64>,
     abandoned: Vec<i32>,
+    /// What the rebalances told it, in order.
+    told: Vec<String>,
     /// Told of every record started (for the loop's tests).
     seen: Option<mpsc::UnboundedSender<Ticket>>,
 }
@@ -154,8 +156,17 @@ impl Work for Jobs {
     }
 
     fn abandon(&mut self, tp: Tp) {
+        self.told.push(format!("abandon {}", tp.1));
         self.abandoned.push(tp.1);
         self.in_flight.retain(|t| t.tp != tp);
+    }
+
+    fn revoked(&mut self, _: &mut Source) {
+        self.told.push("revoked".into());
+    }
+
+    fn assigned(&mut self, _: &mut Source) {
+        self.told.push("assigned".into());
     }
 
     fn deadline(&self) -> Option<tokio::time::Instant> {
@@ -294,6 +305,18 @@ fn a_partition_gone_to_another_replica_is_abandoned_and_redone_if_it_comes_back(
         [(0, 0), (0, 0)],
         "done again: the other replica may not have"
     );
+}
+
+/// The roles hold what work finished from `revoked` to `assigned` (its offsets cannot be stored
+/// meanwhile): by `assigned` they must know which partitions went elsewhere.
+#[test]
+fn a_rebalance_ends_once_the_partitions_gone_elsewhere_are_abandoned() {
+    let mut jobs = Jobs::default();
+    let (mut src, _) = source(&mut jobs, &[0, 1]);
+    assert_eq!(jobs.told, ["assigned"]);
+    src.rebalance(&mut jobs, revoked(&[0, 1]));
+    src.rebalance(&mut jobs, assigned(&[1]));
+    assert_eq!(jobs.told, ["assigned", "revoked", "abandon 0", "assigned"]);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rdkafka::message::OwnedMessage;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 mod pressure;
@@ -62,6 +62,10 @@ struct State {
     share: Option<usize>,
     /// Set for a check whose partition went to another replica: it publishes nothing.
     cancels: HashMap<Ticket, Arc<AtomicBool>>,
+    /// True while a rebalance is under way (partitions revoked, not yet assigned again): checks
+    /// that end meanwhile wait to publish until it is known whether their partition stayed. Offsets
+    /// cannot be stored meanwhile, so the new owner of one that went elsewhere would repeat them.
+    rebalancing: watch::Sender<bool>,
     done: mpsc::Sender<Report>,
     gauges_at: Instant,
     stopping: bool,
@@ -79,6 +83,7 @@ pub async fn run(v: Arc<Verifier>, shutdown: impl Future<Output = ()>) -> anyhow
     };
     let work = |done| State {
         cancels: HashMap::new(),
+        rebalancing: watch::Sender::new(false),
         load: HashMap::new(),
         share: crate::source::share(
             cfg.verifier.max_concurrent_checks * IN_FLIGHT_PER_CHECK,
@@ -158,6 +163,15 @@ impl Work for State {
         self.cancel(tp);
     }
 
+    fn revoked(&mut self, _: &mut Source) {
+        self.rebalancing.send_replace(true);
+    }
+
+    /// After [`Work::abandon`]: the checks of partitions gone elsewhere are cancelled already.
+    fn assigned(&mut self, _: &mut Source) {
+        self.rebalancing.send_replace(false);
+    }
+
     fn deadline(&self) -> Option<Instant> {
         let gauges = self.gauges_at + GAUGES_EVERY;
         let due = self.parked.next_due().map(|due| {
@@ -194,6 +208,7 @@ impl Work for State {
 
     fn shutdown(&mut self, _: &mut Source) {
         self.stopping = true;
+        self.rebalancing.send_replace(false);
         self.parked.clear();
     }
 

@@ -26,7 +26,7 @@ impl State {
         self.in_flight.insert(t, Some(held));
         let cancelled = Arc::new(AtomicBool::new(false));
         self.cancels.insert(t, cancelled.clone());
-        let (v, done) = (self.v.clone(), self.done.clone());
+        let (v, done, mut rebalancing) = (self.v.clone(), self.done.clone(), self.rebalancing.subscribe());
         tokio::spawn(async move {
             // The workspace's permits bound its LangSmith calls (`batch.rs`), not the wait for
             // Kafka's acknowledgement: held through publishing, they capped a verifier at 16 checks
@@ -36,6 +36,8 @@ impl State {
                 false => super::super::check::check(&v, &part).await,
             };
             let mut sent = Ok(());
+            // Waits out a rebalance under way (an error: the loop ended, so nothing to wait for).
+            let _ = rebalancing.wait_for(|under_way| !under_way).await;
             // A partition gone to another replica is checked there: its events would be repeats.
             for o in outputs.into_iter().take_while(|_| !cancelled.load(Ordering::Relaxed)) {
                 sent = crate::output::publish(&v.config, &v.publisher, o).await;
