@@ -18,7 +18,7 @@
 
 mod read;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,17 @@ impl Recalled {
     }
 }
 
+/// One input partition's records as this replica knows them.
+#[derive(Default)]
+struct Cache {
+    /// The runs of its events going on here, begun since the partition came: their records are not
+    /// kept. A run needs what runs elsewhere recorded (a replica that had the partition before),
+    /// never what runs here did, which publish their own events; and a run begun before the
+    /// partition left is elsewhere to the new cache made when it comes back, read from the start.
+    own: Mutex<HashSet<Uuid>>,
+    loaded: tokio::sync::Mutex<Loaded>,
+}
+
 /// What this replica has read of one input partition's records.
 #[derive(Default)]
 struct Loaded {
@@ -76,6 +87,15 @@ struct Loaded {
     next: i64,
     /// Input offset → its records, in the order read.
     entries: BTreeMap<i64, Vec<Entry>>,
+}
+
+impl Loaded {
+    /// Keeps the records read, but those of the runs `own`: no run needs its own records.
+    fn keep(&mut self, read: Vec<(i64, Entry)>, own: &HashSet<Uuid>) {
+        for (offset, e) in read.into_iter().filter(|(_, e)| !own.contains(&e.run)) {
+            self.entries.entry(offset).or_default().push(e);
+        }
+    }
 }
 
 /// A run of an event asking for the records of other runs: those from the `skip`th on.
@@ -96,7 +116,7 @@ pub struct Journal {
     input: String,
     /// The journal's partition count, read once.
     partitions: OnceCell<i32>,
-    loaded: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<Loaded>>>>,
+    caches: Mutex<HashMap<i32, Arc<Cache>>>,
 }
 
 /// The key of the records of the event at `offset` of `partition` of the input topic `input`.
@@ -127,7 +147,7 @@ impl Journal {
             topic: config.topics.resolutions.clone(),
             input: config.topics.requests.clone(),
             partitions: OnceCell::new(),
-            loaded: Mutex::default(),
+            caches: Mutex::default(),
         }
     }
 
@@ -149,11 +169,8 @@ impl Journal {
     /// the next ask starts. Records below the floor are dropped first.
     pub async fn recall(&self, ask: Ask<'_>) -> (Vec<Entry>, usize) {
         let (p, asked) = (ask.ticket.tp.1, Instant::now());
-        let loaded = {
-            let mut all = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-            all.entry(p).or_default().clone()
-        };
-        let mut loaded = loaded.lock().await;
+        let cache = self.cache(p);
+        let mut loaded = cache.loaded.lock().await;
         let floor = ask.floor.unwrap_or(0);
         if loaded.entries.first_key_value().is_some_and(|(o, _)| *o < floor) {
             loaded.entries = loaded.entries.split_off(&floor);
@@ -168,9 +185,8 @@ impl Journal {
             })
             .await;
             loaded.next = next;
-            for (offset, e) in entries {
-                loaded.entries.entry(offset).or_default().push(e);
-            }
+            let own = cache.own.lock().unwrap_or_else(|e| e.into_inner());
+            loaded.keep(entries, &own);
         }
         let mine = loaded.entries.get(&ask.ticket.offset).map_or(&[][..], Vec::as_slice);
         let others = mine.iter().skip(ask.skip).filter(|e| e.run != ask.run);
@@ -200,7 +216,12 @@ impl Journal {
     /// Input partition `p` went to another replica: what was read of it is dropped (read again,
     /// from the start, if it comes back).
     pub fn forget(&self, p: i32) {
-        self.loaded.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
+        self.caches.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
+    }
+
+    fn cache(&self, p: i32) -> Arc<Cache> {
+        let mut all = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        all.entry(p).or_default().clone()
     }
 }
 
@@ -224,6 +245,8 @@ async fn retry<T: Send + 'static>(what: &str, f: impl Fn() -> anyhow::Result<T> 
 /// event recorded, read afresh at each ask and kept until taken.
 pub struct Recorder {
     journal: Arc<Journal>,
+    /// The cache of the partition when the run began, which knows the run as its own.
+    cache: Arc<Cache>,
     ticket: Ticket,
     floor: Option<i64>,
     request_id: String,
@@ -235,12 +258,15 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(journal: Arc<Journal>, ticket: Ticket, floor: Option<i64>, request_id: String) -> Recorder {
+        let (cache, run) = (journal.cache(ticket.tp.1), Uuid::new_v4());
+        cache.own.lock().unwrap_or_else(|e| e.into_inner()).insert(run);
         Recorder {
             journal,
+            cache,
             ticket,
             floor,
             request_id,
-            run: Uuid::new_v4(),
+            run,
             skip: 0,
             recalled: Recalled::default(),
         }
@@ -292,6 +318,16 @@ impl Recorder {
             ..self.entry()
         };
         self.journal.record(self.ticket, &entry).await;
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.cache
+            .own
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.run);
     }
 }
 

@@ -42,3 +42,66 @@ fn recalled_pages_add_up_per_target_and_project() {
     assert_eq!(r.traces[&1][&s], first);
     assert_eq!(r.examples, examples);
 }
+
+fn journal() -> Arc<Journal> {
+    let config = Config::parse(
+        "[kafka]\nbootstrap = \"127.0.0.1:9\"\n[workspaces.main]\napi_url = \"http://127.0.0.1:1\"\n\
+         api_key_env = \"PATH\"\n",
+    )
+    .unwrap();
+    let publisher = Publisher::new(crate::kafka::client_config("127.0.0.1:9")).unwrap();
+    Arc::new(Journal::new(&config, publisher))
+}
+
+fn ticket(partition: i32, offset: i64) -> Ticket {
+    Ticket {
+        tp: (0, partition),
+        offset,
+        generation: 1,
+    }
+}
+
+/// A run's own records are not kept (a selector's pages would all be held in memory again, as
+/// read back); another replica's, and those of a run of this one that has ended, are.
+#[test]
+fn only_the_records_of_runs_that_are_not_ours_are_kept() {
+    let journal = journal();
+    let live = Recorder::new(journal.clone(), ticket(0, 7), None, "r-1".into());
+    let ended = Recorder::new(journal.clone(), ticket(0, 8), None, "r-2".into());
+    let ended_run = ended.run;
+    drop(ended);
+    let page = |run: Uuid, request_id: &str| Entry {
+        request_id: request_id.into(),
+        run,
+        target: Some(0),
+        traces: BTreeMap::from([(Uuid::new_v4(), ids(2))]),
+        ..Entry::default()
+    };
+    let elsewhere = page(Uuid::new_v4(), "r-1");
+    let read = vec![
+        (7, page(live.run, "r-1")),
+        (7, elsewhere.clone()),
+        (8, page(ended_run, "r-2")),
+    ];
+    let cache = journal.cache(0);
+    let mut loaded = Loaded::default();
+    loaded.keep(read, &cache.own.lock().unwrap());
+    assert_eq!(loaded.entries[&7], [elsewhere]);
+    assert_eq!(loaded.entries[&8].len(), 1);
+}
+
+/// A partition that went elsewhere and came back starts a new cache: a run of the old one still
+/// going on is not the new one's own, so a replay here reads its records.
+#[test]
+fn a_run_from_before_the_partition_left_is_not_the_new_cache_s_own() {
+    let journal = journal();
+    let old = Recorder::new(journal.clone(), ticket(0, 7), None, "r-1".into());
+    journal.forget(0);
+    let new = Recorder::new(journal.clone(), ticket(0, 7), None, "r-1".into());
+    let own = |j: &Journal| j.cache(0).own.lock().unwrap().clone();
+    assert_eq!(own(&journal), HashSet::from([new.run]));
+    drop(old);
+    assert_eq!(own(&journal), HashSet::from([new.run]));
+    drop(new);
+    assert!(own(&journal).is_empty());
+}
