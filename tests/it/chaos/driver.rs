@@ -115,7 +115,8 @@ pub struct Chaos<'a> {
 }
 
 impl Chaos<'_> {
-    /// Faults for `seconds`: every kind in a seeded random order, over and over, with one long
+    /// Faults for `seconds`, and until every kind ran once (the long ones may take longer than
+    /// `seconds` together): every kind in a seeded random order, over and over, with one long
     /// outage of the broker and one of the API (`long` each) among them; meanwhile a replica is
     /// SIGKILLed every 4 to 12 s. Then everything is healed. Returns how often each fault ran.
     pub async fn run(&self, seconds: u64, long: Duration, seed: u64) -> BTreeMap<&'static str, u64> {
@@ -125,7 +126,9 @@ impl Chaos<'_> {
         let faults = async {
             let mut counts = BTreeMap::new();
             let mut order: Vec<u64> = Vec::new();
-            while tokio::time::Instant::now() < end {
+            // The first round is a permutation of every kind.
+            let mut runs = 0;
+            while runs < FAULTS || tokio::time::Instant::now() < end {
                 if order.is_empty() {
                     order = (0..FAULTS).collect();
                     for i in (1..order.len()).rev() {
@@ -135,6 +138,7 @@ impl Chaos<'_> {
                 let span = Duration::from_millis(2000 + rng.next(4000));
                 let what = self.fault(order.pop().unwrap_or(0), span, long).await;
                 *counts.entry(what).or_default() += 1;
+                runs += 1;
                 tokio::time::sleep(Duration::from_millis(500 + rng.next(1500))).await;
             }
             counts
