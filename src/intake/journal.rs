@@ -89,15 +89,6 @@ struct Loaded {
     entries: BTreeMap<i64, Vec<Entry>>,
 }
 
-impl Loaded {
-    /// Keeps the records read, but those of the runs `own`: no run needs its own records.
-    fn keep(&mut self, read: Vec<(i64, Entry)>, own: &HashSet<Uuid>) {
-        for (offset, e) in read.into_iter().filter(|(_, e)| !own.contains(&e.run)) {
-            self.entries.entry(offset).or_default().push(e);
-        }
-    }
-}
-
 /// A run of an event asking for the records of other runs: those from the `skip`th on.
 pub struct Ask<'a> {
     pub ticket: Ticket,
@@ -179,14 +170,16 @@ impl Journal {
             loaded.read_at = Some(Instant::now());
             let jp = self.partition(p).await;
             let prefix = prefix(&self.input, p);
-            let (reader, topic, from) = (self.reader.clone(), self.topic.clone(), loaded.next);
+            let (reader, topic, from, mine) = (self.reader.clone(), self.topic.clone(), loaded.next, cache.clone());
             let (next, entries) = retry("reading the resolution journal", move || {
-                reader.entries(&topic, jp, from, &prefix, READ_TIMEOUT)
+                let ours = |run: &Uuid| mine.own.lock().unwrap_or_else(|e| e.into_inner()).contains(run);
+                reader.entries(&topic, jp, from, &prefix, READ_TIMEOUT, &ours)
             })
             .await;
             loaded.next = next;
-            let own = cache.own.lock().unwrap_or_else(|e| e.into_inner());
-            loaded.keep(entries, &own);
+            for (offset, e) in entries {
+                loaded.entries.entry(offset).or_default().push(e);
+            }
         }
         let mine = loaded.entries.get(&ask.ticket.offset).map_or(&[][..], Vec::as_slice);
         let others = mine.iter().skip(ask.skip).filter(|e| e.run != ask.run);

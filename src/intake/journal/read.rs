@@ -12,6 +12,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+use uuid::Uuid;
+
 use super::Entry;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +59,8 @@ impl Reader {
     }
 
     /// Reads partition `p` of `topic` from `from` to its end as it was when the read began: the
-    /// next offset to read, and the entries whose key starts with `prefix` (then the input offset).
+    /// next offset to read, and the entries whose key starts with `prefix` (then the input offset),
+    /// but those of runs that are `ours` (not parsed past their run).
     pub fn entries(
         &self,
         topic: &str,
@@ -65,6 +68,7 @@ impl Reader {
         from: i64,
         prefix: &str,
         within: Duration,
+        ours: &dyn Fn(&Uuid) -> bool,
     ) -> anyhow::Result<(i64, Vec<(i64, Entry)>)> {
         self.with(|consumer| {
             let (low, high) = consumer.fetch_watermarks(topic, p, CALL_TIMEOUT)?;
@@ -87,7 +91,7 @@ impl Reader {
                 };
                 let m = m.context("reading the journal")?;
                 next = m.offset() + 1;
-                if let Some(e) = entry(&m, prefix) {
+                if let Some(e) = entry(&m, prefix, ours) {
                     out.push(e);
                 }
             }
@@ -99,15 +103,33 @@ impl Reader {
     }
 }
 
-/// The input offset and entry of a journal record whose key starts with `prefix`.
-fn entry(m: &rdkafka::message::BorrowedMessage<'_>, prefix: &str) -> Option<(i64, Entry)> {
+/// The input offset and entry of a journal record whose key starts with `prefix`, unless `ours`.
+fn entry(
+    m: &rdkafka::message::BorrowedMessage<'_>,
+    prefix: &str,
+    ours: &dyn Fn(&Uuid) -> bool,
+) -> Option<(i64, Entry)> {
     let key = std::str::from_utf8(m.key()?).ok()?;
     let offset = key.strip_prefix(prefix)?.parse::<i64>().ok()?;
-    match serde_json::from_slice::<Entry>(m.payload().unwrap_or_default()) {
-        Ok(e) => Some((offset, e)),
+    match parse(m.payload().unwrap_or_default(), ours) {
+        Ok(e) => Some((offset, e?)),
         Err(e) => {
             tracing::warn!(offset = m.offset(), error = %e, "a journal record that does not parse is skipped");
             None
         }
     }
+}
+
+/// The entry in `payload`, or none when its run is `ours`: its page of ids is then never built.
+pub(super) fn parse(payload: &[u8], ours: &dyn Fn(&Uuid) -> bool) -> serde_json::Result<Option<Entry>> {
+    #[derive(serde::Deserialize)]
+    struct Run {
+        #[serde(default)]
+        run: Uuid,
+    }
+    let Run { run } = serde_json::from_slice(payload)?;
+    if ours(&run) {
+        return Ok(None);
+    }
+    serde_json::from_slice(payload).map(Some)
 }

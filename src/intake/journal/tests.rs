@@ -62,7 +62,8 @@ fn ticket(partition: i32, offset: i64) -> Ticket {
 }
 
 /// A run's own records are not kept (a selector's pages would all be held in memory again, as
-/// read back); another replica's, and those of a run of this one that has ended, are.
+/// read back), nor parsed past their run; another replica's, and those of a run of this one that
+/// has ended, are.
 #[test]
 fn only_the_records_of_runs_that_are_not_ours_are_kept() {
     let journal = journal();
@@ -70,24 +71,21 @@ fn only_the_records_of_runs_that_are_not_ours_are_kept() {
     let ended = Recorder::new(journal.clone(), ticket(0, 8), None, "r-2".into());
     let ended_run = ended.run;
     drop(ended);
-    let page = |run: Uuid, request_id: &str| Entry {
-        request_id: request_id.into(),
+    let page = |run: Uuid| Entry {
+        request_id: "r-1".into(),
         run,
         target: Some(0),
         traces: BTreeMap::from([(Uuid::new_v4(), ids(2))]),
         ..Entry::default()
     };
-    let elsewhere = page(Uuid::new_v4(), "r-1");
-    let read = vec![
-        (7, page(live.run, "r-1")),
-        (7, elsewhere.clone()),
-        (8, page(ended_run, "r-2")),
-    ];
     let cache = journal.cache(0);
-    let mut loaded = Loaded::default();
-    loaded.keep(read, &cache.own.lock().unwrap());
-    assert_eq!(loaded.entries[&7], [elsewhere]);
-    assert_eq!(loaded.entries[&8].len(), 1);
+    let ours = |run: &Uuid| cache.own.lock().unwrap().contains(run);
+    let parse = |e: &Entry| read::parse(&serde_json::to_vec(e).unwrap(), &ours).unwrap();
+    assert_eq!(parse(&page(live.run)), None);
+    for e in [page(Uuid::new_v4()), page(ended_run)] {
+        assert_eq!(parse(&e), Some(e));
+    }
+    assert!(read::parse(b"{\"run\": 7}", &ours).is_err());
 }
 
 /// A partition that went elsewhere and came back starts a new cache: a run of the old one still
