@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::api::{Clients, Found, LangSmith, Refused, Roots, Search, Share};
@@ -24,6 +24,12 @@ use crate::config::QueryApi;
 const MAX_TOGETHER: usize = 50;
 /// Characters of the `or` of a group's expressions at most.
 const MAX_FILTER: usize = 8_000;
+
+/// Groups of a round reading and sharing out a page at once. Each holds its page (about 2 MiB for
+/// 1,000 runs with their metadata): with all 50 of the memory benchmark's at once the intake
+/// peaked at 165-197 MiB, with 16 at 134-150 MiB, and took 25 s instead of 31-33 s
+/// (`scripts/bench memory-wide`). A group waiting for its selectors gives its slot back.
+const SEARCHING: usize = 16;
 
 /// What a selector hears from its round.
 enum Heard {
@@ -134,9 +140,16 @@ async fn round(clients: &Clients, alias: &str, asks: Vec<Ask>, idle: &Arc<Notify
     let groups = groups(asks.collect());
     tracing::debug!(workspace = api.alias(), groups = groups.len(), "a discovery round");
     let mut searching = tokio::task::JoinSet::new();
+    let pace = Arc::new(Pace {
+        idle: idle.clone(),
+        slots: Arc::new(Semaphore::new(SEARCHING)),
+    });
     for (sessions, group) in groups {
-        let (clients, alias, idle) = (clients.clone(), alias.to_owned(), idle.clone());
-        searching.spawn(async move { together(&clients[&alias], sessions, group, &idle).await });
+        let (clients, alias, pace) = (clients.clone(), alias.to_owned(), pace.clone());
+        searching.spawn(async move {
+            let mut slot = pace.slots.clone().acquire_owned().await.ok();
+            together(&clients[&alias], sessions, group, &pace, &mut slot).await
+        });
     }
     while searching.join_next().await.is_some() {}
 }
@@ -166,9 +179,9 @@ fn groups(asks: Vec<(Arc<[Uuid]>, Ask)>) -> Vec<(Arc<[Uuid]>, Vec<Ask>)> {
 
 /// Searches a group together, and tells each selector what is its. The next page is fetched
 /// once every selector told something has asked for more.
-async fn together(api: &LangSmith, sessions: Arc<[Uuid]>, group: Vec<Ask>, idle: &Notify) {
+async fn together(api: &LangSmith, sessions: Arc<[Uuid]>, group: Vec<Ask>, pace: &Pace, slot: &mut Slot) {
     if let [ask] = &group[..] {
-        return alone(api, sessions, ask, idle).await;
+        return alone(api, sessions, ask, pace, slot).await;
     }
     let searches: Vec<Search> = group.iter().map(|a| a.search.clone()).collect();
     let mut query = api.together(sessions, &searches);
@@ -208,32 +221,47 @@ async fn together(api: &LangSmith, sessions: Arc<[Uuid]>, group: Vec<Ask>, idle:
                 true,
             ),
         };
-        tell_all(told, (!last).then_some(idle)).await;
+        tell_all(told, !last, pace, slot).await;
         if last {
             return;
         }
     }
 }
 
-/// Tells each selector its news; then, unless it was the last (`idle` is `None`), says the round
-/// is idle and waits until each has asked for more (or is gone).
-async fn tell_all(told: Vec<(&Ask, Heard)>, idle: Option<&Notify>) {
+/// What the groups of a round share: the round's idle signal, and the slots of the groups
+/// searching at once.
+struct Pace {
+    idle: Arc<Notify>,
+    slots: Arc<Semaphore>,
+}
+
+/// A group's slot: held while it reads a page and shares it out, given back while it waits for
+/// its selectors (which may wait for room in the in-flight bound meanwhile).
+type Slot = Option<OwnedSemaphorePermit>;
+
+/// Tells each selector its news; then, unless it was the last (`more` is false), says the round is
+/// idle and waits, without its slot, until each has asked for more (or is gone).
+async fn tell_all(told: Vec<(&Ask, Heard)>, more: bool, pace: &Pace, slot: &mut Slot) {
     let mut waiting = Vec::new();
     for (ask, heard) in told {
         if ask.heard.send(heard).await.is_ok() {
             waiting.push(ask);
         }
     }
-    let Some(idle) = idle else { return };
-    idle.notify_one();
+    if !more {
+        return;
+    }
+    pace.idle.notify_one();
+    *slot = None;
     for ask in waiting {
         ask.asks_again().await;
     }
+    *slot = pace.slots.clone().acquire_owned().await.ok();
 }
 
 /// Searches a selector alone in its round (the asks made meanwhile wait for the next one, and
 /// are searched together), and tells it what it finds.
-async fn alone(api: &LangSmith, sessions: Arc<[Uuid]>, ask: &Ask, idle: &Notify) {
+async fn alone(api: &LangSmith, sessions: Arc<[Uuid]>, ask: &Ask, pace: &Pace, slot: &mut Slot) {
     let mut roots = api.root_traces(QueryApi::V2, sessions, ask.search.clone());
     loop {
         let (heard, last) = match roots.next().await {
@@ -244,7 +272,7 @@ async fn alone(api: &LangSmith, sessions: Arc<[Uuid]>, ask: &Ask, idle: &Notify)
             }
             Err(a) => (Heard::Refused(a), true),
         };
-        tell_all(vec![(ask, heard)], (!last).then_some(idle)).await;
+        tell_all(vec![(ask, heard)], !last, pace, slot).await;
         if last {
             return;
         }
