@@ -94,15 +94,18 @@ impl Bitmap {
             return true;
         };
         let c = BASE64[usize::from(bits)] as char;
-        let repeat = format!("{c}*{}.", base36(count - 1));
         let room = MAX_BYTES.saturating_sub(self.text.len());
-        if count <= 4 || repeat.len() > room {
-            let n = usize::try_from(count).unwrap_or(usize::MAX).min(room);
-            self.text.extend(std::iter::repeat_n(c, n));
-            i64::try_from(n) == Ok(count)
-        } else {
-            self.text.push_str(&repeat);
-            true
+        let repeat = (count > 4).then(|| format!("{c}*{}.", base36(count - 1)));
+        match repeat {
+            Some(repeat) if repeat.len() <= room => {
+                self.text.push_str(&repeat);
+                true
+            }
+            _ => {
+                let n = usize::try_from(count).unwrap_or(usize::MAX).min(room);
+                self.text.extend(std::iter::repeat_n(c, n));
+                i64::try_from(n) == Ok(count)
+            }
         }
     }
 

@@ -207,6 +207,7 @@ impl Work for State {
 
     fn shutdown(&mut self, src: &mut Source) {
         self.stopping = true;
+        // Events held for a rebalance under way go out: this replica will not learn its end.
         self.assigned(src);
         self.flush_all();
     }
