@@ -11,6 +11,8 @@
 //!   journal partition: from its start the first time, then only what was added (`read.rs`).
 //! - Records of offsets below the partition's stored offset are dropped from memory: their events
 //!   were acknowledged, so the proof is on the output topics already.
+//! - Records of runs going on in this replica are not kept, nor parsed past their run: a run needs
+//!   only what runs elsewhere recorded (a selector's own pages would all be held again, as read).
 //! - A replay hands on the union of the records and a fresh search: a record cut short by a crash
 //!   lacks only ids whose deletes were never sent, which the fresh search still finds. The journal
 //!   is read again after the search: an id another run deleted while this one searched (a replica
