@@ -184,6 +184,7 @@ impl Journal {
             }
         }
         let mine = loaded.entries.get(&ask.ticket.offset).map_or(&[][..], Vec::as_slice);
+        // A run from before the partition left and came back is not the new cache's own.
         let others = mine.iter().skip(ask.skip).filter(|e| e.run != ask.run);
         let found = others.filter(|e| e.request_id == ask.request_id).cloned().collect();
         (found, mine.len())

@@ -180,11 +180,7 @@ impl Work for State {
     }
 
     fn assigned(&mut self, _: &mut Source) {
-        for (key, output) in self.held.take().unwrap_or_default() {
-            if self.book.contains(&key) {
-                self.publish(key, output);
-            }
-        }
+        self.publish_held();
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -205,10 +201,10 @@ impl Work for State {
         self.book.messages() + self.dlq_pending
     }
 
-    fn shutdown(&mut self, src: &mut Source) {
+    fn shutdown(&mut self, _: &mut Source) {
         self.stopping = true;
         // Events held for a rebalance under way go out: this replica will not learn its end.
-        self.assigned(src);
+        self.publish_held();
         self.flush_all();
     }
 
@@ -263,6 +259,16 @@ impl State {
         let outcome = if invalid { "invalid" } else { "valid" };
         self.intake.metrics.events.with_label_values(&[outcome]).inc();
         self.invalid.note(invalid, &self.intake.config.intake)
+    }
+
+    /// Publishes the events held during a rebalance, but those of partitions that went elsewhere
+    /// (their events were forgotten with them).
+    fn publish_held(&mut self) {
+        for (key, output) in self.held.take().unwrap_or_default() {
+            if self.book.contains(&key) {
+                self.publish(key, output);
+            }
+        }
     }
 
     fn flush_all(&mut self) {
