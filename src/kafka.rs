@@ -93,6 +93,8 @@ pub struct RebalanceReporter {
     owned: std::sync::Mutex<Ownership>,
     /// Told the share of the partitions owned whenever it changes (see `share.rs`).
     on_share: Box<dyn Fn(f64) + Send + Sync>,
+    /// Where progress too long for a commit's metadata is saved, and read back.
+    saved: crate::source::saved::Saved,
 }
 
 impl RebalanceReporter {
@@ -104,6 +106,7 @@ impl RebalanceReporter {
         lag: Option<prometheus::IntGauge>,
         topics: &[String],
         on_share: Box<dyn Fn(f64) + Send + Sync>,
+        saved: crate::source::saved::Saved,
     ) -> RebalanceReporter {
         RebalanceReporter {
             tx,
@@ -111,7 +114,12 @@ impl RebalanceReporter {
             lag,
             owned: std::sync::Mutex::new(Ownership::new(topics)),
             on_share,
+            saved,
         }
+    }
+
+    pub fn saved(&self) -> &crate::source::saved::Saved {
+        &self.saved
     }
 
     fn owned(&self) -> std::sync::MutexGuard<'_, Ownership> {
@@ -225,7 +233,10 @@ impl rdkafka::consumer::ConsumerContext for RebalanceReporter {
             self.share(&owned);
             drop(owned);
             let _ = self.tx.send(Assignment::Assigned(parts));
-            let committed = committed(consumer, tpl);
+            let mut committed = committed(consumer, tpl);
+            for (topic, partition, _, metadata) in &mut committed {
+                *metadata = self.saved.load(topic, *partition, std::mem::take(metadata));
+            }
             if !committed.is_empty() {
                 let _ = self.tx.send(Assignment::Committed(committed));
             }

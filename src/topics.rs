@@ -19,8 +19,12 @@ pub const EXAMPLES: &str = "erasure.examples";
 /// (`intake/journal.rs`). Ids only; as many partitions as `REQUESTS`.
 pub const RESOLUTIONS: &str = "erasure.resolutions";
 
+/// Both roles' input offsets done past a partition's committed one, when there are too many for the
+/// commit's metadata (`source/saved.rs`). Offsets only.
+pub const PROGRESS: &str = "erasure.progress";
+
 /// Every topic the worker needs, in the order a deployment creates them.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 9] = [
     REQUESTS,
     DLQ,
     DELETION_REQUESTED,
@@ -29,4 +33,5 @@ pub const ALL: [&str; 8] = [
     DELETION_FAILED,
     EXAMPLES,
     RESOLUTIONS,
+    PROGRESS,
 ];

@@ -120,7 +120,7 @@ pub fn spawn_worker_env(
     let config = format!(
         "[http]\nlisten = \"127.0.0.1:0\"\n[kafka]\nbootstrap = \"{}\"\nintake_group = \"bench-intake\"\nverifier_group = \"bench-verifier\"\n\
          [kafka.properties]\n\"fetch.wait.max.ms\" = \"{fetch_wait}\"\n[topics]\nrequests = \"{}\"\ndlq = \"{}\"\ndeletion_requested = \"{}\"\n\
-         recheck = \"{}\"\ndeletion_verified = \"{}\"\ndeletion_failed = \"{}\"\nexamples = \"{}\"\nresolutions = \"{}\"\n[workspaces.main]\napi_url = \"{}\"\napi_key_file = \"{}\"\n{extra}",
+         recheck = \"{}\"\ndeletion_verified = \"{}\"\ndeletion_failed = \"{}\"\nexamples = \"{}\"\nresolutions = \"{}\"\nprogress = \"{}\"\n[workspaces.main]\napi_url = \"{}\"\napi_key_file = \"{}\"\n{extra}",
         broker.bootstrap,
         topics[0],
         topics[1],
@@ -130,6 +130,7 @@ pub fn spawn_worker_env(
         topics[5],
         topics[6],
         topics[7],
+        topics[8],
         sim.url,
         key_file.display()
     );

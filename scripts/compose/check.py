@@ -53,7 +53,7 @@ check(sim_env.get("LANGSMITH_API_KEY") == env.get(key_var), "the worker's key is
 topics_cmd = set(re.findall(r"[\w.\-]+", " ".join(services["topics"]["command"])))
 defaults = ["erasure.requests", "erasure.requests.dlq", "erasure.deletion-requested", "erasure.recheck",
             "erasure.deletion-verified", "erasure.deletion-failed", "erasure.examples",
-            "erasure.resolutions"]
+            "erasure.resolutions", "erasure.progress"]
 wanted = list(config.get("topics", {}).values()) or defaults
 check(all(t in topics_cmd for t in wanted), "the topics service creates every topic the worker uses")
 

@@ -65,7 +65,7 @@ for path in rendered:
     topics = {d["metadata"]["name"]: d for d in docs if d["kind"] == "KafkaTopic"}
     wanted = ["erasure.requests", "erasure.requests.dlq", "erasure.deletion-requested", "erasure.recheck",
               "erasure.deletion-verified", "erasure.deletion-failed", "erasure.examples",
-              "erasure.resolutions"]
+              "erasure.resolutions", "erasure.progress"]
     check(set(wanted) <= set(topics), f"{name}: a KafkaTopic for each of the worker's topics")
     short = [t for t in wanted if int(topics.get(t, {}).get("spec", {}).get("config", {}).get("retention.ms", 0)) < horizon_ms]
     check(not short, f"{name}: retention of every topic is at least 35 days {short or ''}")

@@ -99,6 +99,8 @@ pub struct Topics {
     pub examples: String,
     /// The intake's resolution journal (what each selector resolved to, by input offset).
     pub resolutions: String,
+    /// Both roles' progress too long for a commit's metadata (`source/saved.rs`).
+    pub progress: String,
 }
 
 impl Default for Topics {
@@ -112,6 +114,7 @@ impl Default for Topics {
             deletion_failed: topics::DELETION_FAILED.into(),
             examples: topics::EXAMPLES.into(),
             resolutions: topics::RESOLUTIONS.into(),
+            progress: topics::PROGRESS.into(),
         }
     }
 }

@@ -10,8 +10,14 @@
 //! long run done (or not) takes a few characters. A bitmap and not ranges: behind a stuck workspace
 //! the done offsets are interleaved with its own, and a range then names about two offsets in four
 //! characters where the bitmap names twenty-four. The committed offset is repeated so that metadata
-//! committed with another offset is never believed. What does not fit in [`MAX_BYTES`] is left out:
-//! those offsets are redone, as without it.
+//! committed with another offset is never believed.
+//!
+//! What does not fit in [`MAX_BYTES`] is saved whole on the progress topic (`saved.rs`, up to
+//! [`SAVED_MAX_BYTES`]), and the metadata ends in `~<partition>.<offset>` (base 36), where that
+//! record is. The next owner reads it as the partition is assigned and puts it in place of the
+//! pointer, `<metadata>~<record>`: the offsets either names are done. A record written for an
+//! earlier committed offset still counts (an offset done stays done), never one for a later
+//! offset. What neither names (a record not saved yet, or not read) is redone, as without them.
 //!
 //! The metadata is stored with every offset stored (so librdkafka's own commits carry it, on its
 //! timer, on revocation and on close), and committed each second on its own (`commit_progress`),
@@ -23,6 +29,12 @@ const PREFIX: &str = "ew2:";
 /// ones are interleaved with others, and any number in long runs.
 pub const MAX_BYTES: usize = 4_000;
 
+/// The longest saved record: about 600,000 offsets interleaved with others.
+pub const SAVED_MAX_BYTES: usize = 100_000;
+
+/// Between a commit's metadata and the saved record it names (or that record, once read).
+const SAVED: char = '~';
+
 /// At most this many ranges are decoded (a prefix of the rest is named): metadata the worker wrote
 /// never comes near, and a corrupt one cannot take the memory.
 const MAX_RANGES: usize = 100_000;
@@ -32,12 +44,13 @@ const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 /// Ranges of offsets done, each `(first, last)`, ascending and disjoint.
 pub type Ranges = Vec<(i64, i64)>;
 
-/// The metadata for `committed` (the next offset to read) and the offsets done past it, ascending.
-/// It reads the offsets only until the metadata is full.
-pub fn encode(committed: i64, done: impl IntoIterator<Item = i64>) -> String {
+/// The text for `committed` (the next offset to read) and the offsets done past it, ascending, in
+/// at most `max` bytes, and whether it names every one. It reads the offsets only until it is full.
+pub fn encode(committed: i64, done: impl IntoIterator<Item = i64>, max: usize) -> (String, bool) {
     let mut out = Bitmap {
         text: format!("{PREFIX}{}:", base36(committed)),
         run: None,
+        max,
     };
     // The six offsets of `group` (counted from the first past the committed one) read so far.
     let (mut group, mut bits) = (0i64, 0u8);
@@ -49,7 +62,7 @@ pub fn encode(committed: i64, done: impl IntoIterator<Item = i64>) -> String {
         let g = i / 6;
         if g > group {
             if !out.push(bits, 1) || !out.push(0, g - group - 1) {
-                return out.text;
+                return (out.text, false);
             }
             (group, bits) = (g, 0);
         }
@@ -57,8 +70,8 @@ pub fn encode(committed: i64, done: impl IntoIterator<Item = i64>) -> String {
             bits |= 1 << (i % 6);
         }
     }
-    if bits != 0 {
-        out.push(bits, 1);
+    if bits != 0 && !out.push(bits, 1) {
+        return (out.text, false);
     }
     out.finish()
 }
@@ -67,6 +80,7 @@ pub fn encode(committed: i64, done: impl IntoIterator<Item = i64>) -> String {
 struct Bitmap {
     text: String,
     run: Option<(u8, i64)>,
+    max: usize,
 }
 
 impl Bitmap {
@@ -94,7 +108,7 @@ impl Bitmap {
             return true;
         };
         let c = BASE64[usize::from(bits)] as char;
-        let room = MAX_BYTES.saturating_sub(self.text.len());
+        let room = self.max.saturating_sub(self.text.len());
         let repeat = (count > 4).then(|| format!("{c}*{}.", base36(count - 1)));
         match repeat {
             Some(repeat) if repeat.len() <= room => {
@@ -109,24 +123,48 @@ impl Bitmap {
         }
     }
 
-    fn finish(mut self) -> String {
-        self.flush();
-        self.text
+    fn finish(mut self) -> (String, bool) {
+        let whole = self.flush();
+        (self.text, whole)
     }
 }
 
-/// The ranges `metadata` names past `committed`; none when it was written for another offset, or
-/// by something else, or is malformed.
+/// `metadata` naming also the saved record at `at` (`<partition>.<offset>` in base 36).
+pub fn pointing(metadata: String, partition: i32, offset: i64) -> String {
+    format!("{metadata}{SAVED}{}.{}", base36(partition.into()), base36(offset))
+}
+
+/// Where the saved record `metadata` names is, (partition, offset), if it names one.
+pub fn saved_at(metadata: &str) -> Option<(i32, i64)> {
+    let (_, at) = metadata.split_once(SAVED)?;
+    let (p, o) = at.split_once('.')?;
+    Some((i32::try_from(from_base36(p)?).ok()?, from_base36(o)?))
+}
+
+/// `metadata` with the saved `record` in place of where it is.
+pub fn with_saved(metadata: &str, record: &str) -> String {
+    let inline = metadata.split_once(SAVED).map_or(metadata, |(m, _)| m);
+    format!("{inline}{SAVED}{record}")
+}
+
+/// The ranges `metadata` names past `committed`, with those of the saved record put in it; none
+/// when it was written for another offset, or by something else, or is malformed.
 pub fn decode(metadata: &str, committed: i64) -> Ranges {
-    parse(metadata, committed).unwrap_or_default()
+    let (inline, saved) = metadata.split_once(SAVED).unwrap_or((metadata, ""));
+    let Some((_, ranges)) = parse(inline).filter(|(base, _)| *base == committed) else {
+        return Ranges::new();
+    };
+    match parse(saved).filter(|(base, _)| *base <= committed) {
+        Some((_, more)) => union(ranges, more, committed),
+        None => ranges,
+    }
 }
 
-fn parse(metadata: &str, committed: i64) -> Option<Ranges> {
-    let rest = metadata.strip_prefix(PREFIX)?;
+/// The offset `text` was written for, and the ranges it names past it.
+fn parse(text: &str) -> Option<(i64, Ranges)> {
+    let rest = text.strip_prefix(PREFIX)?;
     let (base, body) = rest.split_once(':')?;
-    if from_base36(base)? != committed {
-        return None;
-    }
+    let committed = from_base36(base)?;
     let mut out = Ranges::new();
     // The first offset of the next character, and the character before, which `*` repeats.
     let (mut at, mut last) = (committed.checked_add(1)?, None);
@@ -145,7 +183,22 @@ fn parse(metadata: &str, committed: i64) -> Option<Ranges> {
         }
     }
     out.truncate(MAX_RANGES);
-    Some(out)
+    Some((committed, out))
+}
+
+/// The offsets past `committed` that `a` or `b` names, as ranges.
+fn union(a: Ranges, b: Ranges, committed: i64) -> Ranges {
+    let mut all: Ranges = a.into_iter().chain(b).filter(|(_, hi)| *hi > committed).collect();
+    all.sort_unstable();
+    let mut out = Ranges::with_capacity(all.len());
+    for (lo, hi) in all {
+        let lo = lo.max(committed + 1);
+        match out.last_mut() {
+            Some((_, last)) if lo <= *last + 1 => *last = (*last).max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
 }
 
 /// Adds `n` characters of `bits`, the first at offset `at`, to `out`; moves `at` past them.
@@ -212,9 +265,14 @@ mod tests {
 
     use super::*;
 
+    /// The commit's metadata.
+    fn inline(committed: i64, done: impl IntoIterator<Item = i64>) -> String {
+        encode(committed, done, MAX_BYTES).0
+    }
+
     #[test]
     fn a_commit_with_offsets_done_behind_a_slow_head() {
-        let m = encode(100, [102, 103, 104, 110, 36_000]);
+        let m = inline(100, [102, 103, 104, 110, 36_000]);
         // 101-106: 0b001110 (O); 107-112: 0b001000 (I); 5,981 sixes none (A, 5,980 more); 0b000010 (C).
         assert_eq!(m, "ew2:2s:OIA*4m4.C");
         assert_eq!(decode(&m, 100), vec![(102, 104), (110, 110), (36_000, 36_000)]);
@@ -223,14 +281,14 @@ mod tests {
 
     #[test]
     fn a_long_run_done_takes_a_few_characters() {
-        let m = encode(0, (1..=1_000_000).chain([1_000_003]));
+        let m = inline(0, (1..=1_000_000).chain([1_000_003]));
         assert_eq!(m, "ew2:0:_*3kll.PB");
         assert_eq!(decode(&m, 0), vec![(1, 1_000_000), (1_000_003, 1_000_003)]);
     }
 
     #[test]
     fn metadata_of_another_offset_or_writer_names_nothing() {
-        assert!(decode(&encode(100, [102]), 101).is_empty());
+        assert!(decode(&inline(100, [102]), 101).is_empty());
         for bad in [
             "",
             "ew2:",
@@ -252,7 +310,7 @@ mod tests {
     fn interleaved_offsets_fit_four_times_as_many_as_ranges_did() {
         // One in three not done, as behind a workspace cut off: 24,000 offsets, all named.
         let done: Vec<i64> = (1..=24_000).filter(|o| o % 3 != 0).collect();
-        let m = encode(0, done.clone());
+        let m = inline(0, done.clone());
         assert!(m.len() <= MAX_BYTES, "{}", m.len());
         let named: Vec<i64> = decode(&m, 0).iter().flat_map(|(lo, hi)| *lo..=*hi).collect();
         assert_eq!(named, done);
@@ -261,11 +319,43 @@ mod tests {
     #[test]
     fn what_does_not_fit_is_left_out() {
         let every_other: Vec<i64> = (0..30_000).map(|i| 2 * i + 1).collect();
-        let m = encode(0, every_other.clone());
+        let m = inline(0, every_other.clone());
         assert!(m.len() <= MAX_BYTES);
         let ranges = decode(&m, 0);
         assert!(ranges.len() > 10_000, "{}", ranges.len());
         assert!(ranges.iter().all(|(lo, hi)| lo == hi && lo % 2 == 1));
+    }
+
+    #[test]
+    fn a_saved_record_names_what_the_metadata_cannot() {
+        // Five in thirteen not done, over 60,000 offsets: more than the metadata names.
+        let done: Vec<i64> = (1..=60_000).filter(|o| o * 7_919 % 13 < 8).collect();
+        let (inline, whole) = encode(0, done.clone(), MAX_BYTES);
+        assert!(!whole && inline.len() <= MAX_BYTES);
+        let (record, whole) = encode(0, done.clone(), SAVED_MAX_BYTES);
+        assert!(whole);
+        let m = pointing(inline.clone(), 2, 77);
+        assert!(m.len() < 4_096, "{}", m.len());
+        assert_eq!(saved_at(&m), Some((2, 77)));
+        assert_eq!(decode(&m, 0), decode(&inline, 0), "a record not read names nothing");
+        let read = with_saved(&m, &record);
+        assert_eq!(saved_at(&read), None);
+        let named: Vec<i64> = decode(&read, 0).iter().flat_map(|(lo, hi)| *lo..=*hi).collect();
+        assert_eq!(named, done);
+    }
+
+    #[test]
+    fn a_record_saved_for_an_earlier_offset_counts_past_the_committed_one_only() {
+        let m = pointing(inline(100, [110]), 0, 1);
+        let earlier = with_saved(&m, &inline(90, [95, 100, 101, 102, 120]));
+        assert_eq!(decode(&earlier, 100), vec![(101, 102), (110, 110), (120, 120)]);
+        let later = with_saved(&m, &inline(105, [120]));
+        assert_eq!(
+            decode(&later, 100),
+            vec![(110, 110)],
+            "written for a later offset: not believed"
+        );
+        assert!(decode(&earlier, 99).is_empty(), "the metadata itself is for offset 100");
     }
 
     #[test]
@@ -288,13 +378,13 @@ mod tests {
                 done_abs.extend(at + gap..at + gap + len);
                 at += gap + len;
             }
-            let ranges = decode(&encode(committed, done_abs.clone()), committed);
+            let ranges = decode(&inline(committed, done_abs.clone()), committed);
             for (lo, hi) in &ranges {
                 for o in *lo..=*hi {
                     prop_assert!(o > committed && done_abs.binary_search(&o).is_ok());
                 }
             }
-            if encode(committed, done_abs.clone()).len() < MAX_BYTES {
+            if inline(committed, done_abs.clone()).len() < MAX_BYTES {
                 let named: usize = ranges.iter().map(|(lo, hi)| (hi - lo + 1) as usize).sum();
                 prop_assert_eq!(named, done_abs.iter().filter(|o| **o > committed).count());
             }

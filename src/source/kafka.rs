@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
+use super::saved::{Saved, Saving};
 use super::{run, Input, Parts, Receive, Work};
 use crate::api::Clients;
 use crate::config::Config;
@@ -17,7 +18,7 @@ use crate::kafka::RebalanceReporter;
 use crate::metrics::Metrics;
 use crate::share::Role;
 
-impl<X: ConsumerContext + 'static> Input for StreamConsumer<X> {
+impl Input for StreamConsumer<RebalanceReporter> {
     fn store(&self, topic: &str, partition: i32, offset: i64, metadata: &str) -> anyhow::Result<()> {
         // A list stores the offset to resume at (the single-offset call adds the 1 itself).
         let mut tpl = TopicPartitionList::new();
@@ -64,9 +65,13 @@ impl<X: ConsumerContext + 'static> Input for StreamConsumer<X> {
         }
         Ok(Consumer::commit(self, &tpl, CommitMode::Async)?)
     }
+
+    fn save(&self, topic: &str, partition: i32, text: String) -> Saving {
+        self.context().saved().save(topic, partition, text)
+    }
 }
 
-impl<X: ConsumerContext + 'static> Receive for StreamConsumer<X> {
+impl Receive for StreamConsumer<RebalanceReporter> {
     async fn recv(&self) -> anyhow::Result<OwnedMessage> {
         Ok(StreamConsumer::recv(self).await?.detach())
     }
@@ -98,6 +103,11 @@ pub async fn consume<W: Work>(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (assign_tx, assignments) = mpsc::unbounded_channel();
+    let saved = Saved::new(
+        &crate::kafka::configured(config, &[]),
+        &config.topics.progress,
+        sub.group,
+    )?;
     let consumer: StreamConsumer<RebalanceReporter> = crate::kafka::consumer_config(config, sub.group, sub.defaults)
         .create_with_context(RebalanceReporter::new(
             assign_tx,
@@ -105,6 +115,7 @@ pub async fn consume<W: Work>(
             sub.lag,
             &sub.topics,
             share_to(sub.role, sub.clients),
+            saved,
         ))
         .with_context(|| format!("creating the {} consumer", W::ROLE))?;
     let topics: Vec<&str> = sub.topics.iter().map(String::as_str).collect();

@@ -7,7 +7,7 @@
 //!
 //! Nothing here knows Kafka beyond [`Input`]: the tests drive it with a fake consumer.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rdkafka::message::{Message, OwnedMessage};
@@ -19,8 +19,10 @@ mod gaps;
 mod kafka;
 mod offsets;
 mod pauses;
+mod progress;
 mod rebalance;
 mod run;
+pub mod saved;
 
 pub use aside::{share, HELD_OFFSETS_MAX};
 pub use kafka::{consume, Subscription};
@@ -56,6 +58,8 @@ pub trait Input: Send + Sync + 'static {
     /// Commits, per (topic, partition), the offset to resume at with the metadata naming the
     /// offsets done past it (asynchronously: a commit lost is made again a second later).
     fn commit_progress(&self, progress: &[(&str, i32, i64, String)]) -> anyhow::Result<()>;
+    /// Saves a partition's progress too long for a commit's metadata (see `saved.rs`).
+    fn save(&self, topic: &str, partition: i32, text: String) -> saved::Saving;
 }
 
 /// A consumer the loop receives records from.
@@ -109,6 +113,8 @@ pub struct Source {
     /// Partitions revoked by the rebalance under way: those not assigned again went elsewhere.
     revoked: Vec<Tp>,
     pauses: Pauses,
+    /// Per partition, the save of its progress under way and the last one made (`progress.rs`).
+    saves: HashMap<Tp, progress::Save>,
 }
 
 impl Source {
@@ -122,6 +128,7 @@ impl Source {
             assigned: HashSet::new(),
             revoked: Vec::new(),
             pauses: Pauses::default(),
+            saves: HashMap::new(),
         }
     }
 
@@ -182,8 +189,7 @@ impl Source {
 
     fn store(&self, tp: Tp, last: Option<i64>) {
         let Some(last) = last else { return };
-        let metadata =
-            (self.fence.progress(tp)).map_or(String::new(), |(next, done)| done::encode(next, done.iter().copied()));
+        let metadata = self.metadata(tp);
         if let Err(e) = self.input.store(self.topic(tp), tp.1, last, &metadata) {
             tracing::debug!(partition = tp.1, error = %e, "offset not stored (partition revoked?)");
         }
@@ -241,24 +247,6 @@ impl Source {
                 // Sought again in a while (`Aside::due`); a revocation gives the offsets back.
                 tracing::warn!(partition = tp.1, from, error = %e, "cannot read records set aside again yet");
             }
-        }
-    }
-
-    /// Commits each assigned partition's offsets done past its committed one (see `done.rs`), so
-    /// that a replica taking it over does not do them again. Runs every second: librdkafka's own
-    /// commits carry the metadata stored with the offset, and are made only when the offset moves.
-    pub fn commit_progress(&self) {
-        let progress: Vec<(&str, i32, i64, String)> = (self.assigned.iter())
-            .filter_map(|tp| {
-                let (next, done) = self.fence.progress(*tp)?;
-                Some((self.topic(*tp), tp.1, next, done::encode(next, done.iter().copied())))
-            })
-            .collect();
-        if progress.is_empty() {
-            return;
-        }
-        if let Err(e) = self.input.commit_progress(&progress) {
-            tracing::debug!(error = %e, "offsets done past the committed ones not committed; again in a second");
         }
     }
 

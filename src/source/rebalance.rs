@@ -71,5 +71,6 @@ impl Source {
         self.gaps.forget(&tp);
         self.forget_holds(tp);
         self.assigned.remove(&tp);
+        self.saves.remove(&tp);
     }
 }

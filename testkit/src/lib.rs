@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The worker's topics, by the short names the tests and benchmarks prefix with a name of their own
 /// (`requests` first).
-pub const TOPICS: [&str; 8] = [
+pub const TOPICS: [&str; 9] = [
     "requests",
     "dlq",
     "requested",
@@ -23,6 +23,7 @@ pub const TOPICS: [&str; 8] = [
     "failed",
     "examples",
     "resolutions",
+    "progress",
 ];
 
 /// A name no other test in this process uses (topics, groups, directories).

@@ -14,6 +14,24 @@ use crate::world::{data_of, World};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_taking_over_does_not_redo_what_was_done_behind_a_stuck_head() {
+    // `b`'s request at offset 0 waits for its key; `a`'s 20 behind it are done.
+    let metadata = taken_over(21, |i| i == 0).await;
+    assert!(!metadata.contains('~'), "a few offsets fit in the metadata: {metadata}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_done_past_what_a_commit_s_metadata_can_name_are_not_redone_either() {
+    // `b`'s requests at offset 0 and at five offsets in thirteen: 30,000 offsets, `a`'s done
+    // between `b`'s, which a commit's 4,000 bytes of metadata cannot name.
+    let metadata = taken_over(30_000, |i| i == 0 || i * 7_919 % 13 >= 8).await;
+    assert!(metadata.contains('~'), "the commit names a saved record: {metadata}");
+}
+
+/// Publishes `n` requests, those at the offsets `of_b` says for workspace `b` (whose key is
+/// refused), the others for `a`; waits for `a`'s to be done and for the offsets done past the head
+/// to be committed, then stops the replica. A new one, with `b`'s key accepted, must do `b`'s
+/// requests and none of `a`'s again. Returns the metadata committed by the first.
+async fn taken_over(n: usize, of_b: impl Fn(usize) -> bool) -> String {
     let sim = private_simulator();
     let world = World::new(&sim, 1).await;
     world.sessions(2);
@@ -22,21 +40,30 @@ async fn a_replica_taking_over_does_not_redo_what_was_done_behind_a_stuck_head()
     config.intake.audit_wait = Duration::from_millis(500);
     let (stop, intake) = world.start(config.clone());
 
-    // `b`'s request at offset 0 waits for its key; `a`'s 20 behind it are done.
-    let target = json!({"session_name": "b-project", "trace_ids": [Uuid::new_v4()]});
-    let mut requests = vec![json!({"request_id": "b-0", "workspace": "b", "targets": [target]})];
-    requests.extend((0..20).map(|i| {
-        let target = json!({"session_name": "project-1", "trace_ids": [Uuid::new_v4()]});
-        json!({"request_id": format!("a-{i}"), "targets": [target]})
-    }));
+    let requests: Vec<_> = (0..n)
+        .map(|i| match of_b(i) {
+            true => {
+                let target = json!({"session_name": "b-project", "trace_ids": [Uuid::new_v4()]});
+                json!({"request_id": format!("b-{i}"), "workspace": "b", "targets": [target]})
+            }
+            false => {
+                let target = json!({"session_name": "project-1", "trace_ids": [Uuid::new_v4()]});
+                json!({"request_id": format!("a-{i}"), "targets": [target]})
+            }
+        })
+        .collect();
+    let n_b = (0..n).filter(|i| of_b(*i)).count();
     world.publish_many(&requests).await;
     world
-        .collect(Duration::from_secs(20), |o| events_of(o, "a-").len() == 20)
+        .collect(Duration::from_secs(120), |o| events_of(o, "a-").len() == n - n_b)
         .await;
+    // The offsets done past the head are committed each second; past 4,000 bytes, the commit
+    // names their record once Kafka has it.
     let deadline = Instant::now() + Duration::from_secs(10);
     let (offset, metadata) = loop {
         let (offset, metadata) = world.committed_with_metadata(1).await[&0].clone();
-        if !metadata.is_empty() || Instant::now() > deadline {
+        let named = !metadata.is_empty() && (n < 20_000 || metadata.contains('~'));
+        if named || Instant::now() > deadline {
             break (offset, metadata);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -46,21 +73,26 @@ async fn a_replica_taking_over_does_not_redo_what_was_done_behind_a_stuck_head()
     stop.send(()).unwrap();
     intake.await.unwrap().unwrap();
 
-    // The next owner, with `b`'s key accepted, does `b`'s request and none of `a`'s again.
     bind_key(&world, b, b_key);
     let (stop, intake) = world.start(config);
     let outs = world
-        .collect(Duration::from_secs(30), |o| !events_of(o, "b-").is_empty())
+        .collect(Duration::from_secs(120), |o| events_of(o, "b-").len() == n_b)
         .await;
     stop.send(()).unwrap();
     intake.await.unwrap().unwrap();
     let a = events_of(&outs, "a-");
-    assert_eq!(a.len(), 20);
+    assert_eq!(a.len(), n - n_b);
+    let again: Vec<_> = a.iter().filter(|(_, k)| **k != 1).take(5).collect();
     assert!(
-        a.values().all(|n| *n == 1),
-        "each of `a`'s requests has one deletion-requested event: {a:?}"
+        again.is_empty(),
+        "each of `a`'s requests has one deletion-requested event: {again:?}"
     );
-    assert_eq!(world.committed(1).await[&0], 21, "every offset committed in the end");
+    assert_eq!(
+        world.committed(1).await[&0],
+        n as i64,
+        "every offset committed in the end"
+    );
+    metadata
 }
 
 /// Deletion-requested events per request whose id starts with `prefix`.

@@ -116,6 +116,7 @@ deletion_verified = "{prefix}.verified"
 deletion_failed = "{prefix}.failed"
 examples = "{prefix}.examples"
 resolutions = "{prefix}.resolutions"
+progress = "{prefix}.progress"
 [window]
 kind = "fixed"
 delay = "5s"

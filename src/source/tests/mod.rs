@@ -22,12 +22,17 @@ enum Call {
     Commit,
     /// A commit of the offsets done past the committed one: partition, offset, metadata.
     Progress(i32, i64, String),
+    /// A save of a partition's progress: partition, text. It is saved at once, at offset `n` of
+    /// partition 0 of the progress topic for the `n`th save.
+    Save(i32, String),
 }
 
 /// A consumer that records what it is asked and delivers what the test sends it.
 struct Fake {
     calls: Mutex<Vec<Call>>,
     records: tokio::sync::Mutex<mpsc::UnboundedReceiver<OwnedMessage>>,
+    /// Saves made so far.
+    saves: std::sync::atomic::AtomicI64,
 }
 
 impl Fake {
@@ -36,6 +41,7 @@ impl Fake {
         let fake = Fake {
             calls: Mutex::new(Vec::new()),
             records: tokio::sync::Mutex::new(rx),
+            saves: Default::default(),
         };
         (Arc::new(fake), tx)
     }
@@ -78,6 +84,12 @@ impl Input for Fake {
             self.note(Call::Progress(*partition, *offset, metadata.clone()));
         }
         Ok(())
+    }
+
+    fn save(&self, _: &str, partition: i32, text: String) -> saved::Saving {
+        self.note(Call::Save(partition, text));
+        let n = self.saves.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(std::future::ready(Some((0, n))))
     }
 }
 

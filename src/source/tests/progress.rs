@@ -2,7 +2,12 @@
 
 use super::{assigned, deliver, done, revoked, source, Call, Jobs, IN};
 use crate::kafka::Assignment;
-use crate::source::done::encode;
+use crate::source::done::MAX_BYTES;
+
+/// The metadata committed with `offset` when `done` are done past it.
+fn encode(offset: i64, done: impl IntoIterator<Item = i64>) -> String {
+    crate::source::done::encode(offset, done, MAX_BYTES).0
+}
 
 fn committed(partition: i32, offset: i64, metadata: &str) -> Assignment {
     Assignment::Committed(vec![(IN.to_owned(), partition, offset, metadata.to_owned())])
@@ -64,4 +69,58 @@ fn metadata_of_another_offset_or_an_earlier_assignment_is_not_believed() {
     deliver(&mut src, &mut jobs, 0, &[10, 11]);
     deliver(&mut src, &mut jobs, 1, &[0, 1]);
     assert_eq!(jobs.started, [(0, 10), (0, 11), (1, 0), (1, 1)]);
+}
+
+#[test]
+fn offsets_done_past_what_the_metadata_names_are_saved_and_the_commit_names_the_save() {
+    let mut jobs = Jobs::default();
+    let (mut src, fake) = source(&mut jobs, &[0]);
+    let offsets: Vec<i64> = (0..30_000).collect();
+    let t = deliver(&mut src, &mut jobs, 0, &offsets);
+    // Eight in thirteen done behind offset 0: 30,000 offsets, more than 4,000 bytes name.
+    let (finished, open): (Vec<i64>, Vec<i64>) = (1..30_000).partition(|o| o * 7_919 % 13 < 8);
+    for o in &finished {
+        done(&mut src, &mut jobs, t[*o as usize]);
+    }
+    fake.take();
+    src.commit_progress();
+    let calls = fake.take();
+    let [Call::Save(0, record), Call::Progress(0, 0, first)] = &calls[..] else {
+        panic!("{calls:?}")
+    };
+    assert_eq!(
+        first,
+        &encode(0, finished.clone()),
+        "no save made yet: the metadata alone"
+    );
+    assert!(crate::source::done::saved_at(first).is_none());
+    src.commit_progress();
+    let calls = fake.take();
+    let [Call::Save(0, _), Call::Progress(0, 0, second)] = &calls[..] else {
+        panic!("{calls:?}")
+    };
+    assert_eq!(
+        crate::source::done::saved_at(second),
+        Some((0, 0)),
+        "the first save is named"
+    );
+    let read = crate::source::done::with_saved(second, record);
+    let named: Vec<i64> = (crate::source::done::decode(&read, 0).iter())
+        .flat_map(|(lo, hi)| *lo..=*hi)
+        .collect();
+    assert_eq!(
+        named, finished,
+        "the metadata and the record read name every offset done"
+    );
+    // The head last: the prefix moves once.
+    for o in open.into_iter().rev().chain([0]) {
+        done(&mut src, &mut jobs, t[o as usize]);
+    }
+    fake.take();
+    src.commit_progress();
+    assert_eq!(
+        fake.take(),
+        [],
+        "all done and stored: nothing past the committed offset"
+    );
 }

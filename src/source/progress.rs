@@ -1,0 +1,77 @@
+//! Committing the offsets done past each partition's committed one (`done.rs`), and saving them
+//! whole on the progress topic when they do not fit in the metadata (`saved.rs`).
+
+use std::task::{Context, Poll, Waker};
+
+use super::done::{self, MAX_BYTES, SAVED_MAX_BYTES};
+use super::saved::Saving;
+use super::{Source, Tp};
+
+/// A partition's progress saved, and the save under way.
+#[derive(Default)]
+pub struct Save {
+    /// Where the last record Kafka acknowledged is.
+    at: Option<(i32, i64)>,
+    pending: Option<Saving>,
+}
+
+impl Source {
+    /// Commits each assigned partition's offsets done past its committed one, so that a replica
+    /// taking it over does not do them again. Runs every second: librdkafka's own commits carry the
+    /// metadata stored with the offset, and are made only when the offset moves. Where they do not
+    /// fit, a save of them all is begun, and the commit names the last one made.
+    pub fn commit_progress(&mut self) {
+        let mut tps: Vec<Tp> = self.assigned.iter().copied().collect();
+        tps.sort_unstable();
+        for tp in &tps {
+            self.save(*tp);
+        }
+        let progress: Vec<(&str, i32, i64, String)> = (tps.into_iter())
+            .filter_map(|tp| {
+                let (next, _) = self.fence.progress(tp)?;
+                Some((self.topic(tp), tp.1, next, self.metadata(tp)))
+            })
+            .collect();
+        if progress.is_empty() {
+            return;
+        }
+        if let Err(e) = self.input.commit_progress(&progress) {
+            tracing::debug!(error = %e, "offsets done past the committed ones not committed; again in a second");
+        }
+    }
+
+    /// The metadata of `tp`'s commit: the offsets done past the committed one, and the record saved
+    /// last if they do not fit.
+    pub(super) fn metadata(&self, tp: Tp) -> String {
+        let Some((next, done)) = self.fence.progress(tp) else {
+            return String::new();
+        };
+        let (text, whole) = done::encode(next, done.iter().copied(), MAX_BYTES);
+        match self.saves.get(&tp).and_then(|s| s.at) {
+            Some((partition, offset)) if !whole => done::pointing(text, partition, offset),
+            _ => text,
+        }
+    }
+
+    /// Takes note of `tp`'s save that ended, and begins the next while its done offsets do not fit
+    /// in the metadata. A save made for an earlier committed offset still counts.
+    fn save(&mut self, tp: Tp) {
+        let Some((next, done)) = self.fence.progress(tp) else {
+            self.saves.remove(&tp);
+            return;
+        };
+        if done::encode(next, done.iter().copied(), MAX_BYTES).1 {
+            self.saves.remove(&tp);
+            return;
+        }
+        let save = self.saves.entry(tp).or_default();
+        if let Some(pending) = &mut save.pending {
+            match pending.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Pending => return,
+                Poll::Ready(at) => save.at = at.or(save.at),
+            }
+        }
+        let (text, _) = done::encode(next, done.iter().copied(), SAVED_MAX_BYTES);
+        save.pending = Some(self.input.save(&self.topics[tp.0], tp.1, text));
+    }
+}
