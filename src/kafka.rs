@@ -164,8 +164,8 @@ pub const STATS_INTERVAL: (&str, &str) = ("statistics.interval.ms", "5000");
 
 /// How often the stored offsets are committed (librdkafka's default is 5 s). A replica that dies
 /// leaves the next owner to redo what it finished since its last commit: a shorter interval means
-/// fewer duplicates, for one small request a second.
-pub const COMMIT_INTERVAL: (&str, &str) = ("auto.commit.interval.ms", "1000");
+/// fewer duplicates, for a few small requests a second.
+pub const COMMIT_INTERVAL: (&str, &str) = ("auto.commit.interval.ms", "250");
 
 impl rdkafka::ClientContext for RebalanceReporter {
     fn stats(&self, stats: rdkafka::Statistics) {

@@ -44,9 +44,10 @@ const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 /// Ranges of offsets done, each `(first, last)`, ascending and disjoint.
 pub type Ranges = Vec<(i64, i64)>;
 
-/// The text for `committed` (the next offset to read) and the offsets done past it, ascending, in
-/// at most `max` bytes, and whether it names every one. It reads the offsets only until it is full.
-pub fn encode(committed: i64, done: impl IntoIterator<Item = i64>, max: usize) -> (String, bool) {
+/// The text for `committed` (the next offset to read) and the ranges of offsets done past it,
+/// ascending and disjoint, in at most `max` bytes, and whether it names every one. It reads the
+/// ranges only until it is full, and a long range costs no more than a short one.
+pub fn encode(committed: i64, done: impl IntoIterator<Item = (i64, i64)>, max: usize) -> (String, bool) {
     let mut out = Bitmap {
         text: format!("{PREFIX}{}:", base36(committed)),
         run: None,
@@ -54,20 +55,29 @@ pub fn encode(committed: i64, done: impl IntoIterator<Item = i64>, max: usize) -
     };
     // The six offsets of `group` (counted from the first past the committed one) read so far.
     let (mut group, mut bits) = (0i64, 0u8);
-    for i in done
-        .into_iter()
-        .filter_map(|o| o.checked_sub(committed + 1))
-        .filter(|i| *i >= 0)
-    {
-        let g = i / 6;
-        if g > group {
-            if !out.push(bits, 1) || !out.push(0, g - group - 1) {
-                return (out.text, false);
+    for (lo, hi) in done {
+        // Offsets counted from the first past the committed one.
+        let (mut i, last) = ((lo - committed - 1).max(0), hi - committed - 1);
+        while i <= last {
+            let g = i / 6;
+            if g > group {
+                if !out.push(bits, 1) || !out.push(0, g - group - 1) {
+                    return (out.text, false);
+                }
+                (group, bits) = (g, 0);
             }
-            (group, bits) = (g, 0);
-        }
-        if g == group {
-            bits |= 1 << (i % 6);
+            let whole = (last - i + 1) / 6;
+            if i % 6 == 0 && whole > 1 {
+                // Groups `g` to `g + whole - 1` all done: the last one is left unwritten.
+                if !out.push(63, whole - 1) {
+                    return (out.text, false);
+                }
+                (group, bits) = (g + whole - 1, 63);
+                i += 6 * whole;
+            } else {
+                bits |= 1 << (i % 6);
+                i += 1;
+            }
         }
     }
     if bits != 0 && !out.push(bits, 1) {
@@ -187,18 +197,31 @@ fn parse(text: &str) -> Option<(i64, Ranges)> {
 }
 
 /// The offsets past `committed` that `a` or `b` names, as ranges.
-fn union(a: Ranges, b: Ranges, committed: i64) -> Ranges {
+pub fn union(a: Ranges, b: Ranges, committed: i64) -> Ranges {
     let mut all: Ranges = a.into_iter().chain(b).filter(|(_, hi)| *hi > committed).collect();
     all.sort_unstable();
     let mut out = Ranges::with_capacity(all.len());
     for (lo, hi) in all {
-        let lo = lo.max(committed + 1);
+        let lo = lo.max(committed.saturating_add(1));
         match out.last_mut() {
             Some((_, last)) if lo <= *last + 1 => *last = (*last).max(hi),
             _ => out.push((lo, hi)),
         }
     }
     out
+}
+
+/// Ascending offsets as ranges of consecutive ones.
+pub fn ranges(offsets: impl IntoIterator<Item = i64>) -> impl Iterator<Item = (i64, i64)> {
+    let mut offsets = offsets.into_iter().peekable();
+    std::iter::from_fn(move || {
+        let lo = offsets.next()?;
+        let mut hi = lo;
+        while let Some(o) = offsets.next_if(|o| *o == hi + 1) {
+            hi = o;
+        }
+        Some((lo, hi))
+    })
 }
 
 /// Adds `n` characters of `bits`, the first at offset `at`, to `out`; moves `at` past them.
@@ -267,7 +290,7 @@ mod tests {
 
     /// The commit's metadata.
     fn inline(committed: i64, done: impl IntoIterator<Item = i64>) -> String {
-        encode(committed, done, MAX_BYTES).0
+        encode(committed, ranges(done), MAX_BYTES).0
     }
 
     #[test]
@@ -330,9 +353,9 @@ mod tests {
     fn a_saved_record_names_what_the_metadata_cannot() {
         // Five in thirteen not done, over 60,000 offsets: more than the metadata names.
         let done: Vec<i64> = (1..=60_000).filter(|o| o * 7_919 % 13 < 8).collect();
-        let (inline, whole) = encode(0, done.clone(), MAX_BYTES);
+        let (inline, whole) = encode(0, ranges(done.clone()), MAX_BYTES);
         assert!(!whole && inline.len() <= MAX_BYTES);
-        let (record, whole) = encode(0, done.clone(), SAVED_MAX_BYTES);
+        let (record, whole) = encode(0, ranges(done.clone()), SAVED_MAX_BYTES);
         assert!(whole);
         let m = pointing(inline.clone(), 2, 77);
         assert!(m.len() < 4_096, "{}", m.len());

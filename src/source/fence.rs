@@ -32,6 +32,10 @@ pub struct Fence<P> {
     /// Per partition, offsets of the current generation done by the replica that committed last
     /// (its commit's metadata): completed at once when they come.
     elsewhere: HashMap<P, Ranges>,
+    /// Per partition, the offsets known done when the generation began (by an earlier one here, or
+    /// by the last owner): a commit names those not read again yet, so that a replica dying while
+    /// it reads the partition again does not leave them to be redone.
+    known: HashMap<P, Ranges>,
 }
 
 /// An offset an earlier generation left unstored.
@@ -51,6 +55,7 @@ impl<P> Default for Fence<P> {
             left: HashMap::new(),
             adopted: HashMap::new(),
             elsewhere: HashMap::new(),
+            known: HashMap::new(),
         }
     }
 }
@@ -72,6 +77,9 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
         self.revoke(p, &[]);
         self.next += 1;
         self.generations.insert(p, self.next);
+        let left = self.left.get(&p).into_iter().flatten();
+        let finished = left.filter(|(_, l)| **l == Left::Done).map(|(o, _)| *o);
+        self.known.insert(p, done::ranges(finished).collect());
     }
 
     /// `p` is revoked. Work in flight goes on and is remembered, but for `dropped`: offsets whose
@@ -80,6 +88,7 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
         let generation = self.generations.remove(&p).unwrap_or(0);
         let adopted = self.adopted.remove(&p).unwrap_or_default();
         self.elsewhere.remove(&p);
+        self.known.remove(&p);
         let left = self.left.entry(p).or_default();
         let pending = self.offsets.revoke(p);
         if !pending.is_empty() {
@@ -112,13 +121,31 @@ impl<P: Copy + Hash + Eq + Debug> Fence<P> {
     /// again in this generation.
     pub fn done_elsewhere(&mut self, p: P, ranges: Ranges) {
         if self.generations.contains_key(&p) && !ranges.is_empty() {
+            let known = self.known.remove(&p).unwrap_or_default();
+            self.known.insert(p, done::union(known, ranges.clone(), i64::MIN));
             self.elsewhere.insert(p, ranges);
         }
     }
 
-    /// The offset a commit of `p` resumes at, and the offsets done past it; `None` when none is.
-    pub fn progress(&self, p: P) -> Option<(i64, &std::collections::BTreeSet<i64>)> {
-        self.offsets.progress(&p)
+    /// The offset a commit of `p` resumes at, and the ranges of offsets done past it, ascending:
+    /// those done in this generation, then those known done and not read again yet. `None` before
+    /// the generation's first record, or when none is done.
+    pub fn progress(&self, p: P) -> Option<(i64, impl Iterator<Item = (i64, i64)> + '_)> {
+        let (next, finished, last) = self.offsets.window(&p)?;
+        let known = self
+            .known
+            .get(&p)
+            .map_or(&[][..], |k| &k[k.partition_point(|(_, hi)| *hi <= last)..]);
+        if finished.is_empty() && known.is_empty() {
+            return None;
+        }
+        let known = known.iter().map(move |(lo, hi)| ((*lo).max(last + 1), *hi));
+        Some((next, done::ranges(finished.iter().copied()).chain(known)))
+    }
+
+    /// The offset a commit of `p` resumes at, when an offset past it is done.
+    pub fn stored(&self, p: P) -> Option<i64> {
+        self.offsets.progress(&p).map(|(next, _)| next)
     }
 
     /// Offsets of the current generations received and not yet stored.

@@ -252,7 +252,7 @@ impl Source {
 
     /// The offset a commit of `tp` resumes at: every offset below it is done.
     pub fn stored(&self, tp: Tp) -> Option<i64> {
-        self.fence.progress(tp).map(|(next, _)| next)
+        self.fence.stored(tp)
     }
 
     /// Offsets received and not yet stored (records set aside hold every offset after them).

@@ -85,6 +85,15 @@ impl<P: Hash + Eq + Debug> Offsets<P> {
         (!p.done.is_empty()).then_some((next, &p.done))
     }
 
+    /// The offset a commit of `partition` resumes at, the offsets done past it, and the last
+    /// offset received; `None` before the first record.
+    pub fn window(&self, partition: &P) -> Option<(i64, &BTreeSet<i64>, i64)> {
+        let p = self.partitions.get(partition)?;
+        let next = p.stored.map_or(p.first, |s| s + 1);
+        let last = p.pending.last_key_value().map_or(next - 1, |(o, _)| *o);
+        Some((next, &p.done, last))
+    }
+
     /// Forgets partitions this consumer no longer owns: completions there store nothing. Returns
     /// the offsets received and not released, each with whether it is done.
     pub fn revoke(&mut self, partition: P) -> BTreeMap<i64, bool> {

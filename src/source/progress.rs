@@ -2,10 +2,18 @@
 //! whole on the progress topic when they do not fit in the metadata (`saved.rs`).
 
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use super::done::{self, MAX_BYTES, SAVED_MAX_BYTES};
 use super::saved::Saving;
 use super::{Source, Tp};
+
+/// How often the offsets done past the committed ones are committed: what a replica that dies
+/// finished since is done again by the next owner.
+pub const INTERVAL: Duration = Duration::from_millis(250);
+
+/// How often a partition's progress is saved, at most.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 /// A partition's progress saved, and the save under way.
 #[derive(Default)]
@@ -13,13 +21,16 @@ pub struct Save {
     /// Where the last record Kafka acknowledged is.
     at: Option<(i32, i64)>,
     pending: Option<Saving>,
+    /// When the last save began.
+    began: Option<Instant>,
 }
 
 impl Source {
     /// Commits each assigned partition's offsets done past its committed one, so that a replica
     /// taking it over does not do them again. Runs every second: librdkafka's own commits carry the
     /// metadata stored with the offset, and are made only when the offset moves. Where they do not
-    /// fit, a save of them all is begun, and the commit names the last one made.
+    /// fit, a save of them all is begun (each second at most), and the commit names the last one
+    /// made.
     pub fn commit_progress(&mut self) {
         let mut tps: Vec<Tp> = self.assigned.iter().copied().collect();
         tps.sort_unstable();
@@ -46,7 +57,7 @@ impl Source {
         let Some((next, done)) = self.fence.progress(tp) else {
             return String::new();
         };
-        let (text, whole) = done::encode(next, done.iter().copied(), MAX_BYTES);
+        let (text, whole) = done::encode(next, done, MAX_BYTES);
         match self.saves.get(&tp).and_then(|s| s.at) {
             Some((partition, offset)) if !whole => done::pointing(text, partition, offset),
             _ => text,
@@ -60,7 +71,7 @@ impl Source {
             self.saves.remove(&tp);
             return;
         };
-        if done::encode(next, done.iter().copied(), MAX_BYTES).1 {
+        if done::encode(next, done, MAX_BYTES).1 {
             self.saves.remove(&tp);
             return;
         }
@@ -68,10 +79,17 @@ impl Source {
         if let Some(pending) = &mut save.pending {
             match pending.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
                 Poll::Pending => return,
-                Poll::Ready(at) => save.at = at.or(save.at),
+                Poll::Ready(at) => (save.at, save.pending) = (at.or(save.at), None),
             }
         }
-        let (text, _) = done::encode(next, done.iter().copied(), SAVED_MAX_BYTES);
+        if save.began.is_some_and(|t| t.elapsed() < SAVE_EVERY) {
+            return;
+        }
+        let Some((next, done)) = self.fence.progress(tp) else {
+            return;
+        };
+        let (text, _) = done::encode(next, done, SAVED_MAX_BYTES);
         save.pending = Some(self.input.save(&self.topics[tp.0], tp.1, text));
+        save.began = Some(Instant::now());
     }
 }

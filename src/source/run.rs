@@ -37,7 +37,7 @@ pub async fn run<C: Receive, W: Work>(parts: Parts<C, W>, shutdown: impl Future<
     let mut src = Source::new(consumer.clone(), topics);
     tokio::pin!(shutdown);
     let mut grace: Option<Instant> = None;
-    let mut progress = tokio::time::interval(Duration::from_secs(1));
+    let mut progress = tokio::time::interval(super::progress::INTERVAL);
     progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
         if grace.is_some() && work.in_flight() == 0 {
@@ -57,11 +57,13 @@ pub async fn run<C: Receive, W: Work>(parts: Parts<C, W>, shutdown: impl Future<
                 break Ok(());
             }
             Some(a) = assignments.recv() => src.rebalance(&mut work, a),
+            // Before the reports: a burst of them must not hold back what a replica that dies
+            // would otherwise leave to be redone.
+            _ = progress.tick() => src.commit_progress(),
             Some(r) = reports.recv() => if let Err(e) = work.report(&mut src, r) {
                 break Err(e);
             },
             _ = crate::until::sleep_until(deadline) => work.timer(&mut src),
-            _ = progress.tick() => src.commit_progress(),
             m = consumer.recv(), if grace.is_none() => match m {
                 Ok(m) => {
                     // A record comes after the rebalances reported before it.

@@ -98,7 +98,10 @@ impl Saved {
         .map_err(anyhow::Error::from)
         .and_then(|c| self.read(c, p, offset, &self.key(topic, partition)));
         match read {
-            Ok(record) => done::with_saved(&metadata, &record),
+            Ok(record) => {
+                tracing::info!(partition, bytes = record.len(), "progress saved by the last owner read");
+                done::with_saved(&metadata, &record)
+            }
             Err(e) => {
                 *slot = None;
                 tracing::warn!(partition, error = %e, "saved progress not read: what the last owner did past the committed offset is done again");
