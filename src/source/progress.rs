@@ -27,7 +27,7 @@ pub struct Save {
 
 impl Source {
     /// Commits each assigned partition's offsets done past its committed one, so that a replica
-    /// taking it over does not do them again. Runs every second: librdkafka's own commits carry the
+    /// taking it over does not do them again. Runs every [`INTERVAL`]: librdkafka's own commits carry the
     /// metadata stored with the offset, and are made only when the offset moves. Where they do not
     /// fit, a save of them all is begun (each second at most), and the commit names the last one
     /// made.
