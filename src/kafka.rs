@@ -99,7 +99,8 @@ pub struct RebalanceReporter {
 
 impl RebalanceReporter {
     /// A reporter for a consumer of `topics`; `on_share` is told the share of their partitions the
-    /// consumer owns, on every assignment and revocation and when the partitions change.
+    /// consumer owns, on every assignment and revocation and when the partitions change. The
+    /// progress `saved` there is read back for each partition assigned.
     pub fn new(
         tx: tokio::sync::mpsc::UnboundedSender<Assignment>,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -118,6 +119,7 @@ impl RebalanceReporter {
         }
     }
 
+    /// Where the source saves progress too long for a commit's metadata.
     pub fn saved(&self) -> &crate::source::saved::Saved {
         &self.saved
     }

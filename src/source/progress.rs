@@ -27,10 +27,10 @@ pub struct Save {
 
 impl Source {
     /// Commits each assigned partition's offsets done past its committed one, so that a replica
-    /// taking it over does not do them again. Runs every [`INTERVAL`]: librdkafka's own commits carry the
-    /// metadata stored with the offset, and are made only when the offset moves. Where they do not
-    /// fit, a save of them all is begun (each second at most), and the commit names the last one
-    /// made.
+    /// taking it over does not do them again. Runs every [`INTERVAL`]: librdkafka's own commits
+    /// carry the metadata stored with the offset, and are made only when the offset moves. Where
+    /// they do not fit, a save of them all is begun (each second at most), and the commit names the
+    /// last one made.
     pub fn commit_progress(&mut self) {
         let mut tps: Vec<Tp> = self.assigned.iter().copied().collect();
         tps.sort_unstable();
@@ -47,7 +47,7 @@ impl Source {
             return;
         }
         if let Err(e) = self.input.commit_progress(&progress) {
-            tracing::debug!(error = %e, "offsets done past the committed ones not committed; again in a second");
+            tracing::debug!(error = %e, "offsets done past the committed ones not committed; again at the next tick");
         }
     }
 
