@@ -34,18 +34,24 @@ impl Source {
     pub fn commit_progress(&mut self) {
         let mut tps: Vec<Tp> = self.assigned.iter().copied().collect();
         tps.sort_unstable();
-        for tp in &tps {
-            self.save(*tp);
+        let mut commits = Vec::new();
+        for tp in tps {
+            let Some((next, (text, whole))) = self.inline(tp) else {
+                self.saves.remove(&tp);
+                continue;
+            };
+            match whole {
+                true => _ = self.saves.remove(&tp),
+                false => self.save(tp),
+            }
+            commits.push((tp, next, self.pointing(tp, text, whole)));
         }
-        let progress: Vec<(&str, i32, i64, String)> = (tps.into_iter())
-            .filter_map(|tp| {
-                let (next, _) = self.fence.progress(tp)?;
-                Some((self.topic(tp), tp.1, next, self.metadata(tp)))
-            })
-            .collect();
-        if progress.is_empty() {
+        if commits.is_empty() {
             return;
         }
+        let progress: Vec<(&str, i32, i64, String)> = (commits.into_iter())
+            .map(|(tp, next, metadata)| (self.topic(tp), tp.1, next, metadata))
+            .collect();
         if let Err(e) = self.input.commit_progress(&progress) {
             tracing::debug!(error = %e, "offsets done past the committed ones not committed; again at the next tick");
         }
@@ -54,27 +60,30 @@ impl Source {
     /// The metadata of `tp`'s commit: the offsets done past the committed one, and the record saved
     /// last if they do not fit.
     pub(super) fn metadata(&self, tp: Tp) -> String {
-        let Some((next, done)) = self.fence.progress(tp) else {
-            return String::new();
-        };
-        let (text, whole) = done::encode(next, done, MAX_BYTES);
+        match self.inline(tp) {
+            Some((_, (text, whole))) => self.pointing(tp, text, whole),
+            None => String::new(),
+        }
+    }
+
+    /// The offset a commit of `tp` resumes at, and the bitmap of the offsets done past it that
+    /// fits in the metadata, with whether it names them all.
+    fn inline(&self, tp: Tp) -> Option<(i64, (String, bool))> {
+        let (next, done) = self.fence.progress(tp)?;
+        Some((next, done::encode(next, done, MAX_BYTES)))
+    }
+
+    /// `text`, naming the record saved last when it does not name every offset done (`whole`).
+    fn pointing(&self, tp: Tp, text: String, whole: bool) -> String {
         match self.saves.get(&tp).and_then(|s| s.at) {
             Some((partition, offset)) if !whole => done::pointing(text, partition, offset),
             _ => text,
         }
     }
 
-    /// Takes note of `tp`'s save that ended, and begins the next while its done offsets do not fit
-    /// in the metadata. A save made for an earlier committed offset still counts.
+    /// Takes note of `tp`'s save that ended, and begins the next (its done offsets do not fit in
+    /// the metadata). A save made for an earlier committed offset still counts.
     fn save(&mut self, tp: Tp) {
-        let Some((next, done)) = self.fence.progress(tp) else {
-            self.saves.remove(&tp);
-            return;
-        };
-        if done::encode(next, done, MAX_BYTES).1 {
-            self.saves.remove(&tp);
-            return;
-        }
         let save = self.saves.entry(tp).or_default();
         if let Some(pending) = &mut save.pending {
             match pending.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
