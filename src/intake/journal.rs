@@ -13,6 +13,8 @@
 //!   were acknowledged, so the proof is on the output topics already.
 //! - Records of runs going on in this replica are not kept, nor parsed past their run: a run needs
 //!   only what runs elsewhere recorded (a selector's own pages would all be held again, as read).
+//!   A run belongs to the cache of the partition's ownership its event arrived in; once the
+//!   partition went elsewhere, it reads nothing more, and a later ownership here reads its records.
 //! - A replay hands on the union of the records and a fresh search: a record cut short by a crash
 //!   lacks only ids whose deletes were never sent, which the fresh search still finds. The journal
 //!   is read again after the search: an id another run deleted while this one searched (a replica
@@ -92,13 +94,13 @@ struct Loaded {
 }
 
 /// A run of an event asking for the records of other runs: those from the `skip`th on.
-pub struct Ask<'a> {
-    pub ticket: Ticket,
+struct Ask<'a> {
+    ticket: Ticket,
     /// The partition's stored offset when the event arrived: what is below it is not needed.
-    pub floor: Option<i64>,
-    pub request_id: &'a str,
-    pub run: Uuid,
-    pub skip: usize,
+    floor: Option<i64>,
+    request_id: &'a str,
+    run: Uuid,
+    skip: usize,
 }
 
 pub struct Journal {
@@ -160,9 +162,16 @@ impl Journal {
     /// after the ask: runs asking together share a read), then returns what runs other than the
     /// asking one recorded for its request, from the `skip`th record of its offset on, and where
     /// the next ask starts. Records below the floor are dropped first.
-    pub async fn recall(&self, ask: Ask<'_>) -> (Vec<Entry>, usize) {
+    ///
+    /// `cache` is the one of the run's partition when its event arrived. Once the partition went
+    /// elsewhere, the run's pieces are dropped and its event is replayed: nothing is read for it.
+    /// Reading the cache made since would count the run as that cache's own, or drop what lies
+    /// below the run's floor, and a replay here would miss those records.
+    async fn recall(&self, cache: &Arc<Cache>, ask: Ask<'_>) -> (Vec<Entry>, usize) {
         let (p, asked) = (ask.ticket.tp.1, Instant::now());
-        let cache = self.cache(p);
+        if !self.is_current(p, cache) {
+            return (Vec::new(), ask.skip);
+        }
         let mut loaded = cache.loaded.lock().await;
         let floor = ask.floor.unwrap_or(0);
         if loaded.entries.first_key_value().is_some_and(|(o, _)| *o < floor) {
@@ -219,6 +228,12 @@ impl Journal {
         let mut all = self.caches.lock().unwrap_or_else(|e| e.into_inner());
         all.entry(p).or_default().clone()
     }
+
+    /// Whether `cache` is still partition `p`'s (the partition did not go elsewhere since).
+    fn is_current(&self, p: i32, cache: &Arc<Cache>) -> bool {
+        let all = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        all.get(&p).is_some_and(|c| Arc::ptr_eq(c, cache))
+    }
 }
 
 /// Runs the blocking Kafka call `f` off the runtime until it succeeds, with backoff: a resolution
@@ -253,6 +268,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// A run of the event at `ticket`. Make it when the event arrives, while its partition is this
+    /// replica's: made later (after a wait for a permit), it could join the cache of a later
+    /// ownership of the partition as that cache's own, and its records would never be read here.
     pub fn new(journal: Arc<Journal>, ticket: Ticket, floor: Option<i64>, request_id: String) -> Recorder {
         let (cache, run) = (journal.cache(ticket.tp.1), Uuid::new_v4());
         cache.own.lock().unwrap_or_else(|e| e.into_inner()).insert(run);
@@ -277,7 +295,7 @@ impl Recorder {
             run: self.run,
             skip: self.skip,
         };
-        let (found, skip) = self.journal.recall(ask).await;
+        let (found, skip) = self.journal.recall(&self.cache, ask).await;
         self.skip = skip;
         if !found.is_empty() {
             tracing::info!(request_id = %self.request_id, partition = self.ticket.tp.1, offset = self.ticket.offset,

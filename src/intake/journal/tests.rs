@@ -103,3 +103,20 @@ fn a_run_from_before_the_partition_left_is_not_the_new_cache_s_own() {
     drop(new);
     assert!(own(&journal).is_empty());
 }
+
+/// A run whose partition went elsewhere since its event arrived reads nothing: its pieces are
+/// dropped. Reading would make the partition's next cache here and count the run as that cache's
+/// own, or drop records below the run's floor, and a replay here would then miss them.
+#[tokio::test]
+async fn a_run_whose_partition_went_elsewhere_reads_nothing_and_makes_no_cache() {
+    let journal = journal();
+    let mut old = Recorder::new(journal.clone(), ticket(0, 7), None, "r-1".into());
+    journal.forget(0);
+    let read = tokio::time::timeout(Duration::from_secs(5), old.recall()).await;
+    assert_eq!(
+        read.map(std::mem::take),
+        Ok(Recalled::default()),
+        "no read of the journal"
+    );
+    assert!(!journal.caches.lock().unwrap().contains_key(&0));
+}

@@ -18,12 +18,13 @@ use crate::intake::journal::Recorder;
 use crate::intake::resolve::Resolved;
 use crate::source::Source;
 
-/// An event waiting for the scan: its request, its trace ids, and its partition's stored offset.
+/// An event waiting for the scan: its request, its trace ids, and its run's journal (made as it
+/// arrived).
 pub(super) struct Waiter {
     key: MsgKey,
     request: Arc<Request>,
     traces: Vec<Uuid>,
-    floor: Option<i64>,
+    recorder: Recorder,
 }
 
 /// A workspace's events waiting for a scan: those it asked one for, and those that came since.
@@ -44,12 +45,13 @@ impl State {
     /// Has the event `key` (its traces resolved in line) wait for the next scan of its workspace.
     pub(super) fn wait_for_scan(&mut self, key: MsgKey, request: Arc<Request>, traces: Vec<Uuid>, floor: Option<i64>) {
         let workspace = request.workspace.clone();
+        let recorder = Recorder::new(self.intake.journal.clone(), key, floor, request.request_id.clone());
         let waiting = self.waiting.entry(workspace.clone()).or_default();
         waiting.next.push(Waiter {
             key,
             request,
             traces,
-            floor,
+            recorder,
         });
         if !waiting.asking {
             self.ask_scan(workspace);
@@ -92,13 +94,12 @@ impl State {
 
     /// Erases, in a task, the examples made from the traces of `w`, and hands its last piece on
     /// with their events.
-    fn erase_made_from(&self, w: Waiter, made_from: MadeFrom) {
+    fn erase_made_from(&self, mut w: Waiter, made_from: MadeFrom) {
         let (intake, shared) = (self.intake.clone(), self.examples[&w.request.workspace].clone());
         let tx = self.tx.reports.clone();
         tokio::spawn(async move {
             let api = &intake.clients[&w.request.workspace];
-            let mut recorder = Recorder::new(intake.journal.clone(), w.key, w.floor, w.request.request_id.clone());
-            let erased = examples::erase(api, &shared, &w.request, (&[], made_from), &mut recorder).await;
+            let erased = examples::erase(api, &shared, &w.request, (&[], made_from), &mut w.recorder).await;
             let resolved = Resolved {
                 example_events: examples::events(&w.request, erased, intake.config.intake.max_batch, Utc::now()),
                 ..Resolved::default()

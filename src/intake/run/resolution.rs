@@ -145,6 +145,7 @@ impl State {
         let sem = self.resolving[&request.workspace].clone();
         let (intake, shared) = (self.intake.clone(), self.examples[&request.workspace].clone());
         let (tx, room) = (self.tx.reports.clone(), self.tx.room.subscribe());
+        let recorder = Recorder::new(self.intake.journal.clone(), key, floor, request.request_id.clone());
         tokio::spawn(async move {
             let api = &intake.clients[&request.workspace];
             intake.resolver.look_up(api, &targets).await;
@@ -155,7 +156,6 @@ impl State {
                 false => None,
             };
             let permit = sem.clone().acquire_owned().await.ok();
-            let recorder = Recorder::new(intake.journal.clone(), key, floor, request.request_id.clone());
             let mut pages = ToLoop {
                 key,
                 tx: tx.clone(),
