@@ -286,6 +286,12 @@ impl Recorder {
         }
     }
 
+    /// Whether the run's partition is still this replica's since its event arrived. Once it went
+    /// elsewhere, the run's pieces are dropped and the new owner replays the event.
+    pub fn is_current(&self) -> bool {
+        self.journal.is_current(self.ticket.tp.1, &self.cache)
+    }
+
     /// What other runs recorded and was not taken yet, after reading what was added to the journal.
     pub async fn recall(&mut self) -> &mut Recalled {
         let ask = Ask {

@@ -98,6 +98,10 @@ impl State {
         let (intake, shared) = (self.intake.clone(), self.examples[&w.request.workspace].clone());
         let tx = self.tx.reports.clone();
         tokio::spawn(async move {
+            // Its partition went elsewhere while it waited: the new owner replays it.
+            if !w.recorder.is_current() {
+                return;
+            }
             let api = &intake.clients[&w.request.workspace];
             let erased = examples::erase(api, &shared, &w.request, (&[], made_from), &mut w.recorder).await;
             let resolved = Resolved {

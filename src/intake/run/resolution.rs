@@ -76,6 +76,9 @@ impl ToLoop {
 
 impl Pages for ToLoop {
     async fn recall(&mut self, target: usize) -> Option<bool> {
+        if !self.recorder.is_current() {
+            return Some(false);
+        }
         let mut traces = self.recorder.recall().await.traces.remove(&target)?;
         let handed = self.recalled.entry(target).or_default();
         if !keep(&mut traces, |id| handed.insert(*id)) {
@@ -156,6 +159,10 @@ impl State {
                 false => None,
             };
             let permit = sem.clone().acquire_owned().await.ok();
+            // Its partition went elsewhere while it waited: the new owner replays it.
+            if !recorder.is_current() {
+                return;
+            }
             let mut pages = ToLoop {
                 key,
                 tx: tx.clone(),
@@ -171,6 +178,9 @@ impl State {
             if !resolved.nothing_found.is_empty() {
                 tracing::info!(request_id = %request.request_id, partition = key.tp.1, offset = key.offset,
                     generation = key.generation, "a selector matched nothing");
+            }
+            if !pages.recorder.is_current() {
+                return;
             }
             pages.note_made_from(&resolved.sessions);
             let reached = (&targets[..], std::mem::take(&mut pages.made_from));
