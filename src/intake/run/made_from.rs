@@ -18,13 +18,12 @@ use crate::intake::journal::Recorder;
 use crate::intake::resolve::Resolved;
 use crate::source::Source;
 
-/// An event waiting for the scan: its request, its trace ids, and its run's journal (made as it
-/// arrived).
+/// An event waiting for the scan: its request, its trace ids, and its partition's stored offset.
 pub(super) struct Waiter {
     key: MsgKey,
     request: Arc<Request>,
     traces: Vec<Uuid>,
-    recorder: Recorder,
+    floor: Option<i64>,
 }
 
 /// A workspace's events waiting for a scan: those it asked one for, and those that came since.
@@ -45,13 +44,12 @@ impl State {
     /// Has the event `key` (its traces resolved in line) wait for the next scan of its workspace.
     pub(super) fn wait_for_scan(&mut self, key: MsgKey, request: Arc<Request>, traces: Vec<Uuid>, floor: Option<i64>) {
         let workspace = request.workspace.clone();
-        let recorder = Recorder::new(self.intake.journal.clone(), key, floor, request.request_id.clone());
         let waiting = self.waiting.entry(workspace.clone()).or_default();
         waiting.next.push(Waiter {
             key,
             request,
             traces,
-            recorder,
+            floor,
         });
         if !waiting.asking {
             self.ask_scan(workspace);
@@ -94,16 +92,24 @@ impl State {
 
     /// Erases, in a task, the examples made from the traces of `w`, and hands its last piece on
     /// with their events.
-    fn erase_made_from(&self, mut w: Waiter, made_from: MadeFrom) {
+    fn erase_made_from(&self, w: Waiter, made_from: MadeFrom) {
+        // Its partition went elsewhere while it waited (the book dropped it): the new owner
+        // replays it. Otherwise the partition is this replica's since the event arrived, and the
+        // run, made here, joins the journal cache of that ownership.
+        if self.book.request(&w.key).is_none() {
+            return;
+        }
+        let mut recorder = Recorder::new(
+            self.intake.journal.clone(),
+            w.key,
+            w.floor,
+            w.request.request_id.clone(),
+        );
         let (intake, shared) = (self.intake.clone(), self.examples[&w.request.workspace].clone());
         let tx = self.tx.reports.clone();
         tokio::spawn(async move {
-            // Its partition went elsewhere while it waited: the new owner replays it.
-            if !w.recorder.is_current() {
-                return;
-            }
             let api = &intake.clients[&w.request.workspace];
-            let erased = examples::erase(api, &shared, &w.request, (&[], made_from), &mut w.recorder).await;
+            let erased = examples::erase(api, &shared, &w.request, (&[], made_from), &mut recorder).await;
             let resolved = Resolved {
                 example_events: examples::events(&w.request, erased, intake.config.intake.max_batch, Utc::now()),
                 ..Resolved::default()
