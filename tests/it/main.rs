@@ -16,6 +16,7 @@ mod intake;
 mod isolation;
 mod journal;
 mod logs;
+mod outage;
 mod owners;
 mod pressure;
 mod prometheus;

@@ -60,6 +60,8 @@ struct Channels {
     reports: mpsc::Sender<Report>,
     /// True while the in-flight ids are below the bound (the input is not paused).
     room: watch::Sender<bool>,
+    /// False while Kafka acknowledges no output (`pressure.rs`): delete calls wait for it.
+    publishing: watch::Sender<bool>,
 }
 
 struct State {
@@ -82,6 +84,9 @@ struct State {
     /// Delete batches sent and not answered; outputs queued and not acknowledged.
     calls_in_flight: usize,
     outputs_in_flight: usize,
+    /// When Kafka last acknowledged an output or a dead letter (or one was queued with none
+    /// waiting).
+    acked_at: std::time::Instant,
     /// Shutting down: every resolution is sent at once, no batch lingers.
     stopping: bool,
     /// While a rebalance is under way (partitions revoked, not yet assigned again): the outputs of
@@ -122,12 +127,14 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         tx: Channels {
             reports,
             room: watch::Sender::new(true),
+            publishing: watch::Sender::new(true),
         },
         share: crate::source::share(cfg.intake.max_in_flight_ids, cfg.workspaces.len()),
         dlq_pending: 0,
         invalid: InvalidShare::default(),
         calls_in_flight: 0,
         outputs_in_flight: 0,
+        acked_at: std::time::Instant::now(),
         stopping: false,
         held: None,
     };
@@ -283,8 +290,14 @@ impl State {
         self.calls_in_flight += 1;
         let sem = self.calls[&workspace].clone();
         let (intake, tx) = (self.intake.clone(), self.tx.reports.clone());
+        let mut publishing = self.tx.publishing.subscribe();
         tokio::spawn(async move {
             let permit = sem.acquire_owned().await;
+            // Nothing more is deleted while Kafka acknowledges nothing: the events could not go
+            // out, and a replica that took the partition over would delete and publish it again.
+            // Waited for with the permit, which the calls already past it hold while they wait for
+            // the rate limit.
+            let _ = publishing.wait_for(|ok| *ok).await;
             let api = &intake.clients[&workspace];
             let (started, from) = (std::time::Instant::now(), Utc::now());
             let rejected = delete(&intake, api, (session, found), &ids).await;

@@ -16,6 +16,7 @@ impl State {
         DeadLettered::of(m, &why).emit(Some(&self.intake.metrics));
         let letter = DeadLetter::new(m, why);
         let (intake, tx) = (self.intake.clone(), self.tx.reports.clone());
+        self.queued();
         self.dlq_pending += 1;
         tokio::spawn(async move {
             let sent = letter.send(&intake.publisher, &intake.config.topics.dlq).await;
@@ -36,6 +37,7 @@ impl State {
         }
         let out = crate::output::encode(&self.intake.config, &output);
         drop(output);
+        self.queued();
         self.outputs_in_flight += 1;
         let (publisher, tx) = (self.intake.publisher.clone(), self.tx.reports.clone());
         match publisher.try_enqueue(&out.record()) {
@@ -59,6 +61,7 @@ impl State {
     /// An output or a dead letter is settled. One that Kafka will never take stops the worker,
     /// loudly, with its input event unstored.
     pub(super) fn on_ack(&mut self, src: &mut Source, ack: Ack) -> anyhow::Result<()> {
+        self.acked_at = std::time::Instant::now();
         match ack {
             Ack::Output(key, sent) => {
                 self.outputs_in_flight -= 1;
@@ -74,6 +77,20 @@ impl State {
             }
         }
         Ok(())
+    }
+}
+
+impl State {
+    /// Outputs and dead letters queued and not yet acknowledged.
+    pub(super) fn unacked(&self) -> usize {
+        self.outputs_in_flight + self.dlq_pending
+    }
+
+    /// A record is about to be queued: with none waiting, Kafka's silence is timed from now.
+    fn queued(&mut self) {
+        if self.unacked() == 0 {
+            self.acked_at = std::time::Instant::now();
+        }
     }
 }
 

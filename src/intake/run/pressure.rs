@@ -1,12 +1,34 @@
 //! The intake's backpressure: the input paused past the in-flight bound, events of a workspace at
-//! its share of it set aside and read again once it has room.
+//! its share of it set aside and read again once it has room; and the input and the delete calls
+//! held while Kafka acknowledges nothing.
+
+use std::time::Duration;
 
 use super::State;
 use crate::source::{Source, HELD_OFFSETS_MAX};
 
+/// Kafka acknowledging no output for this long, while some wait, is an outage (acknowledgements
+/// come within milliseconds, even under a backlog).
+const SILENCE: Duration = Duration::from_secs(1);
+
 impl State {
     /// Past the in-flight bound, pause the input partitions; resume below 80 % of it. Polling goes on.
+    /// While Kafka acknowledges nothing, the input is paused too and delete calls wait: what is
+    /// done then cannot be published nor committed, and a replica that takes the partition over
+    /// (the group moves partitions after a long outage) does it again.
     pub(super) fn backpressure(&mut self, src: &mut Source) {
+        let silent = self.unacked() > 0 && self.acked_at.elapsed() >= SILENCE;
+        if self
+            .tx
+            .publishing
+            .send_if_modified(|p| std::mem::replace(p, !silent) == silent)
+        {
+            match silent {
+                true => tracing::warn!(unacked = self.unacked(), silence = ?SILENCE,
+                    "Kafka acknowledged no output: delete calls and input wait until it does"),
+                false => tracing::info!("Kafka acknowledges outputs again: delete calls and input go on"),
+            }
+        }
         if let Some(share) = self.share {
             // Events set aside go on once their workspaces are down to half their share.
             let book = &self.book;
@@ -15,11 +37,12 @@ impl State {
         let max = self.intake.config.intake.max_in_flight_ids;
         let load = self.book.ids_in_flight() + self.book.messages();
         let held = src.held_offsets();
-        let want_paused = if src.paused() {
-            load * 5 > max * 4 || held * 5 > HELD_OFFSETS_MAX * 4
-        } else {
-            load >= max || held >= HELD_OFFSETS_MAX
-        };
+        let want_paused = silent
+            || if src.paused() {
+                load * 5 > max * 4 || held * 5 > HELD_OFFSETS_MAX * 4
+            } else {
+                load >= max || held >= HELD_OFFSETS_MAX
+            };
         if want_paused != src.paused() && src.pause_all(want_paused) {
             let (ids, events) = (self.book.ids_in_flight(), self.book.messages());
             tracing::info!(paused = want_paused, ids, events, max, "input backpressure");
