@@ -78,9 +78,7 @@ impl State {
         }
         Ok(())
     }
-}
 
-impl State {
     /// Outputs and dead letters queued and not yet acknowledged.
     pub(super) fn unacked(&self) -> usize {
         self.outputs_in_flight + self.dlq_pending
