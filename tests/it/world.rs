@@ -44,6 +44,8 @@ pub struct Out {
     pub key: Option<String>,
     pub payload: Vec<u8>,
     pub headers: BTreeMap<String, String>,
+    /// The record's timestamp (when its producer queued it), in milliseconds since the epoch.
+    pub timestamp: Option<i64>,
 }
 
 impl Out {
@@ -318,6 +320,7 @@ api_key_file = "{key}"
                 key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
                 payload: m.payload().unwrap_or_default().to_vec(),
                 headers,
+                timestamp: m.timestamp().to_millis(),
             });
             unchecked += 1;
             if unchecked >= 500 {

@@ -89,11 +89,14 @@ struct State {
     acked_at: std::time::Instant,
     /// Shutting down: every resolution is sent at once, no batch lingers.
     stopping: bool,
-    /// While a rebalance is under way (partitions revoked, not yet assigned again): the outputs of
-    /// work that finished meanwhile. A partition that went elsewhere is replayed by its new owner,
-    /// so its outputs are dropped; the others' are published once it is known which they are.
-    /// Published at once, they would be repeated, since offsets cannot be stored meanwhile.
-    held: Option<Vec<(MsgKey, crate::output::Output)>>,
+    /// A rebalance is under way: partitions revoked, not yet assigned again.
+    rebalancing: bool,
+    /// The outputs of work that finished during a rebalance, or while Kafka acknowledges nothing.
+    /// Queued in librdkafka, they could not be taken back: delivered after their partition went
+    /// elsewhere (the group moves partitions after a long outage), they would be repeated by the
+    /// new owner, which replays what was not committed. Held here, those of partitions that went
+    /// elsewhere are dropped, and the others published once it is known which they are.
+    held: Vec<(MsgKey, crate::output::Output)>,
 }
 
 /// Resolutions (project lookups, selector queries) in flight per workspace.
@@ -136,7 +139,8 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         outputs_in_flight: 0,
         acked_at: std::time::Instant::now(),
         stopping: false,
-        held: None,
+        rebalancing: false,
+        held: Vec::new(),
     };
     crate::source::consume(cfg, intake.metrics.clone(), sub, work, shutdown).await
 }
@@ -183,10 +187,11 @@ impl Work for State {
     }
 
     fn revoked(&mut self, _: &mut Source) {
-        self.held.get_or_insert_default();
+        self.rebalancing = true;
     }
 
     fn assigned(&mut self, _: &mut Source) {
+        self.rebalancing = false;
         self.publish_held();
     }
 
@@ -210,7 +215,7 @@ impl Work for State {
 
     fn shutdown(&mut self, _: &mut Source) {
         self.stopping = true;
-        // Events held for a rebalance under way go out: this replica will not learn its end.
+        // Events held go out: this replica will not learn the end of a rebalance or an outage.
         self.publish_held();
         self.flush_all();
     }
@@ -268,10 +273,10 @@ impl State {
         self.invalid.note(invalid, &self.intake.config.intake)
     }
 
-    /// Publishes the events held during a rebalance, but those of partitions that went elsewhere
-    /// (their events were forgotten with them).
+    /// Publishes the events held during a rebalance or an outage, but those of partitions that went
+    /// elsewhere (their events were forgotten with them). Those still to hold are held again.
     fn publish_held(&mut self) {
-        for (key, output) in self.held.take().unwrap_or_default() {
+        for (key, output) in std::mem::take(&mut self.held) {
             if self.book.contains(&key) {
                 self.publish(key, output);
             }

@@ -24,12 +24,13 @@ impl State {
         });
     }
 
-    /// Publishes an output event of `key`, or holds it while a rebalance is under way. Encoded and
-    /// queued here, so that while it waits for its acknowledgement only librdkafka's copy and a small
-    /// task remain (thousands wait under a backlog).
+    /// Publishes an output event of `key`, or holds it while a rebalance is under way or Kafka
+    /// acknowledges nothing (see `held`). Encoded and queued here, so that while it waits for its
+    /// acknowledgement only librdkafka's copy and a small task remain (thousands wait under a
+    /// backlog).
     pub(super) fn publish(&mut self, key: MsgKey, output: Output) {
-        if let Some(held) = &mut self.held {
-            held.push((key, output));
+        if !self.stopping && (self.rebalancing || !*self.tx.publishing.borrow()) {
+            self.held.push((key, output));
             return;
         }
         if let Output::Failed(f) = &output {

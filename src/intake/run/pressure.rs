@@ -1,6 +1,6 @@
 //! The intake's backpressure: the input paused past the in-flight bound, events of a workspace at
-//! its share of it set aside and read again once it has room; and the input and the delete calls
-//! held while Kafka acknowledges nothing.
+//! its share of it set aside and read again once it has room; and the input, the delete calls and
+//! the outputs held while Kafka acknowledges nothing.
 
 use std::time::Duration;
 
@@ -13,9 +13,10 @@ const SILENCE: Duration = Duration::from_secs(1);
 
 impl State {
     /// Past the in-flight bound, pause the input partitions; resume below 80 % of it. Polling goes on.
-    /// While Kafka acknowledges nothing, the input is paused too and delete calls wait: what is
-    /// done then cannot be published nor committed, and a replica that takes the partition over
-    /// (the group moves partitions after a long outage) does it again.
+    /// While Kafka acknowledges nothing, the input is paused too, delete calls wait, and the
+    /// outputs of calls already made are held: what is done then cannot be published nor
+    /// committed, and a replica that takes the partition over (the group moves partitions after a
+    /// long outage) does it again.
     pub(super) fn backpressure(&mut self, src: &mut Source) {
         let silent = self.unacked() > 0 && self.acked_at.elapsed() >= SILENCE;
         if self
@@ -25,8 +26,16 @@ impl State {
         {
             match silent {
                 true => tracing::warn!(unacked = self.unacked(), silence = ?SILENCE,
-                    "Kafka acknowledged no output: delete calls and input wait until it does"),
-                false => tracing::info!("Kafka acknowledges outputs again: delete calls and input go on"),
+                    "Kafka acknowledged no output: delete calls, input and new outputs wait until it does"),
+                false => {
+                    tracing::info!(
+                        held = self.held.len(),
+                        "Kafka acknowledges outputs again: delete calls, input and the outputs held go on"
+                    );
+                    if !self.rebalancing {
+                        self.publish_held();
+                    }
+                }
             }
         }
         if let Some(share) = self.share {
