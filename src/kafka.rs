@@ -38,7 +38,7 @@ pub fn configured(config: &Config, defaults: &[(&str, &str)]) -> ClientConfig {
     c
 }
 
-/// A consumer in `group` for at-least-once work: it commits (every second) only the offsets the
+/// A consumer in `group` for at-least-once work: it commits (every 100 ms) only the offsets the
 /// code stores once their work is done, and starts at the earliest offset when the group has none.
 /// `defaults` come before the operator's `kafka.properties`; the guarantee's settings after.
 pub fn consumer_config(config: &Config, group: &str, defaults: &[(&str, &str)]) -> ClientConfig {
@@ -167,7 +167,7 @@ pub const STATS_INTERVAL: (&str, &str) = ("statistics.interval.ms", "5000");
 /// How often the stored offsets are committed (librdkafka's default is 5 s). A replica that dies
 /// leaves the next owner to redo what it finished since its last commit: a shorter interval means
 /// fewer duplicates, for a few small requests a second.
-pub const COMMIT_INTERVAL: (&str, &str) = ("auto.commit.interval.ms", "250");
+pub const COMMIT_INTERVAL: (&str, &str) = ("auto.commit.interval.ms", "100");
 
 impl rdkafka::ClientContext for RebalanceReporter {
     fn stats(&self, stats: rdkafka::Statistics) {

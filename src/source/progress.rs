@@ -10,7 +10,7 @@ use super::{Source, Tp};
 
 /// How often the offsets done past the committed ones are committed: what a replica that dies
 /// finished since is done again by the next owner.
-pub const INTERVAL: Duration = Duration::from_millis(250);
+pub const INTERVAL: Duration = Duration::from_millis(100);
 
 /// How often a partition's progress is saved, at most.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -28,9 +28,14 @@ pub struct Save {
 impl Source {
     /// Commits each assigned partition's offsets done past its committed one, so that a replica
     /// taking it over does not do them again. Runs every [`INTERVAL`]: librdkafka's own commits
-    /// carry the metadata stored with the offset, and are made only when the offset moves. Where
-    /// they do not fit, a save of them all is begun (each second at most), and the commit names the
-    /// last one made.
+    /// carry the metadata stored with the offset, and its timer makes them only when the offset
+    /// moves. Where they do not fit, a save of them all is begun (each second at most), and the
+    /// commit names the last one made.
+    ///
+    /// The metadata is stored with the offset again too: at a revocation librdkafka commits the
+    /// offset stored, moved or not, with its metadata. Stored only when the offset last moved, that
+    /// metadata would undo this commit behind a stuck offset, and the next owner would redo what
+    /// was done since.
     pub fn commit_progress(&mut self) {
         let mut tps: Vec<Tp> = self.assigned.iter().copied().collect();
         tps.sort_unstable();
@@ -48,6 +53,11 @@ impl Source {
         }
         if commits.is_empty() {
             return;
+        }
+        for (tp, next, metadata) in &commits {
+            if let Err(e) = self.input.store(self.topic(*tp), tp.1, next - 1, metadata) {
+                tracing::debug!(partition = tp.1, error = %e, "progress not stored (partition revoked?)");
+            }
         }
         let progress: Vec<(&str, i32, i64, String)> = (commits.into_iter())
             .map(|(tp, next, metadata)| (self.topic(tp), tp.1, next, metadata))

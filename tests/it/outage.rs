@@ -108,7 +108,7 @@ async fn events_of_calls_answered_while_kafka_is_silent_are_queued_only_after_it
     let _ = stop.send(());
     let _ = intake.await;
     // The first event queued during the outage is never acknowledged in it: the intake notices the
-    // silence 1 s later, at a turn of its loop (250 ms at most). From 2 s after it, nothing more is
+    // silence 1 s later, at a turn of its loop (100 ms at most). From 2 s after it, nothing more is
     // queued, though calls are answered.
     let requested: Vec<&Out> = outs.iter().filter(|o| o.topic == "requested").collect();
     let (from, to) = (silent_from.timestamp_millis(), back.timestamp_millis());

@@ -33,6 +33,8 @@ struct Fake {
     records: tokio::sync::Mutex<mpsc::UnboundedReceiver<OwnedMessage>>,
     /// Saves made so far.
     saves: std::sync::atomic::AtomicI64,
+    /// Per partition, the metadata stored last with its offset.
+    metadata: Mutex<HashMap<i32, String>>,
 }
 
 impl Fake {
@@ -42,12 +44,22 @@ impl Fake {
             calls: Mutex::new(Vec::new()),
             records: tokio::sync::Mutex::new(rx),
             saves: Default::default(),
+            metadata: Default::default(),
         };
         (Arc::new(fake), tx)
     }
 
     fn note(&self, call: Call) {
         self.calls.lock().unwrap().push(call);
+    }
+
+    fn stored_metadata(&self, partition: i32) -> String {
+        self.metadata
+            .lock()
+            .unwrap()
+            .get(&partition)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The calls made since the last time this was asked.
@@ -57,8 +69,9 @@ impl Fake {
 }
 
 impl Input for Fake {
-    fn store(&self, _: &str, partition: i32, offset: i64, _: &str) -> anyhow::Result<()> {
+    fn store(&self, _: &str, partition: i32, offset: i64, metadata: &str) -> anyhow::Result<()> {
         self.note(Call::Store(partition, offset));
+        self.metadata.lock().unwrap().insert(partition, metadata.to_owned());
         Ok(())
     }
 

@@ -24,12 +24,19 @@ fn offsets_done_behind_an_unfinished_one_are_committed_with_the_offset_before_it
         done(&mut src, &mut jobs, t[i]);
     }
     src.commit_progress();
-    assert_eq!(fake.take(), [Call::Progress(0, 0, encode(0, [1, 3, 4]))]);
+    assert_eq!(
+        fake.take(),
+        [Call::Store(0, -1), Call::Progress(0, 0, encode(0, [1, 3, 4]))]
+    );
     done(&mut src, &mut jobs, t[0]);
     src.commit_progress();
     assert_eq!(
         fake.take(),
-        [Call::Store(0, 1), Call::Progress(0, 2, encode(2, [3, 4]))]
+        [
+            Call::Store(0, 1),
+            Call::Store(0, 1),
+            Call::Progress(0, 2, encode(2, [3, 4]))
+        ]
     );
 }
 
@@ -85,7 +92,7 @@ fn offsets_done_past_what_the_metadata_names_are_saved_and_the_commit_names_the_
     fake.take();
     src.commit_progress();
     let calls = fake.take();
-    let [Call::Save(0, record), Call::Progress(0, 0, first)] = &calls[..] else {
+    let [Call::Save(0, record), Call::Store(0, -1), Call::Progress(0, 0, first)] = &calls[..] else {
         panic!("{calls:?}")
     };
     assert_eq!(
@@ -96,7 +103,7 @@ fn offsets_done_past_what_the_metadata_names_are_saved_and_the_commit_names_the_
     assert!(crate::source::done::saved_at(first).is_none());
     src.commit_progress();
     let calls = fake.take();
-    let [Call::Progress(0, 0, second)] = &calls[..] else {
+    let [Call::Store(0, -1), Call::Progress(0, 0, second)] = &calls[..] else {
         panic!("no second save within a second of the first: {calls:?}")
     };
     assert_eq!(
@@ -146,9 +153,32 @@ fn offsets_known_done_are_committed_until_they_are_read_again() {
     assert_eq!(
         fake.take(),
         [
+            Call::Store(0, -1),
+            Call::Store(1, 9),
             Call::Progress(0, 0, encode(0, 2..10)),
             Call::Progress(1, 10, encode(10, 12..=20))
         ],
         "what was known done is still named"
+    );
+}
+
+#[test]
+fn the_metadata_stored_with_the_offset_is_the_last_committed() {
+    // librdkafka commits the offset stored, with its metadata, when the partition is revoked.
+    let mut jobs = Jobs::default();
+    let (mut src, fake) = source(&mut jobs, &[0]);
+    let t = deliver(&mut src, &mut jobs, 0, &[0, 1, 2, 3]);
+    done(&mut src, &mut jobs, t[0]);
+    assert_eq!(fake.stored_metadata(0), "", "0 done, none past it");
+    // 1 takes long; 2 and 3 are done behind it, and the stored offset does not move.
+    done(&mut src, &mut jobs, t[2]);
+    done(&mut src, &mut jobs, t[3]);
+    src.commit_progress();
+    let committed = encode(1, [2, 3]);
+    assert!(fake.take().contains(&Call::Progress(0, 1, committed.clone())));
+    assert_eq!(
+        fake.stored_metadata(0),
+        committed,
+        "a revocation would commit what the last commit named"
     );
 }
