@@ -20,8 +20,9 @@
 //! offset. What neither names (a record not saved yet, or not read) is redone, as without them.
 //!
 //! The metadata is stored with every offset stored (so librdkafka's own commits carry it, on its
-//! timer, on revocation and on close), and committed every 100 ms on its own (`commit_progress`),
-//! since librdkafka commits only when the stored offset moves, and behind a stuck head it does not.
+//! timer, on revocation and on close), and committed and stored again every 100 ms on its own
+//! (`commit_progress`): librdkafka's timer commits only when the stored offset moves, which behind a
+//! stuck head it does not, and a revocation commits the metadata stored last.
 
 const PREFIX: &str = "ew2:";
 

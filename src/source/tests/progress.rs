@@ -24,6 +24,7 @@ fn offsets_done_behind_an_unfinished_one_are_committed_with_the_offset_before_it
         done(&mut src, &mut jobs, t[i]);
     }
     src.commit_progress();
+    // Stored with the offset before the first (-1: resume at 0) as well as committed.
     assert_eq!(
         fake.take(),
         [Call::Store(0, -1), Call::Progress(0, 0, encode(0, [1, 3, 4]))]
