@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+mod acks;
 mod audit;
 mod delete;
 mod made_from;
@@ -19,6 +20,7 @@ mod outputs;
 mod pressure;
 mod resolution;
 
+use acks::Acks;
 use delete::delete;
 use resolution::Piece;
 
@@ -53,7 +55,7 @@ enum Report {
     Resolved(Piece),
     Scanned(made_from::Scanned),
     Batch(BatchDone),
-    Ack(Ack),
+    Acks(Vec<Ack>),
 }
 
 struct Channels {
@@ -77,6 +79,8 @@ struct State {
     /// Per workspace, the events resolved in line waiting for a scan of its examples.
     waiting: HashMap<String, made_from::Waiting>,
     tx: Channels,
+    /// Waits for the acknowledgements of the outputs and dead letters queued.
+    acks: Acks,
     /// The share of the in-flight bound each workspace may hold before its events are set aside.
     share: Option<usize>,
     dlq_pending: usize,
@@ -117,7 +121,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         let each = |w: &String| (w.clone(), Arc::new(Semaphore::new(permits)));
         cfg.workspaces.keys().map(each).collect()
     };
-    let work = |reports| State {
+    let work = |reports: mpsc::Sender<Report>| State {
         coalescer: Coalescer::new(cfg.intake.max_batch, cfg.intake.linger),
         intake: intake.clone(),
         book: Book::new(cfg.window.clone()),
@@ -127,6 +131,10 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
             .map(|w| (w.clone(), Shared::spawn(intake.clients.clone(), w.clone())))
             .collect(),
         waiting: HashMap::new(),
+        acks: Acks::spawn(reports.clone(), {
+            let intake = intake.clone();
+            Box::new(move |key, output| outputs::queue(&intake, key, output))
+        }),
         tx: Channels {
             reports,
             room: watch::Sender::new(true),
@@ -158,7 +166,7 @@ impl Work for State {
             Report::Resolved(piece) => self.on_resolved(src, piece),
             Report::Scanned(scanned) => self.on_scanned(src, scanned),
             Report::Batch(done) => self.on_batch(src, done),
-            Report::Ack(ack) => return self.on_ack(src, ack),
+            Report::Acks(acks) => return self.on_acks(src, acks),
         }
         Ok(())
     }

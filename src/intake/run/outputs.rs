@@ -3,9 +3,11 @@
 
 use rdkafka::message::OwnedMessage;
 
-use super::{Ack, Report, State};
+use super::acks::Pending;
+use super::{Ack, State};
 use crate::event;
 use crate::intake::book::MsgKey;
+use crate::intake::Intake;
 use crate::output::{DeadLetter, Output};
 use crate::publish::PublishError;
 use crate::source::Source;
@@ -15,19 +17,18 @@ impl State {
     pub(super) fn dead_letter(&mut self, key: MsgKey, m: &OwnedMessage, why: event::Rejection) {
         DeadLettered::of(m, &why).emit(Some(&self.intake.metrics));
         let letter = DeadLetter::new(m, why);
-        let (intake, tx) = (self.intake.clone(), self.tx.reports.clone());
+        let intake = self.intake.clone();
         self.queued();
         self.dlq_pending += 1;
-        tokio::spawn(async move {
+        self.acks.wait(Box::pin(async move {
             let sent = letter.send(&intake.publisher, &intake.config.topics.dlq).await;
-            let _ = tx.send(Report::Ack(Ack::Dlq(key, sent))).await;
-        });
+            Ack::Dlq(key, sent)
+        }));
     }
 
     /// Publishes an output event of `key`, or holds it while a rebalance is under way or Kafka
-    /// acknowledges nothing (see `held`). Encoded and queued here, so that while it waits for its
-    /// acknowledgement only librdkafka's copy and a small task remain (thousands wait under a
-    /// backlog).
+    /// acknowledges nothing (see `held`). Encoded and queued by the task that waits for the
+    /// acknowledgements ([`queue`]), off the loop.
     pub(super) fn publish(&mut self, key: MsgKey, output: Output) {
         if !self.stopping && (self.rebalancing || !*self.tx.publishing.borrow()) {
             self.held.push((key, output));
@@ -36,33 +37,19 @@ impl State {
         if let Output::Failed(f) = &output {
             Failed::of(f).emit(Some(&self.intake.metrics));
         }
-        let out = crate::output::encode(&self.intake.config, &output);
-        drop(output);
         self.queued();
         self.outputs_in_flight += 1;
-        let (publisher, tx) = (self.intake.publisher.clone(), self.tx.reports.clone());
-        match publisher.try_enqueue(&out.record()) {
-            Ok(delivery) => {
-                drop(out);
-                tokio::spawn(async move {
-                    let sent = publisher.confirm(delivery).await;
-                    let _ = tx.send(Report::Ack(Ack::Output(key, sent))).await;
-                });
-            }
-            // The local queue is full (or librdkafka refused): wait in a task of its own.
-            Err(_) => {
-                tokio::spawn(async move {
-                    let sent = crate::output::publish_encoded(&publisher, out).await;
-                    let _ = tx.send(Report::Ack(Ack::Output(key, sent))).await;
-                });
-            }
-        }
+        self.acks.publish(key, output);
     }
 
-    /// An output or a dead letter is settled. One that Kafka will never take stops the worker,
+    /// Outputs and dead letters are settled. One that Kafka will never take stops the worker,
     /// loudly, with its input event unstored.
-    pub(super) fn on_ack(&mut self, src: &mut Source, ack: Ack) -> anyhow::Result<()> {
+    pub(super) fn on_acks(&mut self, src: &mut Source, acks: Vec<Ack>) -> anyhow::Result<()> {
         self.acked_at = std::time::Instant::now();
+        acks.into_iter().try_for_each(|ack| self.on_ack(src, ack))
+    }
+
+    fn on_ack(&mut self, src: &mut Source, ack: Ack) -> anyhow::Result<()> {
         match ack {
             Ack::Output(key, sent) => {
                 self.outputs_in_flight -= 1;
@@ -100,4 +87,20 @@ fn unpublished(key: MsgKey, e: PublishError) -> anyhow::Error {
         key.tp.1,
         key.offset
     )
+}
+
+/// Encodes `output` and queues it in librdkafka (`acks.rs` calls it, off the loop); what is left
+/// waits for its acknowledgement.
+pub(super) fn queue(intake: &Intake, key: MsgKey, output: Output) -> Pending {
+    let out = crate::output::encode(&intake.config, &output);
+    drop(output);
+    let publisher = intake.publisher.clone();
+    match publisher.try_enqueue(&out.record()) {
+        Ok(delivery) => {
+            drop(out);
+            Box::pin(async move { Ack::Output(key, publisher.confirm(delivery).await) })
+        }
+        // The local queue is full (or librdkafka refused): queued again until it takes it.
+        Err(_) => Box::pin(async move { Ack::Output(key, crate::output::publish_encoded(&publisher, out).await) }),
+    }
 }
