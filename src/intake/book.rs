@@ -225,23 +225,27 @@ impl Book {
     /// A delete batch was answered. Returns the parts that completed, with the events they owe.
     pub fn batch_done(&mut self, owners: Vec<(u32, PartKey)>, answer: &Answered) -> Vec<(MsgKey, Vec<Output>)> {
         let mut done = Vec::new();
-        for (i, pk) in owners {
-            let id = &answer.ids[i as usize];
+        // A part's ids sit next to each other in its batch: each run of them is looked up once.
+        for run in owners.chunk_by(|a, b| a.1 == b.1) {
+            let pk = run[0].1;
             let Some(part) = self.parts.get_mut(&pk) else { continue };
-            match answer.rejected.get(id) {
-                Some(why) => {
-                    part.rejected.push(*id);
-                    part.refusal = Some(why.clone());
-                }
-                None => {
-                    part.accepted.push(*id);
-                    part.accepted_at = Some(part.accepted_at.map_or(answer.at, |a| a.max(answer.at)));
-                    part.audit.extend(answer.audit.get(id));
+            for (i, _) in run {
+                let id = &answer.ids[*i as usize];
+                match answer.rejected.get(id) {
+                    Some(why) => {
+                        part.rejected.push(*id);
+                        part.refusal = Some(why.clone());
+                    }
+                    None => {
+                        part.accepted.push(*id);
+                        part.accepted_at = Some(part.accepted_at.map_or(answer.at, |a| a.max(answer.at)));
+                        part.audit.extend(answer.audit.get(id));
+                    }
                 }
             }
-            part.remaining -= 1;
+            part.remaining -= run.len();
             let workspace = self.msgs.get(&pk.msg).map_or("", |m| m.request.workspace.as_str());
-            self.in_flight.sub(workspace, 1, 0);
+            self.in_flight.sub(workspace, run.len(), 0);
             if part.remaining > 0 || !part.sealed {
                 continue;
             }
