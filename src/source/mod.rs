@@ -115,6 +115,9 @@ pub struct Source {
     pauses: Pauses,
     /// Per partition, the save of its progress under way and the last one made (`progress.rs`).
     saves: HashMap<Tp, progress::Save>,
+    /// Partitions whose contiguous done prefix moved since the last [`Source::store_moved`], with
+    /// its last offset: stored once per turn of the loop, however many records completed in it.
+    moved: Vec<(Tp, i64)>,
 }
 
 impl Source {
@@ -129,6 +132,7 @@ impl Source {
             revoked: Vec::new(),
             pauses: Pauses::default(),
             saves: HashMap::new(),
+            moved: Vec::new(),
         }
     }
 
@@ -180,11 +184,26 @@ impl Source {
         }
     }
 
-    /// The work of `t` is done (its every output acknowledged): store its offset if the contiguous
-    /// prefix moved and the partition is still ours, or ours again.
+    /// The work of `t` is done (its every output acknowledged): its offset is stored at the end of
+    /// the turn ([`Source::store_moved`]) if the contiguous prefix moved and the partition is still
+    /// ours, or ours again.
     pub fn complete(&mut self, t: Ticket) {
-        let last = self.fence.complete(t.tp, t.offset, t.generation);
-        self.store(t.tp, last);
+        let Some(last) = self.fence.complete(t.tp, t.offset, t.generation) else {
+            return;
+        };
+        match self.moved.iter_mut().find(|(tp, _)| *tp == t.tp) {
+            Some((_, l)) => *l = (*l).max(last),
+            None => self.moved.push((t.tp, last)),
+        }
+    }
+
+    /// Stores, with its metadata, the offset of each partition whose prefix moved since the last
+    /// call: at the end of each turn of the loop, before a rebalance and before the final commit.
+    /// Encoding the metadata once per turn rather than once per record was a tenth of the loop.
+    pub fn store_moved(&mut self) {
+        for (tp, last) in std::mem::take(&mut self.moved) {
+            self.store(tp, Some(last));
+        }
     }
 
     fn store(&self, tp: Tp, last: Option<i64>) {

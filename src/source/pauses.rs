@@ -1,6 +1,7 @@
 //! Why the source's partitions are paused: all of them while the role is full (backpressure), and
-//! each on its own while it waits (a verifier partition whose head is not due). A partition flows
-//! only when neither holds it; a new assignment starts in the state the role is in.
+//! each on its own while it waits (a verifier partition whose head is not due), and all of them for
+//! good once shutdown begins. A partition flows only when none holds it; a new assignment starts in
+//! the state the role is in.
 
 use std::collections::HashSet;
 
@@ -12,6 +13,8 @@ pub(super) struct Pauses {
     all: bool,
     /// Partitions paused on their own.
     held: HashSet<Tp>,
+    /// Shutting down: every partition stays paused, whatever `all` says.
+    closed: bool,
 }
 
 impl Source {
@@ -20,8 +23,9 @@ impl Source {
         self.pauses.all
     }
 
-    /// Pauses every partition, or resumes those not held on their own. Returns false when the
-    /// consumer refused (the state is unchanged: the caller tries again on its next turn).
+    /// Pauses every partition, or resumes those not held on their own (once the input is closed,
+    /// only the role's state changes). Returns false when the consumer refused (the state is
+    /// unchanged: the caller tries again on its next turn).
     pub fn pause_all(&mut self, pause: bool) -> bool {
         if pause == self.pauses.all {
             return true;
@@ -30,11 +34,19 @@ impl Source {
             .filter(|tp| !self.pauses.held.contains(tp))
             .copied()
             .collect();
-        if !self.set_paused(&tps, pause) {
+        if !self.pauses.closed && !self.set_paused(&tps, pause) {
             return false;
         }
         self.pauses.all = pause;
         true
+    }
+
+    /// Shutdown began: every partition is paused for good (those assigned from now on too), so no
+    /// record comes that would not be started. The consumer is still polled for its rebalances.
+    pub fn close_input(&mut self) {
+        let tps: Vec<Tp> = self.assigned.iter().copied().collect();
+        self.set_paused(&tps, true);
+        self.pauses.closed = true;
     }
 
     /// Pauses `tp` on its own (until [`Source::release_holds`]), whatever the role's state.
@@ -47,7 +59,7 @@ impl Source {
     /// `tps` need not wait on their own any more: they flow unless the role is full.
     pub fn release_holds(&mut self, tps: &[Tp]) {
         let released: Vec<Tp> = tps.iter().filter(|tp| self.pauses.held.remove(tp)).copied().collect();
-        if !self.pauses.all {
+        if !self.pauses.all && !self.pauses.closed {
             self.set_paused(&released, false);
         }
     }
@@ -58,7 +70,7 @@ impl Source {
         for tp in tps {
             self.pauses.held.remove(tp);
         }
-        self.set_paused(tps, self.pauses.all);
+        self.set_paused(tps, self.pauses.all || self.pauses.closed);
     }
 
     pub(super) fn forget_holds(&mut self, tp: Tp) {

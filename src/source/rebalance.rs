@@ -8,6 +8,8 @@ use crate::kafka::Assignment;
 
 impl Source {
     pub fn rebalance<W: Work>(&mut self, work: &mut W, a: Assignment) {
+        // What completed before the rebalance is stored first, as the turn that completed it ends.
+        self.store_moved();
         match a {
             Assignment::Assigned(parts) => {
                 tracing::info!(role = W::ROLE, ?parts, "partitions assigned");

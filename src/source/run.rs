@@ -39,17 +39,19 @@ pub async fn run<C: Receive, W: Work>(parts: Parts<C, W>, shutdown: impl Future<
     let mut grace: Option<Instant> = None;
     let mut progress = tokio::time::interval(super::progress::INTERVAL);
     progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut timer = Timer::new();
     let result = loop {
         if grace.is_some() && work.in_flight() == 0 {
             break Ok(());
         }
-        let deadline = work.deadline();
+        timer.arm(work.deadline());
         tokio::select! {
             biased;
             _ = &mut shutdown, if grace.is_none() => {
                 tracing::info!(role = W::ROLE, in_flight = work.in_flight(), "shutting down: finishing work in flight");
                 grace = Some(Instant::now() + grace_period);
                 work.shutdown(&mut src);
+                src.close_input();
             }
             _ = crate::until::sleep_until(grace) => {
                 tracing::warn!(role = W::ROLE, in_flight = work.in_flight(),
@@ -63,22 +65,23 @@ pub async fn run<C: Receive, W: Work>(parts: Parts<C, W>, shutdown: impl Future<
             Some(r) = reports.recv() => if let Err(e) = work.report(&mut src, r) {
                 break Err(e);
             },
-            _ = crate::until::sleep_until(deadline) => work.timer(&mut src),
-            m = consumer.recv(), if grace.is_none() => match m {
-                Ok(m) => {
-                    // A record comes after the rebalances reported before it.
-                    while let Ok(a) = assignments.try_recv() {
-                        src.rebalance(&mut work, a);
-                    }
-                    if let Err(e) = src.receive(&mut work, &m) {
-                        break Err(e);
-                    }
+            () = timer.fired() => work.timer(&mut src),
+            // Polled in the grace period too, so that rebalances are served: one left pending
+            // hangs the consumer's close (seen in the scaleout smoke run: `rd_kafka_assign` inside
+            // the close, waiting for ever). Records that still come then are not started.
+            m = consumer.recv() => {
+                if grace.is_some() {
+                    continue;
                 }
-                Err(e) => tracing::warn!(role = W::ROLE, error = %e, "consumer error"),
-            },
+                if let Err(e) = record(&mut src, &mut work, &mut assignments, m) {
+                    break Err(e);
+                }
+            }
         }
         work.turn(&mut src);
+        src.store_moved();
     };
+    src.store_moved();
     if let Err(e) = consumer.commit() {
         tracing::debug!(role = W::ROLE, error = %e, "final commit (nothing stored since the last one?)");
     }
@@ -88,4 +91,60 @@ pub async fn run<C: Receive, W: Work>(parts: Parts<C, W>, shutdown: impl Future<
     drop(src);
     tokio::task::spawn_blocking(move || drop(consumer)).await.ok();
     result
+}
+
+/// A record from the consumer, or its error (logged).
+fn record<W: Work>(
+    src: &mut Source,
+    work: &mut W,
+    assignments: &mut mpsc::UnboundedReceiver<Assignment>,
+    m: anyhow::Result<rdkafka::message::OwnedMessage>,
+) -> anyhow::Result<()> {
+    match m {
+        Ok(m) => {
+            // A record comes after the rebalances reported before it.
+            while let Ok(a) = assignments.try_recv() {
+                src.rebalance(work, a);
+            }
+            src.receive(work, &m)
+        }
+        Err(e) => {
+            tracing::warn!(role = W::ROLE, error = %e, "consumer error");
+            Ok(())
+        }
+    }
+}
+
+/// The role's timer, reset only when its deadline moves: a timer made afresh each turn cost more
+/// than most turns.
+struct Timer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed: Option<Instant>,
+}
+
+impl Timer {
+    fn new() -> Timer {
+        Timer {
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            armed: None,
+        }
+    }
+
+    fn arm(&mut self, deadline: Option<Instant>) {
+        if deadline != self.armed {
+            if let Some(at) = deadline {
+                self.sleep.as_mut().reset(at);
+            }
+            self.armed = deadline;
+        }
+    }
+
+    /// Resolves at the deadline armed (never without one), and disarms.
+    async fn fired(&mut self) {
+        if self.armed.is_none() {
+            return std::future::pending().await;
+        }
+        self.sleep.as_mut().await;
+        self.armed = None;
+    }
 }

@@ -67,7 +67,7 @@ impl Looping {
 }
 
 #[tokio::test]
-async fn shutdown_finishes_the_work_in_flight_takes_no_new_record_and_commits() {
+async fn shutdown_finishes_the_work_in_flight_pauses_the_input_takes_no_new_record_and_commits() {
     let mut l = looping(Duration::from_secs(60));
     let t = l.started(&[0, 1]).await;
     l.stop.take().unwrap().send(()).unwrap();
@@ -79,6 +79,10 @@ async fn shutdown_finishes_the_work_in_flight_takes_no_new_record_and_commits() 
     let (result, calls) = l.ended().await;
     result.unwrap();
     assert!(seen.try_recv().is_err(), "2 came after the shutdown: not started");
+    assert!(
+        calls.contains(&Call::Pause(vec![0], true)),
+        "paused at the shutdown: {calls:?}"
+    );
     let stores: Vec<&Call> = calls.iter().filter(|c| matches!(c, Call::Store(..))).collect();
     assert_eq!(stores, [&Call::Store(0, 0), &Call::Store(0, 1)]);
     assert_eq!(calls.last(), Some(&Call::Commit));

@@ -241,6 +241,7 @@ fn deliver(src: &mut Source, jobs: &mut Jobs, partition: i32, offsets: &[i64]) -
 
 fn done(src: &mut Source, jobs: &mut Jobs, t: Ticket) {
     jobs.report(src, Ok(t)).unwrap();
+    src.store_moved();
 }
 
 #[test]
@@ -317,6 +318,7 @@ fn a_partition_gone_to_another_replica_is_abandoned_and_redone_if_it_comes_back(
     assert_eq!(jobs.abandoned, [0]);
     fake.take();
     src.complete(first[0]);
+    src.store_moved();
     assert_eq!(
         fake.take(),
         [],
