@@ -111,8 +111,13 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
     let sub = Subscription {
         group: &cfg.kafka.intake_group,
         topics: vec![cfg.topics.requests.clone()],
-        // A bounded prefetch queue keeps memory down under a backlog.
-        defaults: &[("queued.max.messages.kbytes", "16384")],
+        // A bounded prefetch queue keeps memory down under a backlog. Once it is full, librdkafka
+        // waits `fetch.queue.backoff.ms` (1 s by default) before it fetches again, and the loop
+        // then ran dry for up to a second at a time under a backlog.
+        defaults: &[
+            ("queued.max.messages.kbytes", "16384"),
+            ("fetch.queue.backoff.ms", "10"),
+        ],
         lag: None,
         role: crate::share::Role::Intake,
         clients: intake.clients.clone(),
