@@ -1,7 +1,7 @@
 //! Batches of distinct trace ids per (workspace, session), at most `max` ids, flushed when full or
 //! `linger` after their first id. A plain struct; the intake loop owns the timer.
 
-use std::collections::HashMap;
+use super::book::FastMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
@@ -19,14 +19,25 @@ pub struct Batch<K, O> {
 struct Open<O> {
     ids: Vec<Uuid>,
     owners: Vec<(u32, O)>,
-    index: HashMap<Uuid, u32>,
+    index: FastMap<Uuid, u32>,
     first_at: Instant,
 }
 
 pub struct Coalescer<K, O> {
     max: usize,
     linger: Duration,
-    open: HashMap<K, Open<O>>,
+    open: FastMap<K, Open<O>>,
+}
+
+impl<O> Open<O> {
+    fn new(now: Instant) -> Self {
+        Open {
+            ids: Vec::new(),
+            owners: Vec::new(),
+            index: FastMap::default(),
+            first_at: now,
+        }
+    }
 }
 
 impl<K: Hash + Eq + Clone, O> Coalescer<K, O> {
@@ -34,31 +45,48 @@ impl<K: Hash + Eq + Clone, O> Coalescer<K, O> {
         Coalescer {
             max: max.max(1),
             linger,
-            open: HashMap::new(),
+            open: FastMap::default(),
         }
     }
 
     /// Adds `id` for `owner`; returns the batch it filled, if any. An id already waiting in the open
     /// batch of the same key is sent once, for every owner.
-    pub fn push(&mut self, key: K, id: Uuid, owner: O, now: Instant) -> Option<Batch<K, O>> {
-        let open = self.open.entry(key.clone()).or_insert_with(|| Open {
-            ids: Vec::new(),
-            owners: Vec::new(),
-            index: HashMap::new(),
-            first_at: now,
-        });
-        if let Some(&i) = open.index.get(&id) {
+    pub fn push(&mut self, key: K, id: Uuid, owner: O, now: Instant) -> Option<Batch<K, O>>
+    where
+        O: Copy,
+    {
+        self.push_all(key, &[id], owner, now).pop()
+    }
+
+    /// Adds `ids` for `owner` (the key is looked up once); returns the batches they filled.
+    pub fn push_all(&mut self, key: K, ids: &[Uuid], owner: O, now: Instant) -> Vec<Batch<K, O>>
+    where
+        O: Copy,
+    {
+        let mut full = Vec::new();
+        let open = self.open.entry(key.clone()).or_insert_with(|| Open::new(now));
+        for id in ids {
+            if let Some(&i) = open.index.get(id) {
+                open.owners.push((i, owner));
+                continue;
+            }
+            let i = open.ids.len() as u32;
+            open.index.insert(*id, i);
+            open.ids.push(*id);
             open.owners.push((i, owner));
-            return None;
+            if open.ids.len() >= self.max {
+                let done = std::mem::replace(open, Open::new(now));
+                full.push(Batch {
+                    key: key.clone(),
+                    ids: done.ids,
+                    owners: done.owners,
+                });
+            }
         }
-        let i = open.ids.len() as u32;
-        open.index.insert(id, i);
-        open.ids.push(id);
-        open.owners.push((i, owner));
-        if open.ids.len() >= self.max {
-            return self.take(&key);
+        if open.ids.is_empty() {
+            self.open.remove(&key);
         }
-        None
+        full
     }
 
     fn take(&mut self, key: &K) -> Option<Batch<K, O>> {
