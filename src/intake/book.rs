@@ -1,6 +1,7 @@
 //! Bookkeeping of work in flight: which input events wait on which parts, which parts wait on which
 //! trace ids, and which output events each produces. Pure state, no I/O: the intake loop drives it.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -350,22 +351,27 @@ impl Book {
 
     /// An output event of `key` was acknowledged. Returns true when the input event is complete.
     pub fn published(&mut self, key: MsgKey) -> bool {
-        let Some(msg) = self.msgs.get_mut(&key) else {
-            return false;
-        };
-        msg.outstanding = msg.outstanding.saturating_sub(1);
-        self.finished(key)
+        self.settle(key, 1)
     }
 
     /// True (and forgotten) when nothing is owed for `key` any more.
     pub fn finished(&mut self, key: MsgKey) -> bool {
-        if self.msgs.get(&key).is_some_and(|m| m.outstanding == 0) {
-            if let Some(msg) = self.msgs.remove(&key) {
-                self.in_flight.sub(&msg.request.workspace, 0, 1);
-            }
-            return true;
+        self.settle(key, 0)
+    }
+
+    /// `acknowledged` outputs of `key` are in: true (and forgotten) when nothing is owed any more.
+    fn settle(&mut self, key: MsgKey, acknowledged: usize) -> bool {
+        let Entry::Occupied(mut entry) = self.msgs.entry(key) else {
+            return false;
+        };
+        let msg = entry.get_mut();
+        msg.outstanding = msg.outstanding.saturating_sub(acknowledged);
+        if msg.outstanding > 0 {
+            return false;
         }
-        false
+        let msg = entry.remove();
+        self.in_flight.sub(&msg.request.workspace, 0, 1);
+        true
     }
 }
 
