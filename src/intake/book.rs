@@ -204,6 +204,16 @@ impl Book {
         out
     }
 
+    /// The ids `key` named are all in its parts now (resolved in line while the event waits for the
+    /// workspace's scan for examples before its resolution ends): they count there, no longer as
+    /// unresolved too. Counted twice, they held half the in-flight bound under a backlog.
+    pub fn named_in_parts(&mut self, key: MsgKey) {
+        if let Some(msg) = self.msgs.get_mut(&key) {
+            self.in_flight
+                .sub(&msg.request.workspace, std::mem::take(&mut msg.unresolved_ids), 0);
+        }
+    }
+
     /// Resolution of `key` ended: its parts are closed and counted, and the ones done are finished.
     fn close(&mut self, key: MsgKey) -> Vec<Output> {
         let Some(msg) = self.msgs.get_mut(&key) else {

@@ -265,6 +265,7 @@ impl State {
                     }
                     let traces = resolved.sessions.values().flatten().copied().collect();
                     self.on_resolved(src, Piece::first(key, resolved));
+                    self.book.named_in_parts(key);
                     self.wait_for_scan(key, request, traces, src.stored(key.tp));
                     return Ok(());
                 }
