@@ -151,19 +151,7 @@ async fn a_backlog_waiting_for_its_project_lookups_takes_one_call_per_project() 
         let n = sessions.iter().position(|s| s == session).unwrap();
         data["targets"][0] = json!({"session_name": format!("project-{n}"), "trace_ids": want[session]});
     }
-    world
-        .publish_many(&reqs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
-        .await;
-    let want = wanted(&reqs);
-    // 20 lookups at 5 a second take 4 s, twice the linger.
-    let config = world.config("[limits]\nscope = \"replica\"\nsessions_per_second = 5\n");
-    let (stop, handle) = world.start(config);
-    world
-        .collect(Duration::from_secs(60), |o| all_requested(o, &want))
-        .await;
-    stop.send(()).unwrap();
-    handle.await.unwrap().expect("intake stops cleanly");
-    let calls = world.sim.delete_calls(world.ws);
+    let calls = backlog_at_five_lookups_a_second(&world, &reqs).await;
     let projects: BTreeSet<Uuid> = calls.iter().map(|(s, _)| *s).collect();
     assert_eq!(projects.len(), 20, "every project had deletes");
     assert_eq!(calls.len(), 20, "one delete call per project: {} made", calls.len());
@@ -178,17 +166,7 @@ async fn a_backlog_over_listed_projects_needs_no_lookup_per_project() {
     let world = World::new(&sim, 4).await;
     let sessions = world.sessions(20);
     let reqs = explicit_requests(400, &sessions, 3, 8);
-    world
-        .publish_many(&reqs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
-        .await;
-    let want = wanted(&reqs);
-    let config = world.config("[limits]\nscope = \"replica\"\nsessions_per_second = 5\n");
-    let (stop, handle) = world.start(config);
-    world
-        .collect(Duration::from_secs(60), |o| all_requested(o, &want))
-        .await;
-    stop.send(()).unwrap();
-    handle.await.unwrap().expect("intake stops cleanly");
+    let calls = backlog_at_five_lookups_a_second(&world, &reqs).await;
     let counters = world.sim.counters().clone();
     assert_eq!(
         counters.calls_to(&["GET /sessions/{id}"]),
@@ -196,11 +174,27 @@ async fn a_backlog_over_listed_projects_needs_no_lookup_per_project() {
         "no project looked up by id"
     );
     assert!(counters.calls_to(&["GET /sessions"]) >= 1, "the projects were listed");
-    assert_eq!(
-        world.sim.delete_calls(world.ws).len(),
-        20,
-        "one delete call per project"
-    );
+    assert_eq!(calls.len(), 20, "one delete call per project: {} made", calls.len());
+}
+
+/// Publishes `reqs`, runs the intake until all are requested with project lookups at 5 a second
+/// (20 of them take 4 s, twice the linger), and returns the delete calls made.
+async fn backlog_at_five_lookups_a_second(
+    world: &World,
+    reqs: &[(Value, BTreeMap<Uuid, BTreeSet<Uuid>>)],
+) -> Vec<(Uuid, Vec<Uuid>)> {
+    world
+        .publish_many(&reqs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
+        .await;
+    let want = wanted(reqs);
+    let config = world.config("[limits]\nscope = \"replica\"\nsessions_per_second = 5\n");
+    let (stop, handle) = world.start(config);
+    world
+        .collect(Duration::from_secs(60), |o| all_requested(o, &want))
+        .await;
+    stop.send(()).unwrap();
+    handle.await.unwrap().expect("intake stops cleanly");
+    world.sim.delete_calls(world.ws)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
