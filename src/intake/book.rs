@@ -9,17 +9,13 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::resolve::{Resolved, Unresolved};
+use super::FastMap;
 use crate::api::Refusal;
 use crate::event::{DeletionRequested, FailReason, Request};
 use crate::output::Output;
 use crate::window::Window;
 use events::{failed, now_events};
 use load::InFlight;
-
-/// The maps of the hot path, touched several times per event and per trace id: foldhash, seeded
-/// at random per process, costs a fraction of SipHash there (which was 3 % of the worker's time
-/// under a backlog).
-pub type FastMap<K, V> = foldhash::HashMap<K, V>;
 
 /// One input event: the source's ticket for its record.
 pub type MsgKey = crate::source::Ticket;

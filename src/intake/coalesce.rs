@@ -1,7 +1,7 @@
 //! Batches of distinct trace ids per (workspace, session), at most `max` ids, flushed when full or
 //! `linger` after their first id. A plain struct; the intake loop owns the timer.
 
-use super::book::FastMap;
+use super::FastMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
@@ -49,16 +49,17 @@ impl<K: Hash + Eq + Clone, O> Coalescer<K, O> {
         }
     }
 
-    /// Adds `id` for `owner`; returns the batch it filled, if any. An id already waiting in the open
-    /// batch of the same key is sent once, for every owner.
-    pub fn push(&mut self, key: K, id: Uuid, owner: O, now: Instant) -> Option<Batch<K, O>>
+    /// [`Coalescer::push_all`] of one id.
+    #[cfg(test)]
+    fn push(&mut self, key: K, id: Uuid, owner: O, now: Instant) -> Option<Batch<K, O>>
     where
         O: Copy,
     {
         self.push_all(key, &[id], owner, now).pop()
     }
 
-    /// Adds `ids` for `owner` (the key is looked up once); returns the batches they filled.
+    /// Adds `ids` for `owner` (the key is looked up once); returns the batches they filled. An id
+    /// already waiting in the open batch of the same key is sent once, for every owner.
     pub fn push_all(&mut self, key: K, ids: &[Uuid], owner: O, now: Instant) -> Vec<Batch<K, O>>
     where
         O: Copy,
@@ -167,6 +168,16 @@ mod tests {
         assert_eq!(c.take_fullest().map(|b| b.key), Some("v"));
         assert_eq!(c.take_fullest().map(|b| b.key), Some("u"));
         assert!(c.take_fullest().is_none());
+        let mut c = Coalescer::new(2, Duration::from_secs(2));
+        let ids: Vec<Uuid> = (7..10).map(Uuid::from_u128).collect();
+        let full = c.push_all("w", &ids, 'f', t0);
+        assert_eq!(full.len(), 1, "the first two fill a batch");
+        assert_eq!(full[0].ids, ids[..2]);
+        assert_eq!(
+            c.take_fullest().map(|b| b.ids),
+            Some(ids[2..].to_vec()),
+            "the third opens the next"
+        );
     }
 
     proptest! {

@@ -1,6 +1,6 @@
 //! What the book's events hold of the in-flight bound.
 
-use super::FastMap;
+use crate::intake::FastMap;
 
 /// Ids in flight in all; and per workspace its load: ids plus one per event, as the bound counts.
 #[derive(Default)]

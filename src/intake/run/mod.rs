@@ -112,8 +112,8 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
         group: &cfg.kafka.intake_group,
         topics: vec![cfg.topics.requests.clone()],
         // A bounded prefetch queue keeps memory down under a backlog. Once it is full, librdkafka
-        // waits `fetch.queue.backoff.ms` (1 s by default) before it fetches again, and the loop
-        // then ran dry for up to a second at a time under a backlog.
+        // waits `fetch.queue.backoff.ms` (1 s by default) before it fetches again, which its
+        // documentation says to lower with a queue this small.
         defaults: &[
             ("queued.max.messages.kbytes", "16384"),
             ("fetch.queue.backoff.ms", "10"),
