@@ -26,7 +26,9 @@ impl State {
         } else {
             n >= max || ids >= max_ids
         };
-        src.pause_all(want);
+        if want != src.paused() {
+            src.pause_all(want);
+        }
     }
 
     /// Whether `workspace` holds its share of the in-flight bound.
