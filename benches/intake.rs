@@ -179,6 +179,7 @@ async fn bench(events: usize) {
     // worker is done when the last one arrives. This reader polls briskly so it is never the limit.
     let reader = common::reader(&broker.bootstrap, &[&topics[2]]);
     let broker_cpu_before = cpu_secs(broker.pid);
+    let own_cpu_before = cpu_secs(std::process::id());
     let t = Instant::now();
     // Each delete batch first asks where its ids are (v2 `runs/query`; twice here, since the ids are
     // made up and found nowhere): the v2 limit is raised with the delete limit, so the figure is the
@@ -232,6 +233,7 @@ async fn bench(events: usize) {
     let hwm = status_kib(worker.id(), "VmHWM:");
     let worker_cpu = cpu_secs(worker.id());
     let broker_cpu = cpu_secs(broker.pid) - broker_cpu_before;
+    let own_cpu = cpu_secs(std::process::id()) - own_cpu_before;
     drop_consumer(reader).await;
     wait_committed(&broker.bootstrap, &topics[0], events).await;
     worker.terminate();
@@ -258,7 +260,7 @@ async fn bench(events: usize) {
         c.delete_calls_accepted as f64 / minimum as f64
     );
     println!(
-        "CPU: worker {worker_cpu:.1} s, broker {broker_cpu:.1} s (2 cores: {:.1} core-seconds available)",
+        "CPU: worker {worker_cpu:.1} s, broker {broker_cpu:.1} s, this program (simulator and reader) {own_cpu:.1} s (2 cores: {:.1} core-seconds available)",
         2.0 * elapsed
     );
     println!(

@@ -123,7 +123,7 @@ impl LangSmith {
     }
 
     /// The workspace's projects, listed at most once per [`PROJECTS_TTL`].
-    async fn projects(&self) -> Result<Arc<Vec<Uuid>>, Refused> {
+    pub async fn projects(&self) -> Result<Arc<Vec<Uuid>>, Refused> {
         let mut held = self.projects.0.lock().await;
         if let Some((_, list)) = held.as_ref().filter(|(at, _)| at.elapsed() < PROJECTS_TTL) {
             return Ok(list.clone());

@@ -1,6 +1,7 @@
 //! Bookkeeping of work in flight: which input events wait on which parts, which parts wait on which
 //! trace ids, and which output events each produces. Pure state, no I/O: the intake loop drives it.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::resolve::{Resolved, Unresolved};
+use super::FastMap;
 use crate::api::Refusal;
 use crate::event::{DeletionRequested, FailReason, Request};
 use crate::output::Output;
@@ -46,7 +48,7 @@ struct Msg {
     /// known only at the end, and parts finished before then wait in `held` (their ids only).
     resolving: bool,
     /// Per project: parts made so far, and the one still taking ids, if any.
-    made: HashMap<Uuid, (u32, Option<u32>)>,
+    made: FastMap<Uuid, (u32, Option<u32>)>,
     held: Vec<(PartKey, Part)>,
 }
 
@@ -80,12 +82,14 @@ impl Part {
 }
 
 pub struct Book {
-    msgs: HashMap<MsgKey, Msg>,
-    parts: HashMap<PartKey, Part>,
+    msgs: FastMap<MsgKey, Msg>,
+    parts: FastMap<PartKey, Part>,
     /// Ids in parts not yet answered, plus ids of events waiting for resolution.
     in_flight: InFlight,
-    /// When a deletion accepted at a given time is checked.
+    /// When a deletion accepted at a given time is checked, and the last time asked with its
+    /// answer: the parts of a batch share theirs, so the window is worked out once per batch.
     window: Window,
+    checked: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// What a piece of resolution gives: (part, ids) to coalesce, and events to publish now.
@@ -98,10 +102,11 @@ pub struct Resolution {
 impl Book {
     pub fn new(window: Window) -> Book {
         Book {
-            msgs: HashMap::new(),
-            parts: HashMap::new(),
+            msgs: FastMap::default(),
+            parts: FastMap::default(),
             in_flight: InFlight::default(),
             window,
+            checked: None,
         }
     }
 
@@ -116,7 +121,7 @@ impl Book {
                 request,
                 outstanding: 1,
                 resolving: true,
-                made: HashMap::new(),
+                made: FastMap::default(),
                 held: Vec::new(),
             },
         );
@@ -195,6 +200,16 @@ impl Book {
         out
     }
 
+    /// The ids `key` named are all in its parts now (resolved in line while the event waits for the
+    /// workspace's scan for examples before its resolution ends): they count there, no longer as
+    /// unresolved too. Counted twice, they held half the in-flight bound under a backlog.
+    pub fn named_in_parts(&mut self, key: MsgKey) {
+        if let Some(msg) = self.msgs.get_mut(&key) {
+            self.in_flight
+                .sub(&msg.request.workspace, std::mem::take(&mut msg.unresolved_ids), 0);
+        }
+    }
+
     /// Resolution of `key` ended: its parts are closed and counted, and the ones done are finished.
     fn close(&mut self, key: MsgKey) -> Vec<Output> {
         let Some(msg) = self.msgs.get_mut(&key) else {
@@ -260,13 +275,14 @@ impl Book {
     }
 
     fn finish(&mut self, pk: PartKey, mut part: Part) -> Vec<Output> {
+        let verify_after = part.accepted_at.map(|at| self.verify_after(at));
         let Some(msg) = self.msgs.get_mut(&pk.msg) else {
             return Vec::new();
         };
         let req = &msg.request;
         let parts = msg.made.get(&pk.session).map_or(1, |(made, _)| *made);
         let mut out = Vec::new();
-        if let Some(at) = part.accepted_at.filter(|_| !part.accepted.is_empty()) {
+        if let (Some(at), Some(verify_after)) = (part.accepted_at.filter(|_| !part.accepted.is_empty()), verify_after) {
             // Two selectors of one request may match the same trace in one part.
             part.accepted.sort_unstable();
             part.accepted.dedup();
@@ -280,7 +296,7 @@ impl Book {
                 part: pk.part,
                 parts,
                 accepted_at: at,
-                verify_after: self.window.verify_after(at),
+                verify_after,
                 deadline: req.deadline,
                 attempt: 1,
                 source: req.source.clone(),
@@ -304,6 +320,17 @@ impl Book {
         }
         msg.outstanding = msg.outstanding - 1 + out.len();
         out
+    }
+
+    fn verify_after(&mut self, at: DateTime<Utc>) -> DateTime<Utc> {
+        match self.checked {
+            Some((asked, answer)) if asked == at => answer,
+            _ => {
+                let answer = self.window.verify_after(at);
+                self.checked = Some((at, answer));
+                answer
+            }
+        }
     }
 
     /// Forgets the events of `partition`, which moved to another replica that replays them: their
@@ -330,22 +357,27 @@ impl Book {
 
     /// An output event of `key` was acknowledged. Returns true when the input event is complete.
     pub fn published(&mut self, key: MsgKey) -> bool {
-        let Some(msg) = self.msgs.get_mut(&key) else {
-            return false;
-        };
-        msg.outstanding = msg.outstanding.saturating_sub(1);
-        self.finished(key)
+        self.settle(key, 1)
     }
 
     /// True (and forgotten) when nothing is owed for `key` any more.
     pub fn finished(&mut self, key: MsgKey) -> bool {
-        if self.msgs.get(&key).is_some_and(|m| m.outstanding == 0) {
-            if let Some(msg) = self.msgs.remove(&key) {
-                self.in_flight.sub(&msg.request.workspace, 0, 1);
-            }
-            return true;
+        self.settle(key, 0)
+    }
+
+    /// `acknowledged` outputs of `key` are in: true (and forgotten) when nothing is owed any more.
+    fn settle(&mut self, key: MsgKey, acknowledged: usize) -> bool {
+        let Entry::Occupied(mut entry) = self.msgs.entry(key) else {
+            return false;
+        };
+        let msg = entry.get_mut();
+        msg.outstanding = msg.outstanding.saturating_sub(acknowledged);
+        if msg.outstanding > 0 {
+            return false;
         }
-        false
+        let msg = entry.remove();
+        self.in_flight.sub(&msg.request.workspace, 0, 1);
+        true
     }
 }
 

@@ -1,7 +1,7 @@
 //! Batches of distinct trace ids per (workspace, session), at most `max` ids, flushed when full or
 //! `linger` after their first id. A plain struct; the intake loop owns the timer.
 
-use std::collections::HashMap;
+use super::FastMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
@@ -19,14 +19,25 @@ pub struct Batch<K, O> {
 struct Open<O> {
     ids: Vec<Uuid>,
     owners: Vec<(u32, O)>,
-    index: HashMap<Uuid, u32>,
+    index: FastMap<Uuid, u32>,
     first_at: Instant,
 }
 
 pub struct Coalescer<K, O> {
     max: usize,
     linger: Duration,
-    open: HashMap<K, Open<O>>,
+    open: FastMap<K, Open<O>>,
+}
+
+impl<O> Open<O> {
+    fn new(now: Instant) -> Self {
+        Open {
+            ids: Vec::new(),
+            owners: Vec::new(),
+            index: FastMap::default(),
+            first_at: now,
+        }
+    }
 }
 
 impl<K: Hash + Eq + Clone, O> Coalescer<K, O> {
@@ -34,31 +45,49 @@ impl<K: Hash + Eq + Clone, O> Coalescer<K, O> {
         Coalescer {
             max: max.max(1),
             linger,
-            open: HashMap::new(),
+            open: FastMap::default(),
         }
     }
 
-    /// Adds `id` for `owner`; returns the batch it filled, if any. An id already waiting in the open
-    /// batch of the same key is sent once, for every owner.
-    pub fn push(&mut self, key: K, id: Uuid, owner: O, now: Instant) -> Option<Batch<K, O>> {
-        let open = self.open.entry(key.clone()).or_insert_with(|| Open {
-            ids: Vec::new(),
-            owners: Vec::new(),
-            index: HashMap::new(),
-            first_at: now,
-        });
-        if let Some(&i) = open.index.get(&id) {
+    /// [`Coalescer::push_all`] of one id.
+    #[cfg(test)]
+    fn push(&mut self, key: K, id: Uuid, owner: O, now: Instant) -> Option<Batch<K, O>>
+    where
+        O: Copy,
+    {
+        self.push_all(key, &[id], owner, now).pop()
+    }
+
+    /// Adds `ids` for `owner` (the key is looked up once); returns the batches they filled. An id
+    /// already waiting in the open batch of the same key is sent once, for every owner.
+    pub fn push_all(&mut self, key: K, ids: &[Uuid], owner: O, now: Instant) -> Vec<Batch<K, O>>
+    where
+        O: Copy,
+    {
+        let mut full = Vec::new();
+        let open = self.open.entry(key.clone()).or_insert_with(|| Open::new(now));
+        for id in ids {
+            if let Some(&i) = open.index.get(id) {
+                open.owners.push((i, owner));
+                continue;
+            }
+            let i = open.ids.len() as u32;
+            open.index.insert(*id, i);
+            open.ids.push(*id);
             open.owners.push((i, owner));
-            return None;
+            if open.ids.len() >= self.max {
+                let done = std::mem::replace(open, Open::new(now));
+                full.push(Batch {
+                    key: key.clone(),
+                    ids: done.ids,
+                    owners: done.owners,
+                });
+            }
         }
-        let i = open.ids.len() as u32;
-        open.index.insert(id, i);
-        open.ids.push(id);
-        open.owners.push((i, owner));
-        if open.ids.len() >= self.max {
-            return self.take(&key);
+        if open.ids.is_empty() {
+            self.open.remove(&key);
         }
-        None
+        full
     }
 
     fn take(&mut self, key: &K) -> Option<Batch<K, O>> {
@@ -139,6 +168,16 @@ mod tests {
         assert_eq!(c.take_fullest().map(|b| b.key), Some("v"));
         assert_eq!(c.take_fullest().map(|b| b.key), Some("u"));
         assert!(c.take_fullest().is_none());
+        let mut c = Coalescer::new(2, Duration::from_secs(2));
+        let ids: Vec<Uuid> = (7..10).map(Uuid::from_u128).collect();
+        let full = c.push_all("w", &ids, 'f', t0);
+        assert_eq!(full.len(), 1, "the first two fill a batch");
+        assert_eq!(full[0].ids, ids[..2]);
+        assert_eq!(
+            c.take_fullest().map(|b| b.ids),
+            Some(ids[2..].to_vec()),
+            "the third opens the next"
+        );
     }
 
     proptest! {

@@ -138,6 +138,7 @@ impl Resolver {
         let (found, _) = entry
             .get_or_try_init(|| async {
                 let found = match session {
+                    SessionRef::Id(id) if self.listed(api, *id).await => Some(*id),
                     SessionRef::Id(id) => api.session_exists(*id).await?.then_some(*id),
                     SessionRef::Name(name) => api.session_by_name(name).await?,
                 };
@@ -145,6 +146,15 @@ impl Resolver {
             })
             .await?;
         Ok(*found)
+    }
+
+    /// Whether project `id` is in the workspace's list of projects. With v2 checks, a delete's look
+    /// for misplaced ids lists them anyway (`api/owners.rs`, a call per 100 projects, kept for a
+    /// minute): a backlog over many projects then needs that one listing, not a lookup per project
+    /// at `sessions_per_second`, before its first deletes. A project not in it (created since, or
+    /// the listing refused) is looked up on its own.
+    async fn listed(&self, api: &LangSmith, id: Uuid) -> bool {
+        self.how == QueryApi::V2 && api.projects().await.is_ok_and(|list| list.contains(&id))
     }
 
     /// Resolves without any call when every target is explicit and its project is cached: the common

@@ -138,18 +138,55 @@ async fn ten_thousand_requests_across_fifty_sessions_take_the_minimum_calls() {
 /// A backlog over more projects than a second's project lookups: each project's events wait for its
 /// lookup without holding a resolution permit, so they reach the coalescer together and go in one
 /// call. When they held the permits, the events of a project looked up early trickled in behind the
-/// others' lookups, after its batch had gone (two calls for most projects).
+/// others' lookups, after its batch had gone (two calls for most projects). The projects are named
+/// by name: an id in the workspace's list of projects needs no lookup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_waiting_for_its_project_lookups_takes_one_call_per_project() {
     let sim = private_simulator();
     let world = World::new(&sim, 4).await;
     let sessions = world.sessions(20);
-    let reqs = explicit_requests(400, &sessions, 3, 7);
+    let mut reqs = explicit_requests(400, &sessions, 3, 7);
+    for (data, want) in &mut reqs {
+        let session = want.keys().next().unwrap();
+        let n = sessions.iter().position(|s| s == session).unwrap();
+        data["targets"][0] = json!({"session_name": format!("project-{n}"), "trace_ids": want[session]});
+    }
+    let calls = backlog_at_five_lookups_a_second(&world, &reqs).await;
+    let projects: BTreeSet<Uuid> = calls.iter().map(|(s, _)| *s).collect();
+    assert_eq!(projects.len(), 20, "every project had deletes");
+    assert_eq!(calls.len(), 20, "one delete call per project: {} made", calls.len());
+}
+
+/// Project ids in the workspace's list of projects are not looked up one by one: a backlog over
+/// 20 of them, at 5 lookups a second, needs one listing before its first deletes (the one the
+/// look for misplaced ids uses), and still goes in one call per project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_over_listed_projects_needs_no_lookup_per_project() {
+    let sim = private_simulator();
+    let world = World::new(&sim, 4).await;
+    let sessions = world.sessions(20);
+    let reqs = explicit_requests(400, &sessions, 3, 8);
+    let calls = backlog_at_five_lookups_a_second(&world, &reqs).await;
+    let counters = world.sim.counters().clone();
+    assert_eq!(
+        counters.calls_to(&["GET /sessions/{id}"]),
+        0,
+        "no project looked up by id"
+    );
+    assert!(counters.calls_to(&["GET /sessions"]) >= 1, "the projects were listed");
+    assert_eq!(calls.len(), 20, "one delete call per project: {} made", calls.len());
+}
+
+/// Publishes `reqs`, runs the intake until all are requested with project lookups at 5 a second
+/// (20 of them take 4 s, twice the linger), and returns the delete calls made.
+async fn backlog_at_five_lookups_a_second(
+    world: &World,
+    reqs: &[(Value, BTreeMap<Uuid, BTreeSet<Uuid>>)],
+) -> Vec<(Uuid, Vec<Uuid>)> {
     world
         .publish_many(&reqs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
         .await;
-    let want = wanted(&reqs);
-    // 20 lookups at 5 a second take 4 s, twice the linger.
+    let want = wanted(reqs);
     let config = world.config("[limits]\nscope = \"replica\"\nsessions_per_second = 5\n");
     let (stop, handle) = world.start(config);
     world
@@ -157,10 +194,7 @@ async fn a_backlog_waiting_for_its_project_lookups_takes_one_call_per_project() 
         .await;
     stop.send(()).unwrap();
     handle.await.unwrap().expect("intake stops cleanly");
-    let calls = world.sim.delete_calls(world.ws);
-    let projects: BTreeSet<Uuid> = calls.iter().map(|(s, _)| *s).collect();
-    assert_eq!(projects.len(), 20, "every project had deletes");
-    assert_eq!(calls.len(), 20, "one delete call per project: {} made", calls.len());
+    world.sim.delete_calls(world.ws)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,12 @@
 //! What the book's events hold of the in-flight bound.
 
-use std::collections::HashMap;
+use crate::intake::FastMap;
 
 /// Ids in flight in all; and per workspace its load: ids plus one per event, as the bound counts.
 #[derive(Default)]
 pub(super) struct InFlight {
     pub ids: usize,
-    pub load: HashMap<String, usize>,
+    pub load: FastMap<String, usize>,
 }
 
 impl InFlight {

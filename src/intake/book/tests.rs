@@ -114,6 +114,26 @@ fn ids_waiting_for_resolution_count_toward_the_bound() {
     assert_eq!(book.ids_in_flight(), 5000, "now counted in its parts, once");
 }
 
+/// An event resolved in line that waits for the workspace's scan for examples: its ids are in its
+/// parts before its resolution ends, and count once.
+#[test]
+fn ids_in_parts_before_resolution_ends_count_once_when_they_are_the_named_ones() {
+    let mut book = Book::new(Window::default());
+    book.add(KEY, request(), 3);
+    let page = Resolved {
+        sessions: BTreeMap::from([(Uuid::from_u128(9), ids(3))]),
+        ..Default::default()
+    };
+    let first = book.resolved(KEY, page, false, 1000, Utc::now());
+    assert_eq!(book.ids_in_flight(), 6, "named, and in a part");
+    book.named_in_parts(KEY);
+    assert_eq!(book.ids_in_flight(), 3, "in its part only");
+    book.resolved(KEY, Resolved::default(), true, 1000, Utc::now());
+    assert_eq!(book.ids_in_flight(), 3, "resolution ended: nothing more to take back");
+    assert_eq!(accept_all(&mut book, first.work).len(), 1);
+    assert_eq!(book.ids_in_flight(), 0);
+}
+
 #[test]
 fn a_failure_naming_many_ids_is_published_in_parts_of_max_batch() {
     let mut book = Book::new(Window::default());

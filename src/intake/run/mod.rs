@@ -111,8 +111,13 @@ pub async fn run(intake: Arc<Intake>, shutdown: impl Future<Output = ()>) -> any
     let sub = Subscription {
         group: &cfg.kafka.intake_group,
         topics: vec![cfg.topics.requests.clone()],
-        // A bounded prefetch queue keeps memory down under a backlog.
-        defaults: &[("queued.max.messages.kbytes", "16384")],
+        // A bounded prefetch queue keeps memory down under a backlog. Once it is full, librdkafka
+        // waits `fetch.queue.backoff.ms` (1 s by default) before it fetches again, which its
+        // documentation says to lower with a queue this small.
+        defaults: &[
+            ("queued.max.messages.kbytes", "16384"),
+            ("fetch.queue.backoff.ms", "10"),
+        ],
         lag: None,
         role: crate::share::Role::Intake,
         clients: intake.clients.clone(),
@@ -260,6 +265,7 @@ impl State {
                     }
                     let traces = resolved.sessions.values().flatten().copied().collect();
                     self.on_resolved(src, Piece::first(key, resolved));
+                    self.book.named_in_parts(key);
                     self.wait_for_scan(key, request, traces, src.stored(key.tp));
                     return Ok(());
                 }

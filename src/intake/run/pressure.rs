@@ -12,7 +12,8 @@ use crate::source::{Source, HELD_OFFSETS_MAX};
 const SILENCE: Duration = Duration::from_secs(1);
 
 impl State {
-    /// Past the in-flight bound, pause the input partitions; resume below 80 % of it. Polling goes on.
+    /// Past the in-flight bound, stop the input (its partitions are paused if that lasts, see
+    /// `source/pauses.rs`); go on below 80 % of it.
     /// While Kafka acknowledges nothing, the input is paused too, delete calls wait, and the
     /// outputs of calls already made are held: what is done then cannot be published nor
     /// committed, and a replica that takes the partition over (the group moves partitions after a
@@ -52,10 +53,11 @@ impl State {
             } else {
                 load >= max || held >= HELD_OFFSETS_MAX
             };
-        if want_paused != src.paused() && src.pause_all(want_paused) {
+        if want_paused != src.paused() {
             let (ids, events) = (self.book.ids_in_flight(), self.book.messages());
             tracing::info!(paused = want_paused, ids, events, max, "input backpressure");
         }
+        src.pause_all(want_paused);
         // Selectors being resolved fetch their next page only while the input could flow.
         let room = !src.paused();
         self.tx.room.send_if_modified(|r| std::mem::replace(r, room) != room);

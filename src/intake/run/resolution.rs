@@ -217,13 +217,9 @@ impl State {
         }
         let now = std::time::Instant::now();
         for (pk, ids) in r.work {
-            for id in ids {
-                if let Some(batch) = self
-                    .coalescer
-                    .push((request.workspace.clone(), pk.session, found), id, pk, now)
-                {
-                    self.send_batch(batch);
-                }
+            let key = (request.workspace.clone(), pk.session, found);
+            for batch in self.coalescer.push_all(key, &ids, pk, now) {
+                self.send_batch(batch);
             }
         }
         if self.stopping {

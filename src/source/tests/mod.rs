@@ -3,11 +3,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use rdkafka::message::OwnedMessage;
 use rdkafka::Timestamp;
 use tokio::sync::mpsc;
 
+use super::pauses::FULL_BEFORE_PAUSE;
 use super::*;
 use crate::kafka::Assignment;
 
@@ -383,13 +385,41 @@ fn records_held_unstarted_are_given_back_on_revocation_and_started_when_redelive
     assert_eq!(jobs.started, [(0, 0), (0, 1), (0, 2)], "0 adopted; 1 and 2 started now");
 }
 
+/// A role full for less than `FULL_BEFORE_PAUSE` only stops taking records: pausing would drop
+/// what librdkafka has prefetched.
+#[test]
+fn a_full_role_stops_reading_at_once_and_pauses_its_partitions_only_if_it_stays_full() {
+    let mut jobs = Jobs::default();
+    let (mut src, fake) = source(&mut jobs, &[0]);
+    let t0 = Instant::now();
+    assert!(src.reading());
+    assert!(src.pause_all_at(true, t0) && src.paused());
+    assert!(!src.reading(), "full: no record is taken");
+    assert!(src.pause_all_at(true, t0 + FULL_BEFORE_PAUSE / 2));
+    assert_eq!(fake.take(), [], "not paused yet");
+    assert!(src.pause_all_at(false, t0 + FULL_BEFORE_PAUSE / 2) && src.reading());
+    assert_eq!(fake.take(), [], "nothing to resume");
+    src.pause_all_at(true, t0 + FULL_BEFORE_PAUSE);
+    src.pause_all_at(true, t0 + FULL_BEFORE_PAUSE * 2);
+    assert_eq!(fake.take(), [Call::Pause(vec![0], true)]);
+    assert!(src.reading(), "paused: the consumer is polled for its rebalances");
+    src.pause_all_at(false, t0 + FULL_BEFORE_PAUSE * 2);
+    assert_eq!(fake.take(), [Call::Pause(vec![0], false)]);
+}
+
+/// Full for so long that every partition is paused (the time of `pause_all_at`).
+fn full_long(src: &mut Source) -> bool {
+    let t0 = Instant::now();
+    src.pause_all_at(true, t0) && src.pause_all_at(true, t0 + FULL_BEFORE_PAUSE)
+}
+
 #[test]
 fn a_full_role_pauses_every_partition_and_one_waiting_on_its_own_stays_paused() {
     let mut jobs = Jobs::default();
     let (mut src, fake) = source(&mut jobs, &[0, 1]);
     src.hold((0, 1));
     assert_eq!(fake.take(), [Call::Pause(vec![1], true)]);
-    assert!(src.pause_all(true) && src.paused());
+    assert!(full_long(&mut src) && src.paused());
     assert_eq!(fake.take(), [Call::Pause(vec![0], true)]);
     src.release_holds(&[(0, 1)]);
     assert_eq!(fake.take(), [], "still full");
@@ -405,7 +435,7 @@ fn a_new_assignment_starts_paused_while_the_role_is_full_and_flowing_otherwise()
     let mut jobs = Jobs::default();
     let (mut src, fake) = source(&mut jobs, &[0]);
     src.hold((0, 0));
-    src.pause_all(true);
+    full_long(&mut src);
     fake.take();
     src.rebalance(&mut jobs, revoked(&[0]));
     src.rebalance(&mut jobs, assigned(&[0, 2]));

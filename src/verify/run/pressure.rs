@@ -26,9 +26,7 @@ impl State {
         } else {
             n >= max || ids >= max_ids
         };
-        if want != src.paused() {
-            src.pause_all(want);
-        }
+        src.pause_all(want);
     }
 
     /// Whether `workspace` holds its share of the in-flight bound.
