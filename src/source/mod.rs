@@ -23,6 +23,7 @@ mod progress;
 mod rebalance;
 mod run;
 pub mod saved;
+mod waiting;
 
 pub use aside::{share, HELD_OFFSETS_MAX};
 pub use kafka::{consume, Subscription};
@@ -32,6 +33,7 @@ use aside::Aside;
 use fence::{Arrival, Fence};
 use gaps::{Gap, Gaps};
 use pauses::Pauses;
+use waiting::Waiting;
 
 /// A partition of the input: (index into the source's topics, partition).
 pub type Tp = (usize, i32);
@@ -113,6 +115,8 @@ pub struct Source {
     /// Partitions revoked by the rebalance under way: those not assigned again went elsewhere.
     revoked: Vec<Tp>,
     pauses: Pauses,
+    /// Records taken while the role was full, not received yet.
+    waiting: Waiting,
     /// Per partition, the save of its progress under way and the last one made (`progress.rs`).
     saves: HashMap<Tp, progress::Save>,
     /// Partitions whose contiguous done prefix moved since the last [`Source::store_moved`], with
@@ -131,6 +135,7 @@ impl Source {
             assigned: HashSet::new(),
             revoked: Vec::new(),
             pauses: Pauses::default(),
+            waiting: Waiting::default(),
             saves: HashMap::new(),
             moved: Vec::new(),
         }
@@ -144,6 +149,31 @@ impl Source {
     fn tp(&self, topic: &str, partition: i32) -> Option<Tp> {
         let t = self.topics.iter().position(|t| t == topic)?;
         Some((t, partition))
+    }
+
+    /// A record taken from the consumer: received now, or kept to wait while the role is full or
+    /// records taken before it wait (`waiting.rs`).
+    pub fn take<W: Work>(&mut self, work: &mut W, m: OwnedMessage) -> anyhow::Result<()> {
+        if !self.paused() && self.waiting.is_empty() {
+            return self.receive(work, &m);
+        }
+        if let Some(tp) = self.tp(m.topic(), m.partition()) {
+            self.waiting.push(tp, m, self.paused());
+        }
+        Ok(())
+    }
+
+    /// Whether a record waits and the role has room for it.
+    pub fn has_waiting(&self) -> bool {
+        !self.paused() && !self.waiting.is_empty()
+    }
+
+    /// Receives the first record waiting, if any.
+    pub fn receive_waiting<W: Work>(&mut self, work: &mut W) -> anyhow::Result<()> {
+        match self.waiting.pop() {
+            Some(m) => self.receive(work, &m),
+            None => Ok(()),
+        }
     }
 
     /// A record arrived. It goes to the role's [`Work::record`] unless it is a gap's first sign
@@ -214,14 +244,22 @@ impl Source {
         }
     }
 
+    /// Reads `tp` again from `from`: the records of it waiting come again too.
+    fn seek(&mut self, tp: Tp, from: i64) -> anyhow::Result<()> {
+        self.input.seek(self.topic(tp), tp.1, from)?;
+        self.waiting.forget(tp);
+        Ok(())
+    }
+
     /// At a partition's first gap, seeks back to the first missing offset: the record is dropped, it
     /// comes again. A seek that fails leaves the gap as it is (logged), and the record is processed.
     fn read_gap_again(&mut self, tp: Tp, offset: i64) -> bool {
         let gap = self.gaps.check(tp, offset);
-        let (topic, partition) = (self.topic(tp), tp.1);
+        let partition = tp.1;
         match gap {
             Gap::None => false,
             Gap::ReadAgain { from } => {
+                let topic = self.topic(tp);
                 tracing::warn!(
                     topic,
                     partition,
@@ -229,9 +267,10 @@ impl Source {
                     offset,
                     "offset gap in the input: reading it again"
                 );
-                match self.input.seek(topic, partition, from) {
+                match self.seek(tp, from) {
                     Ok(()) => true,
                     Err(e) => {
+                        let topic = self.topic(tp);
                         tracing::error!(topic, partition, from, offset, error = %e,
                             "offset gap in the input: cannot read it again, going on past it");
                         false
@@ -240,7 +279,7 @@ impl Source {
             }
             Gap::Real { prev } => {
                 tracing::warn!(
-                    topic,
+                    topic = self.topic(tp),
                     partition,
                     prev,
                     offset,
@@ -262,7 +301,7 @@ impl Source {
     pub fn read_aside_again(&mut self, has_room: impl Fn(&str) -> bool) {
         for (tp, from) in self.aside.due(has_room, std::time::Instant::now()) {
             tracing::info!(partition = tp.1, from, "reading records set aside again");
-            if let Err(e) = self.input.seek(self.topic(tp), tp.1, from) {
+            if let Err(e) = self.seek(tp, from) {
                 // Sought again in a while (`Aside::due`); a revocation gives the offsets back.
                 tracing::warn!(partition = tp.1, from, error = %e, "cannot read records set aside again yet");
             }

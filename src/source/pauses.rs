@@ -1,26 +1,17 @@
-//! Why the source's partitions are paused: all of them while the role has been full for a while
-//! (backpressure), each on its own while it waits (a verifier partition whose head is not due), and
-//! all of them for good once shutdown begins. A partition flows only when none holds it; a new
-//! assignment starts in the state the consumer is in.
+//! Why the source's partitions are paused: all of them while the role is full and took enough records
+//! meanwhile (backpressure, see `waiting.rs`), each on its own while it waits (a verifier
+//! partition whose head is not due), and all of them for good once shutdown begins. A partition
+//! flows only when none holds it; a new assignment starts in the state the consumer is in.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
 use super::{Source, Tp};
 
-/// How long the role may be full before its partitions are paused. Until then the loop only stops
-/// taking records. A pause makes librdkafka drop the records it has prefetched (up to
-/// `queued.max.messages.kbytes`) and fetch them again on resume, a fetch round trip later; under a
-/// backlog the intake is full for some tens of milliseconds every second or two, and its loop then
-/// ran dry after each of them. Past this, the partitions are paused and the consumer is polled
-/// again, so a rebalance waits at most this long to be served.
-pub(super) const FULL_BEFORE_PAUSE: Duration = Duration::from_secs(1);
-
 #[derive(Debug, Default)]
 pub(super) struct Pauses {
-    /// Since when the role is full (it takes no record).
-    full: Option<Instant>,
-    /// Every partition paused in the consumer: the role has been full for [`FULL_BEFORE_PAUSE`].
+    /// The role is full: records taken from the consumer wait.
+    full: bool,
+    /// Every partition paused in the consumer: the role is full and took many records meanwhile.
     all: bool,
     /// Partitions paused on their own.
     held: HashSet<Tp>,
@@ -29,33 +20,32 @@ pub(super) struct Pauses {
 }
 
 impl Source {
-    /// Whether the role is full: it takes no record until it says otherwise.
+    /// Whether the role is full: records it is given wait until it says otherwise.
     pub fn paused(&self) -> bool {
-        self.pauses.full.is_some()
+        self.pauses.full
     }
 
-    /// Whether the loop takes records from the consumer now: not while the role is full and its
-    /// partitions are not paused yet. Once they are (or the input is closed), the consumer is
-    /// polled again for its rebalances.
+    /// Whether the loop takes records from the consumer now: unless too many wait while the
+    /// partitions flow (the role, with room, takes those first; or, full, its pause was refused).
+    /// A paused consumer is polled for its rebalances.
     pub fn reading(&self) -> bool {
-        self.pauses.full.is_none() || self.pauses.all || self.pauses.closed
-    }
-
-    /// The role is full (`pause`) or not, as it says on each turn: once it has been full for
-    /// [`FULL_BEFORE_PAUSE`], every partition is paused; when it is not, those not held on their
-    /// own are resumed (once the input is closed, only the role's state changes). Returns false
-    /// when the consumer refused (the caller tries again on its next turn).
-    pub fn pause_all(&mut self, pause: bool) -> bool {
-        self.pause_all_at(pause, Instant::now())
-    }
-
-    pub(super) fn pause_all_at(&mut self, pause: bool, now: Instant) -> bool {
-        match (pause, self.pauses.full) {
-            (true, None) => self.pauses.full = Some(now),
-            (false, Some(_)) => self.pauses.full = None,
-            _ => {}
+        match self.pauses.full {
+            _ if self.pauses.all || self.pauses.closed => true,
+            true => !self.waiting.enough_while_full(),
+            false => !self.waiting.full(),
         }
-        let all = self.pauses.full.is_some_and(|since| now >= since + FULL_BEFORE_PAUSE);
+    }
+
+    /// The role is full (`pause`) or not, as it says on each turn. While it is full, records
+    /// taken wait (`waiting.rs`), and once it took enough every partition is paused; when it is not,
+    /// those not held on their own are resumed (once the input is closed, only the role's state
+    /// changes). Returns false when the consumer refused (the caller tries again on its next turn).
+    pub fn pause_all(&mut self, pause: bool) -> bool {
+        self.pauses.full = pause;
+        if !pause {
+            self.waiting.room();
+        }
+        let all = pause && self.waiting.enough_while_full();
         if all == self.pauses.all {
             return true;
         }

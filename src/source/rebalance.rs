@@ -64,13 +64,14 @@ impl Source {
             .collect()
     }
 
-    /// `tp` is not ours any more, or is ours afresh: records held unstarted (set aside, or held by
-    /// the role) are given back, to be done again when redelivered; work in flight goes on.
+    /// `tp` is not ours any more, or is ours afresh: records held unstarted (set aside, waiting, or
+    /// held by the role) are given back, to be done again when redelivered; work in flight goes on.
     fn forget<W: Work>(&mut self, work: &mut W, tp: Tp) {
         let mut dropped = self.aside.forget(tp);
         dropped.extend(work.release(tp));
         self.fence.revoke(tp, &dropped);
         self.gaps.forget(&tp);
+        self.waiting.forget(tp);
         self.forget_holds(tp);
         self.assigned.remove(&tp);
         self.saves.remove(&tp);

@@ -69,12 +69,19 @@ pub async fn run<C: Receive, W: Work>(parts: Parts<C, W>, shutdown: impl Future<
             // Polled in the grace period too, so that rebalances are served: one left pending
             // hangs the consumer's close (seen in the scaleout smoke run: `rd_kafka_assign` inside
             // the close, waiting for ever). Records that still come then are not started.
-            // Not while the role is full and its partitions not yet paused (`pauses.rs`).
+            // Polled while the role is full too: its records wait (`waiting.rs`).
             m = consumer.recv(), if src.reading() => {
                 if grace.is_some() {
                     continue;
                 }
                 if let Err(e) = record(&mut src, &mut work, &mut assignments, m) {
+                    break Err(e);
+                }
+            }
+            // After the consumer, so that it is polled on every turn it may be: records it has
+            // wait behind these, and past `waiting::MAX_BYTES` only these are taken.
+            () = std::future::ready(()), if grace.is_none() && src.has_waiting() => {
+                if let Err(e) = src.receive_waiting(&mut work) {
                     break Err(e);
                 }
             }
@@ -107,7 +114,7 @@ fn record<W: Work>(
             while let Ok(a) = assignments.try_recv() {
                 src.rebalance(work, a);
             }
-            src.receive(work, &m)
+            src.take(work, m)
         }
         Err(e) => {
             tracing::warn!(role = W::ROLE, error = %e, "consumer error");

@@ -3,13 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use rdkafka::message::OwnedMessage;
 use rdkafka::Timestamp;
 use tokio::sync::mpsc;
 
-use super::pauses::FULL_BEFORE_PAUSE;
 use super::*;
 use crate::kafka::Assignment;
 
@@ -385,32 +383,76 @@ fn records_held_unstarted_are_given_back_on_revocation_and_started_when_redelive
     assert_eq!(jobs.started, [(0, 0), (0, 1), (0, 2)], "0 adopted; 1 and 2 started now");
 }
 
-/// A role full for less than `FULL_BEFORE_PAUSE` only stops taking records: pausing would drop
-/// what librdkafka has prefetched.
-#[test]
-fn a_full_role_stops_reading_at_once_and_pauses_its_partitions_only_if_it_stays_full() {
-    let mut jobs = Jobs::default();
-    let (mut src, fake) = source(&mut jobs, &[0]);
-    let t0 = Instant::now();
-    assert!(src.reading());
-    assert!(src.pause_all_at(true, t0) && src.paused());
-    assert!(!src.reading(), "full: no record is taken");
-    assert!(src.pause_all_at(true, t0 + FULL_BEFORE_PAUSE / 2));
-    assert_eq!(fake.take(), [], "not paused yet");
-    assert!(src.pause_all_at(false, t0 + FULL_BEFORE_PAUSE / 2) && src.reading());
-    assert_eq!(fake.take(), [], "nothing to resume");
-    src.pause_all_at(true, t0 + FULL_BEFORE_PAUSE);
-    src.pause_all_at(true, t0 + FULL_BEFORE_PAUSE * 2);
-    assert_eq!(fake.take(), [Call::Pause(vec![0], true)]);
-    assert!(src.reading(), "paused: the consumer is polled for its rebalances");
-    src.pause_all_at(false, t0 + FULL_BEFORE_PAUSE * 2);
-    assert_eq!(fake.take(), [Call::Pause(vec![0], false)]);
+/// A record of `partition` at `offset` with a payload of `bytes`.
+fn sized(partition: i32, offset: i64, bytes: usize) -> OwnedMessage {
+    record(partition, offset).set_payload(Some(vec![b' '; bytes]))
 }
 
-/// Full for so long that every partition is paused (the time of `pause_all_at`).
-fn full_long(src: &mut Source) -> bool {
-    let t0 = Instant::now();
-    src.pause_all_at(true, t0) && src.pause_all_at(true, t0 + FULL_BEFORE_PAUSE)
+/// A full role's records wait, in their order, and its partitions are paused only once many wait
+/// (a pause makes librdkafka drop what it prefetched). They are received once it has room; a
+/// record taken while others wait goes behind them.
+#[test]
+fn a_full_role_s_records_wait_and_its_partitions_pause_only_once_many_do() {
+    let mut jobs = Jobs::default();
+    let (mut src, fake) = source(&mut jobs, &[0]);
+    assert!(src.pause_all(true) && src.paused());
+    src.take(&mut jobs, record(0, 0)).unwrap();
+    src.take(&mut jobs, sized(0, 1, waiting::MAX_BYTES / 2)).unwrap();
+    assert!(src.pause_all(true) && src.reading());
+    assert_eq!((jobs.started.len(), fake.take()), (0, vec![]), "waiting, not paused");
+    src.take(&mut jobs, sized(0, 2, waiting::MAX_BYTES / 2)).unwrap();
+    assert!(
+        !src.reading(),
+        "many wait: no more is taken until the partitions are paused"
+    );
+    assert!(
+        src.pause_all(true) && src.reading(),
+        "paused: polled for its rebalances"
+    );
+    assert_eq!(fake.take(), [Call::Pause(vec![0], true)]);
+    assert!(!src.has_waiting(), "still full");
+    assert!(src.pause_all(false));
+    assert_eq!(fake.take(), [Call::Pause(vec![0], false)]);
+    assert!(!src.reading(), "the records waiting go first");
+    src.receive_waiting(&mut jobs).unwrap();
+    src.take(&mut jobs, record(0, 3)).unwrap();
+    while src.has_waiting() {
+        src.receive_waiting(&mut jobs).unwrap();
+    }
+    assert_eq!(jobs.started, [(0, 0), (0, 1), (0, 2), (0, 3)]);
+    src.take(&mut jobs, record(0, 4)).unwrap();
+    assert_eq!(jobs.started.len(), 5, "none waits: received at once");
+}
+
+/// A revocation, or a seek that reads a partition again, drops its records waiting: they come
+/// again. Those of other partitions still wait.
+#[test]
+fn records_waiting_for_a_partition_revoked_or_read_again_are_dropped() {
+    let mut jobs = Jobs {
+        aside: HashSet::from([0]),
+        ..Jobs::default()
+    };
+    let (mut src, fake) = source(&mut jobs, &[0, 1, 2]);
+    src.take(&mut jobs, record(2, 0)).unwrap();
+    assert!(src.pause_all(true));
+    for (p, o) in [(0, 0), (0, 1), (1, 0), (2, 1)] {
+        src.take(&mut jobs, record(p, o)).unwrap();
+    }
+    src.rebalance(&mut jobs, revoked(&[0]));
+    src.read_aside_again(|_| true);
+    assert_eq!(fake.take(), [Call::Seek(2, 0)], "2@0 was set aside");
+    src.pause_all(false);
+    while src.has_waiting() {
+        src.receive_waiting(&mut jobs).unwrap();
+    }
+    assert_eq!(jobs.started, [(1, 0)]);
+}
+
+/// Full, with so many records waiting that every partition is paused.
+fn full_long(src: &mut Source, jobs: &mut Jobs) -> bool {
+    src.pause_all(true);
+    src.take(jobs, sized(0, 1_000_000, waiting::MAX_BYTES)).unwrap();
+    src.pause_all(true)
 }
 
 #[test]
@@ -419,7 +461,7 @@ fn a_full_role_pauses_every_partition_and_one_waiting_on_its_own_stays_paused() 
     let (mut src, fake) = source(&mut jobs, &[0, 1]);
     src.hold((0, 1));
     assert_eq!(fake.take(), [Call::Pause(vec![1], true)]);
-    assert!(full_long(&mut src) && src.paused());
+    assert!(full_long(&mut src, &mut jobs) && src.paused());
     assert_eq!(fake.take(), [Call::Pause(vec![0], true)]);
     src.release_holds(&[(0, 1)]);
     assert_eq!(fake.take(), [], "still full");
@@ -435,7 +477,7 @@ fn a_new_assignment_starts_paused_while_the_role_is_full_and_flowing_otherwise()
     let mut jobs = Jobs::default();
     let (mut src, fake) = source(&mut jobs, &[0]);
     src.hold((0, 0));
-    full_long(&mut src);
+    full_long(&mut src, &mut jobs);
     fake.take();
     src.rebalance(&mut jobs, revoked(&[0]));
     src.rebalance(&mut jobs, assigned(&[0, 2]));
