@@ -69,7 +69,8 @@ pub async fn run<C: Receive, W: Work>(parts: Parts<C, W>, shutdown: impl Future<
             // Polled in the grace period too, so that rebalances are served: one left pending
             // hangs the consumer's close (seen in the scaleout smoke run: `rd_kafka_assign` inside
             // the close, waiting for ever). Records that still come then are not started.
-            // Polled while the role is full too: its records wait (`waiting.rs`).
+            // Polled while the role is full too (its records wait, `waiting.rs`), unless too many
+            // wait already (`Source::reading`).
             m = consumer.recv(), if src.reading() => {
                 if grace.is_some() {
                     continue;

@@ -1,5 +1,5 @@
 //! The test broker itself: a reader of a partition that several producers write at once sees every
-//! offset, in order, with no holes. Tansu 0.6.0 unpatched raised the high watermark before it
+//! offset, in order, with no holes; and the latest offset counts every record acknowledged. Tansu 0.6.0 unpatched raised the high watermark before it
 //! stored the batch, so a fetch could return a later producer's batch while an earlier one was not
 //! yet stored, and the reader moved past records it never got
 //! (`scripts/tansu-fetch-no-holes.patch`).
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use erasure_worker::kafka::{client_config, create_topics};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -89,6 +90,51 @@ async fn a_reader_of_concurrent_producers_sees_every_offset_in_order() {
         &jumps[..jumps.len().min(10)]
     );
     assert_eq!(next, total, "the reader got to offset {next} of {total} in {within:?}");
+}
+
+/// A list-offsets "latest" (where a read of a partition to its end stops, as the intake's resolution
+/// journal's does) counts every record acknowledged. Tansu 0.6.0 unpatched answered the base offset
+/// of the batch stored last, plus one: for one batch of ten records, 1; and it stayed short until
+/// more was produced (`scripts/tansu-list-offsets-latest.patch`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latest_offset_counts_every_record_acknowledged() {
+    const RECORDS: i64 = 10;
+    let bootstrap = &broker().bootstrap;
+    let topic = unique("latest");
+    create_topics(bootstrap, &[topic.as_str()], 1)
+        .await
+        .expect("create topic");
+    // Queued at once and lingered over: one batch.
+    let producer: FutureProducer = client_config(bootstrap)
+        .set("linger.ms", "100")
+        .create()
+        .expect("producer");
+    let deliveries: Vec<_> = (0..RECORDS)
+        .map(|i| {
+            let payload = i.to_string();
+            let record = FutureRecord::<(), str>::to(&topic).partition(0).payload(&payload);
+            producer.send_result(record).map_err(|(e, _)| e).expect("queued")
+        })
+        .collect();
+    for delivery in deliveries {
+        delivery.await.expect("delivery").expect("acknowledged");
+    }
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .set("group.id", unique("latest"))
+        .create()
+        .expect("consumer");
+    let (consumer, marks) = tokio::task::spawn_blocking(move || {
+        let marks = consumer.fetch_watermarks(&topic, 0, Duration::from_secs(10));
+        (consumer, marks)
+    })
+    .await
+    .expect("watermarks");
+    drop_consumer(consumer).await;
+    assert_eq!(
+        marks.expect("watermarks"),
+        (0, RECORDS),
+        "(low, high) after {RECORDS} records acknowledged"
+    );
 }
 
 /// Threads that keep the cores busy until dropped, so the broker's threads are preempted often.

@@ -60,7 +60,9 @@ impl Reader {
 
     /// Reads partition `p` of `topic` from `from` to its end as it was when the read began: the
     /// next offset to read, and the entries whose key starts with `prefix` (then the input offset),
-    /// but those of runs that are `ours` (not parsed past their run).
+    /// but those of runs that are `ours` (not parsed past their run). The end is the high watermark,
+    /// which must count every record acknowledged: a record missed here is an id a replay does not
+    /// name (the test broker needs `scripts/tansu-list-offsets-latest.patch` for that).
     pub fn entries(
         &self,
         topic: &str,

@@ -48,7 +48,7 @@ pub async fn positions(world: &World, plan: &Plan, delivered: &[(i32, i64)]) -> 
 
 /// Every record of the requests topic, as (key, (partition, offset)): read until every partition
 /// reached its last delivered offset and nothing more came for 5 s (or nothing came for 2 min). (Not up to the high
-/// watermarks: Tansu's list-offsets once answered a high watermark 36 records short.)
+/// watermarks: unpatched Tansu answered them short, see `scripts/tansu-list-offsets-latest.patch`.)
 async fn read_back(world: &World, delivered: &[(i32, i64)]) -> Vec<(String, (i32, i64))> {
     let topic = world.topic("requests");
     let consumer = reader_from_start(&world.bootstrap, &[&topic], world.partitions);
