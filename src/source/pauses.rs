@@ -29,10 +29,12 @@ impl Source {
     /// partitions flow (the role, with room, takes those first; or, full, its pause was refused).
     /// A paused consumer is polled for its rebalances.
     pub fn reading(&self) -> bool {
-        match self.pauses.full {
-            _ if self.pauses.all || self.pauses.closed => true,
-            true => !self.waiting.enough_while_full(),
-            false => !self.waiting.full(),
+        if self.pauses.all || self.pauses.closed {
+            true
+        } else if self.pauses.full {
+            !self.waiting.enough_while_full()
+        } else {
+            !self.waiting.full()
         }
     }
 

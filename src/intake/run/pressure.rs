@@ -12,8 +12,8 @@ use crate::source::{Source, HELD_OFFSETS_MAX};
 const SILENCE: Duration = Duration::from_secs(1);
 
 impl State {
-    /// Past the in-flight bound, stop the input (its partitions are paused if that lasts, see
-    /// `source/pauses.rs`); go on below 80 % of it.
+    /// Past the in-flight bound, the input's records wait (its partitions are paused once enough
+    /// were taken, see `source/waiting.rs`); they go on below 80 % of it.
     /// While Kafka acknowledges nothing, the input is paused too, delete calls wait, and the
     /// outputs of calls already made are held: what is done then cannot be published nor
     /// committed, and a replica that takes the partition over (the group moves partitions after a
