@@ -23,6 +23,7 @@ pub struct ExamplesErased {
     pub example_ids: Vec<Uuid>,
     pub part: u32,
     pub parts: u32,
+    #[serde(serialize_with = "super::time::rfc3339")]
     pub erased_at: DateTime<Utc>,
     pub source: SourceRef,
 }
@@ -39,6 +40,7 @@ pub struct ExamplesFailed {
     pub parts: u32,
     pub reason: FailReason,
     pub detail: String,
+    #[serde(serialize_with = "super::time::rfc3339")]
     pub failed_at: DateTime<Utc>,
     pub source: SourceRef,
 }

@@ -8,6 +8,7 @@ mod envelope;
 mod examples;
 mod incoming;
 mod parse;
+mod time;
 
 use std::collections::BTreeMap;
 
@@ -134,8 +135,11 @@ pub struct DeletionRequested {
     pub trace_ids: Vec<Uuid>,
     pub part: u32,
     pub parts: u32,
+    #[serde(serialize_with = "time::rfc3339")]
     pub accepted_at: DateTime<Utc>,
+    #[serde(serialize_with = "time::rfc3339")]
     pub verify_after: DateTime<Utc>,
+    #[serde(serialize_with = "time::rfc3339")]
     pub deadline: DateTime<Utc>,
     pub attempt: u32,
     pub source: SourceRef,
@@ -157,7 +161,9 @@ pub struct DeletionVerified {
     pub trace_ids: Vec<Uuid>,
     pub part: u32,
     pub parts: u32,
+    #[serde(serialize_with = "time::rfc3339")]
     pub accepted_at: DateTime<Utc>,
+    #[serde(serialize_with = "time::rfc3339")]
     pub checked_at: DateTime<Utc>,
     pub attempts: u32,
     pub source: SourceRef,
@@ -215,6 +221,7 @@ pub struct DeletionFailed {
     pub parts: u32,
     pub reason: FailReason,
     pub detail: String,
+    #[serde(serialize_with = "time::rfc3339")]
     pub failed_at: DateTime<Utc>,
     pub attempts: u32,
     pub source: SourceRef,

@@ -34,7 +34,7 @@ pub trait Pages: Send {
     fn room(&mut self) -> impl std::future::Future<Output = bool> + Send;
 }
 
-/// Cache entries kept at most; past it the cache starts over.
+/// Cache entries kept per workspace at most; past it the workspace's cache starts over.
 const CACHE_MAX: usize = 10_000;
 
 #[derive(Debug, Default, PartialEq)]
@@ -70,9 +70,10 @@ pub struct Resolver {
     how: QueryApi,
     /// How far back a selector without `start_time` searches (its explicit lower bound).
     lookback: Duration,
-    /// (workspace, project) → one shared lookup: concurrent requests for the same project wait for a
-    /// single call instead of each spending the rate limit.
-    cache: Mutex<HashMap<(String, SessionRef), Lookup>>,
+    /// workspace → project → one shared lookup: concurrent requests for the same project wait for a
+    /// single call instead of each spending the rate limit. Keyed by workspace first, so that the
+    /// lookup of every event under a backlog (`cached`) builds no key.
+    cache: Mutex<HashMap<String, HashMap<SessionRef, Lookup>>>,
     clients: Clients,
     /// Per workspace, its discovery rounds (started on first use).
     discovery: Mutex<HashMap<String, Discovery>>,
@@ -120,17 +121,17 @@ impl Resolver {
 
     /// The id of a project, if it exists: `Ok(None)` for an unknown one.
     async fn session(&self, api: &LangSmith, session: &SessionRef) -> Result<Option<Uuid>, Refused> {
-        let key = (api.alias().to_owned(), session.clone());
         let entry = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            match cache.get(&key) {
+            let projects = cache.entry(api.alias().to_owned()).or_default();
+            match projects.get(session) {
                 Some(e) if self.fresh(e) => e.clone(),
                 _ => {
-                    if cache.len() >= CACHE_MAX {
-                        cache.clear();
+                    if projects.len() >= CACHE_MAX {
+                        projects.clear();
                     }
                     let e = Lookup::default();
-                    cache.insert(key, e.clone());
+                    projects.insert(session.clone(), e.clone());
                     e
                 }
             }
@@ -161,12 +162,13 @@ impl Resolver {
     /// case under load, handled in line instead of in a task.
     pub fn cached(&self, api: &LangSmith, targets: &[Target]) -> Option<Resolved> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let projects = cache.get(api.alias())?;
         let mut out = Resolved::default();
         for target in targets {
             let Target::Explicit { session, trace_ids } = target else {
                 return None;
             };
-            let entry = cache.get(&(api.alias().to_owned(), session.clone()))?;
+            let entry = projects.get(session)?;
             let (Some(id), at) = entry.get()? else { return None };
             if at.elapsed() >= self.ttl {
                 return None;

@@ -69,3 +69,45 @@ pub fn knob(name: &str, default: u64) -> u64 {
             .unwrap_or_else(|_| panic!("{name} must be a whole number, not {v:?}"))
     })
 }
+
+/// The last lines of the logs of the workers started by the test whose names start with `prefix`
+/// (`World::log_path`), for the message of a test that failed waiting for them: CI keeps only the
+/// test's output.
+pub fn log_tails(prefix: &str) -> String {
+    const LINES: usize = 40;
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+        return String::new();
+    };
+    let mut logs: Vec<_> = (dir.flatten().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.starts_with(&format!("{prefix}.")) && name.ends_with(".log")
+        })
+        .collect();
+    logs.sort();
+    let mut out = String::new();
+    for path in logs {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        out += &format!("\n--- the last lines of {} ---\n", path.display());
+        for line in &lines[lines.len().saturating_sub(LINES)..] {
+            out += &without_colours(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `line` without its ANSI colour sequences.
+fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -259,9 +259,10 @@ api_key_file = "{key}"
         let (got, finished) = self.collect_until(within, done).await;
         assert!(
             finished,
-            "outputs incomplete after {within:?}: {} records; last: {:?}",
+            "outputs incomplete after {within:?}: {} records; last: {:?}{}",
             got.len(),
-            got.last()
+            got.last(),
+            crate::support::log_tails(&self.prefix)
         );
         got
     }
