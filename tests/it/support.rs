@@ -111,3 +111,23 @@ fn without_colours(line: &str) -> String {
     }
     out
 }
+
+#[test]
+fn log_tails_are_the_last_lines_of_the_test_s_own_worker_logs_without_colours() {
+    let prefix = unique("t");
+    let dir = std::env::temp_dir();
+    let lines: String = (0..50).map(|i| format!("\u{1b}[2mline\u{1b}[0m {i}\n")).collect();
+    std::fs::write(dir.join(format!("{prefix}.intake.log")), lines).unwrap();
+    std::fs::write(dir.join(format!("{prefix}0.other.log")), "another test's\n").unwrap();
+    let tails = log_tails(&prefix);
+    assert!(tails.contains(&format!("{prefix}.intake.log")), "{tails}");
+    assert!(tails.contains("line 10\n") && tails.contains("line 49\n"), "{tails}");
+    assert!(!tails.contains("line 9\n"), "only the last 40 lines: {tails}");
+    assert!(
+        !tails.contains('\u{1b}') && !tails.contains("another test's"),
+        "{tails}"
+    );
+    for name in [format!("{prefix}.intake.log"), format!("{prefix}0.other.log")] {
+        std::fs::remove_file(dir.join(name)).unwrap();
+    }
+}
